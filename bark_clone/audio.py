@@ -1,0 +1,138 @@
+"""Audio in and out: read anything libsndfile reads, check it, downmix, resample with soxr, normalise, write WAV."""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this a recording is digital silence
+TARGET_RMS_DBFS = -20.0  # speech level after normalisation, about LibriSpeech's, which HuBERT was trained on
+PEAK_CEILING_DBFS = -1.0  # normalisation never pushes a peak above this
+TRUNCATION_TOLERANCE = 0.95  # compressed formats only estimate their length; below 95 % of it, the file is cut
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono audio: ``samples`` is (n,) float32 in [-1, 1] at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+    source: str = ""
+    channels: int = 1
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.sample_rate
+
+
+def load_audio(path: Path | str) -> Audio:
+    """Read a recording (wav, flac, ogg, mp3, ...), downmix it to mono and check it is usable.
+
+    Returns (n,) float32 at the file's own rate. Raises ``UserError`` for a missing, empty, non-audio, truncated,
+    non-finite or silent file.
+    """
+    import soundfile
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"no such file: {path}")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty")
+    try:
+        info = soundfile.info(str(path))
+        samples, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
+        kind = "truncated or corrupt" if _looks_like_audio(path) else "not an audio file soundfile can read"
+        raise UserError(f"{path} is {kind} (wav, flac, ogg and mp3 work): {error}") from None
+    if samples.shape[0] == 0:
+        raise UserError(f"{path} holds no audio samples")
+    _check_complete(path, info, samples.shape[0])
+    if not np.isfinite(samples).all():
+        raise UserError(f"{path} contains NaN or infinite samples")
+    mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+    if float(np.abs(mono).max()) < SILENCE_PEAK:
+        raise UserError(f"{path} is digital silence: there is nothing to clone")
+    return Audio(mono, int(sample_rate), str(path), int(samples.shape[1]))
+
+
+def _looks_like_audio(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    return head[:4] in (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3\x03", b"ID3\x04") or head[:2] == b"\xff\xfb"
+
+
+def _check_complete(path: Path, info, n_read: int) -> None:
+    """Detect a cut-off file: libsndfile silently returns what is there."""
+    declared = _wav_declared_data_bytes(path)
+    if declared is not None:
+        data_bytes, available = declared
+        if data_bytes > available:
+            raise UserError(
+                f"{path} is truncated: its header promises {data_bytes} bytes of audio but the file holds {available}"
+            )
+    elif info.frames > 0 and n_read < TRUNCATION_TOLERANCE * info.frames:
+        raise UserError(
+            f"{path} is truncated: it should last {info.frames / info.samplerate:.2f} s "
+            f"but only {n_read / info.samplerate:.2f} s could be decoded"
+        )
+
+
+def _wav_declared_data_bytes(path: Path) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file: (bytes its data chunk declares, bytes actually present). None for other formats."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        position = 12
+        while position + 8 <= size:
+            handle.seek(position)
+            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"data":
+                if chunk_size in (0, 0xFFFFFFFF):  # streaming writers leave the size open
+                    return None
+                return chunk_size, size - position - 8
+            position += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Resample (n,) float32 audio with soxr's high-quality filter; returns (round(n * to / from),) float32."""
+    if from_rate == to_rate:
+        return samples.astype(np.float32, copy=False)
+    import soxr
+
+    return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def normalize_level(samples: np.ndarray, speech_mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Scale speech to about -20 dBFS RMS, never letting a peak exceed -1 dBFS.
+
+    ``speech_mask`` (n,) bool marks the samples whose level counts (silence should not drag the RMS down).
+    Returns the scaled (n,) float32 samples and the gain applied, in dB.
+    """
+    active = samples[speech_mask] if speech_mask is not None and speech_mask.any() else samples
+    rms = float(np.sqrt(np.mean(np.square(active, dtype=np.float64))))
+    peak = float(np.abs(samples).max())
+    if rms <= 0 or peak <= 0:
+        return samples, 0.0
+    gain = min(10 ** (TARGET_RMS_DBFS / 20) / rms, 10 ** (PEAK_CEILING_DBFS / 20) / peak)
+    return (samples * gain).astype(np.float32), 20 * float(np.log10(gain))
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Encode (n,) float audio as 16-bit PCM WAV bytes."""
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

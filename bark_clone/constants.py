@@ -1,0 +1,48 @@
+"""Bark's numeric contract: every rate, vocabulary and codebook size the project relies on, in one place."""
+
+import math
+
+# Stage 1: text -> semantic tokens.
+SEMANTIC_RATE_HZ = 49.9  # Bark semantic tokens per second (not 50: see README)
+SEMANTIC_VOCAB_SIZE = 10_000  # token ids 0..9999
+
+# Stages 2 and 3: EnCodec 24 kHz codes.
+CODEC_SAMPLE_RATE = 24_000  # Hz
+CODEC_HOP_LENGTH = 320  # samples per code frame
+CODEC_FRAME_RATE_HZ = CODEC_SAMPLE_RATE / CODEC_HOP_LENGTH  # 75 Hz
+CODEBOOK_SIZE = 1024  # codes 0..1023 per codebook
+N_COARSE_CODEBOOKS = 2
+N_FINE_CODEBOOKS = 8
+CODEC_BANDWIDTH_KBPS = 6.0  # the bandwidth at which EnCodec emits 8 codebooks
+assert CODEC_FRAME_RATE_HZ == 75
+assert N_FINE_CODEBOOKS * math.log2(CODEBOOK_SIZE) * CODEC_FRAME_RATE_HZ == CODEC_BANDWIDTH_KBPS * 1000
+
+# HuBERT: the audio side of the quantizer.
+HUBERT_SAMPLE_RATE = 16_000  # Hz
+HUBERT_HOP_LENGTH = 320  # samples per feature frame
+HUBERT_FRAME_RATE_HZ = HUBERT_SAMPLE_RATE / HUBERT_HOP_LENGTH  # 50 Hz
+HUBERT_LAYER = 9  # fairseq's output_layer=9 == transformers' hidden_states[9]
+assert HUBERT_FRAME_RATE_HZ == 50
+
+# What Bark reads of a history prompt (suno's generation.py and transformers' BarkModel agree).
+BARK_SEMANTIC_HISTORY = 256  # text model: last 256 semantic tokens
+BARK_MAX_COARSE_HISTORY = 630  # coarse model: last 630 flattened coarse codes (2 per frame)
+BARK_FINE_HISTORY_FRAMES = 512  # fine model: last 512 frames of all 8 codebooks
+SEMANTIC_TO_COARSE_RATIO = CODEC_FRAME_RATE_HZ / SEMANTIC_RATE_HZ * N_COARSE_CODEBOOKS  # flattened codes per token
+BARK_COARSE_RATIO = round(SEMANTIC_TO_COARSE_RATIO / N_COARSE_CODEBOOKS, 1)  # Bark asserts this == 1.5
+assert BARK_COARSE_RATIO == 1.5
+
+# Default models.
+DEFAULT_HUBERT = "facebook/hubert-base-ls960"
+DEFAULT_ENCODEC = "facebook/encodec_24khz"
+DEFAULT_BARK = "suno/bark"
+DEFAULT_QUANTIZER = "en"
+
+# Prompt policy.
+MIN_SPEECH_SECONDS = 1.0  # below this, the semantic/coarse ratio is unstable and the voice unrecognisable
+DEFAULT_MAX_SECONDS = 14.0  # the published quantizers were trained on clips of about this length
+
+
+def semantic_length_for_frames(n_frames: int) -> int:
+    """Number of semantic tokens that cover ``n_frames`` codec frames (75 Hz) of the same audio (49.9 Hz)."""
+    return round(n_frames * SEMANTIC_RATE_HZ / CODEC_FRAME_RATE_HZ)

@@ -1,0 +1,82 @@
+"""Atomic, no-clobber writes: an interrupted run leaves the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+
+def check_output_path(path: Path, force: bool, suffix: str | None = None) -> None:
+    """Refuse an output that exists (without ``force``), has the wrong suffix, or lives in a missing folder."""
+    if suffix is not None and path.suffix.lower() != suffix:
+        raise UserError(f"output {path} must end in {suffix}")
+    if path.exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to overwrite it")
+    if path.exists() and path.is_dir():
+        raise UserError(f"{path} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise UserError(f"folder {path.parent} does not exist")
+
+
+def write_files_atomically(contents: dict[Path, bytes], force: bool) -> None:
+    """Write several files so that each appears whole or not at all.
+
+    All temporary files are written and flushed first; only then are they renamed into place. Without ``force``
+    an existing file is never replaced, even one that appeared while we were writing.
+    """
+    for path in contents:
+        check_output_path(path, force)
+    temporaries: list[tuple[str, Path]] = []
+    try:
+        for path, data in contents.items():
+            handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temporaries.append((tmp_name, path))
+            with os.fdopen(handle, "wb") as tmp_file:
+                tmp_file.write(data)
+                tmp_file.flush()
+                os.fsync(tmp_file.fileno())
+        for tmp_name, path in temporaries:
+            _commit(tmp_name, path, force)
+    finally:
+        for tmp_name, _ in temporaries:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+
+
+def _commit(tmp_name: str, path: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp_name, path)
+        return
+    try:
+        os.link(tmp_name, path)  # atomic create-if-absent
+    except FileExistsError:
+        raise UserError(f"{path} already exists; pass --force to overwrite it") from None
+    except OSError:  # filesystems without hard links
+        if path.exists():
+            raise UserError(f"{path} already exists; pass --force to overwrite it") from None
+        os.replace(tmp_name, path)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Serialise arrays as an uncompressed .npz, the format numpy.load(allow_pickle=False) reads."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Pretty, UTF-8 JSON with a trailing newline."""
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_json(path: Path, obj: Any, force: bool = True) -> None:
+    """Atomically write ``obj`` as JSON."""
+    write_files_atomically({path: json_bytes(obj)}, force=force)

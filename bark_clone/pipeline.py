@@ -1,0 +1,231 @@
+"""make-speaker: a recording in, a window of it chosen, HuBERT tokens and EnCodec codes of that same audio out."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .audio import Audio, load_audio, normalize_level, resample
+from .constants import (
+    CODEC_BANDWIDTH_KBPS,
+    CODEC_FRAME_RATE_HZ,
+    CODEC_HOP_LENGTH,
+    CODEC_SAMPLE_RATE,
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_QUANTIZER,
+    HUBERT_FRAME_RATE_HZ,
+    HUBERT_SAMPLE_RATE,
+    MIN_SPEECH_SECONDS,
+    SEMANTIC_RATE_HZ,
+    semantic_length_for_frames,
+)
+from .errors import UserError
+from .files import json_bytes, write_files_atomically
+from .models import Loaded, encodec_encode, hubert_features, load_encodec, load_hubert, resolve_device
+from .prompt import SpeakerPrompt, bark_usage
+from .quantizers import Quantizer, load_quantizer
+from .speech import Segment, load_vad, require_speech, speech_probabilities, speech_segments, speech_seconds, tail_window
+
+
+@dataclass
+class Models:
+    """Everything make-speaker runs, loaded once per process and passed explicitly."""
+
+    hubert: Loaded
+    encodec: Loaded
+    quantizer: Quantizer
+    vad: Any
+
+
+def load_models(
+    hubert: str = DEFAULT_HUBERT, encodec: str = DEFAULT_ENCODEC, quantizer: str = DEFAULT_QUANTIZER, device: str = "auto"
+) -> Models:
+    """Load HuBERT, the quantizer (checked against HuBERT's width), EnCodec and the VAD on one device."""
+    resolved = resolve_device(device)
+    hubert_model = load_hubert(hubert, resolved)
+    quantizer_model = load_quantizer(quantizer, hubert_model.model.config.hidden_size, resolved)
+    return Models(hubert_model, load_encodec(encodec, resolved), quantizer_model, load_vad())
+
+
+@dataclass
+class Recording:
+    """A decoded recording: the original audio, a 16 kHz copy, and where its speech is."""
+
+    audio: Audio
+    samples_16k: np.ndarray
+    segments: list[Segment]
+    speech_probabilities: np.ndarray
+    sha256: str = ""
+    offset: float = 0.0  # where this recording starts on a combined timeline (several files, one speaker)
+
+    @property
+    def speech_seconds(self) -> float:
+        return speech_seconds(self.segments)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(Path(self.audio.source).resolve()),
+            "sha256": self.sha256,
+            "seconds": round(self.audio.duration, 3),
+            "sample_rate": self.audio.sample_rate,
+            "channels": self.audio.channels,
+            "speech_seconds": round(self.speech_seconds, 2),
+        }
+
+
+def analyse(path: Path | str, vad) -> Recording:
+    """Decode and check a recording, resample it to 16 kHz once, and find its speech (at least about 1 s)."""
+    audio = load_audio(path)
+    samples_16k = resample(audio.samples, audio.sample_rate, HUBERT_SAMPLE_RATE)
+    probabilities = speech_probabilities(vad, samples_16k)
+    segments = speech_segments(probabilities, len(samples_16k))
+    require_speech(segments, str(path))
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Recording(audio, samples_16k, segments, probabilities, digest)
+
+
+@dataclass
+class WindowAudio:
+    """The prompt's audio: the same seconds at 16 kHz (HuBERT) and 24 kHz (EnCodec), n_frames x 1/75 s long."""
+
+    start: float
+    end: float
+    n_frames: int
+    samples_16k: np.ndarray
+    samples_24k: np.ndarray
+    normalized: bool = False
+    gain_db: float = 0.0
+
+
+def cut_window(recording: Recording, start: float, end: float, normalize: bool = True) -> WindowAudio:
+    """Cut [start, end) seconds, shortened to a whole number of codec frames, and level it if ``normalize``."""
+    audio = recording.audio
+    if start < 0 or end > audio.duration + 1e-6 or end <= start:
+        raise UserError(
+            f"window {start:.2f}:{end:.2f} s lies outside {audio.source} (0:{audio.duration:.2f} s)"
+        )
+    n_frames = int((end - start) * CODEC_FRAME_RATE_HZ + 1e-6)
+    if n_frames / CODEC_FRAME_RATE_HZ < MIN_SPEECH_SECONDS:
+        raise UserError(
+            f"the window {start:.2f}:{end:.2f} s covers {end - start:.1f} s; Bark needs at least about "
+            f"{MIN_SPEECH_SECONDS:g} s"
+        )
+    end = start + n_frames / CODEC_FRAME_RATE_HZ
+    first, last = round(start * audio.sample_rate), round(end * audio.sample_rate)
+    samples_24k = _fit(resample(audio.samples[first:last], audio.sample_rate, CODEC_SAMPLE_RATE),
+                       n_frames * CODEC_HOP_LENGTH)
+    first_16k = round(start * HUBERT_SAMPLE_RATE)
+    n_16k = round(n_frames * CODEC_HOP_LENGTH * HUBERT_SAMPLE_RATE / CODEC_SAMPLE_RATE)
+    samples_16k = _fit(recording.samples_16k[first_16k : first_16k + n_16k], n_16k)
+    gain_db = 0.0
+    if normalize:
+        times = start + np.arange(n_16k) / HUBERT_SAMPLE_RATE
+        mask = np.zeros(n_16k, dtype=bool)
+        for segment in recording.segments:
+            mask |= (times >= segment.start) & (times < segment.end)
+        samples_16k, gain_db = normalize_level(samples_16k, mask)
+        samples_24k = (samples_24k * 10 ** (gain_db / 20)).astype(np.float32)
+    return WindowAudio(start, end, n_frames, samples_16k, samples_24k, normalize, gain_db)
+
+
+def _fit(samples: np.ndarray, length: int) -> np.ndarray:
+    if len(samples) >= length:
+        return np.ascontiguousarray(samples[:length], dtype=np.float32)
+    return np.pad(samples, (0, length - len(samples))).astype(np.float32)
+
+
+def prompt_from_window(window: WindowAudio, models: Models) -> SpeakerPrompt:
+    """HuBERT layer-9 features -> quantizer tokens (read by time at 49.9 Hz) and 8 EnCodec codebooks (75 Hz)."""
+    import torch
+
+    from quantizer.models import predict_tokens
+
+    features = hubert_features(models.hubert, window.samples_16k)
+    n_tokens = semantic_length_for_frames(window.n_frames)
+    tokens = predict_tokens(
+        models.quantizer.model, torch.from_numpy(features), n_tokens, SEMANTIC_RATE_HZ, HUBERT_FRAME_RATE_HZ
+    )
+    codes = encodec_encode(models.encodec, window.samples_24k)
+    prompt = SpeakerPrompt.from_streams(tokens, codes)
+    try:
+        prompt.validate()
+    except ValueError as error:
+        raise UserError(f"the prompt from {window.start:.2f}:{window.end:.2f} s is unusable: {error}") from None
+    return prompt
+
+
+@dataclass
+class Speaker:
+    """A finished prompt and its sidecar (what went in, which window, which models)."""
+
+    prompt: SpeakerPrompt
+    sidecar: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, npz_path: Path, force: bool = False) -> None:
+        """Write ``<name>.npz`` and ``<name>.json`` atomically; neither is written if either exists (no ``force``)."""
+        npz_path = Path(npz_path)
+        write_files_atomically(
+            {npz_path: self.prompt.npz_bytes(), npz_path.with_suffix(".json"): json_bytes(self.sidecar)}, force
+        )
+
+
+def make_speaker(
+    path: Path | str,
+    models: Models,
+    max_seconds: float,
+    normalize: bool = True,
+    window: tuple[float, float] | None = None,
+) -> Speaker:
+    """One recording -> one prompt. The window is ``window`` if given, else the tail of the speech (see README)."""
+    if max_seconds < MIN_SPEECH_SECONDS:
+        raise UserError(f"--max-seconds must be at least {MIN_SPEECH_SECONDS:g}")
+    recording = analyse(path, models.vad)
+    start, end = window if window is not None else tail_window(
+        recording.segments, recording.audio.duration, max_seconds
+    )
+    cut = cut_window(recording, start, end, normalize)
+    prompt = prompt_from_window(cut, models)
+    return Speaker(prompt, sidecar(prompt, [recording], cut, models, {"method": "tail" if window is None else "manual"}))
+
+
+def sidecar(
+    prompt: SpeakerPrompt, recordings: list[Recording], cut: WindowAudio, models: Models, selection: dict[str, Any]
+) -> dict[str, Any]:
+    """The ``<name>.json`` written beside the prompt."""
+    n_tokens, n_frames = len(prompt.semantic_tokens), prompt.fine_codes.shape[1]
+    window_speech = speech_seconds(
+        [Segment(s.start + r.offset, s.end + r.offset) for r in recordings for s in r.segments], cut.start, cut.end
+    )
+    return {
+        "tool": {"name": "bark-clone", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sources": [recording.describe() for recording in recordings],
+        "window": [round(cut.start, 4), round(cut.end, 4)],
+        "selection": selection,
+        "durations": {
+            "source_seconds": round(sum(r.audio.duration for r in recordings), 3),
+            "source_speech_seconds": round(sum(r.speech_seconds for r in recordings), 2),
+            "prompt_seconds": round(cut.end - cut.start, 3),
+            "prompt_speech_seconds": round(window_speech, 2),
+        },
+        "prompt": {
+            "semantic_tokens": n_tokens,
+            "codec_frames": n_frames,
+            "semantic_rate_hz": SEMANTIC_RATE_HZ,
+            "codec_frame_rate_hz": CODEC_FRAME_RATE_HZ,
+            "bark_reads": bark_usage(n_tokens, n_frames),
+        },
+        "level": {"normalized": cut.normalized, "gain_db": round(cut.gain_db, 2)},
+        "models": {
+            "hubert": {**models.hubert.describe(), "layer": models.hubert.model.layer},
+            "encodec": {**models.encodec.describe(), "bandwidth_kbps": CODEC_BANDWIDTH_KBPS},
+            "quantizer": models.quantizer.describe(),
+        },
+    }
