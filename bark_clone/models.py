@@ -154,7 +154,8 @@ def hubert_features(hubert: Loaded, samples: np.ndarray) -> np.ndarray:
     """HuBERT features after transformer layer ``hubert.model.layer``: (n,) float32 16 kHz -> (T, hidden) float32, 50 Hz.
 
     The input is raw audio, with no feature-extractor normalisation (as fairseq's HuBERT was trained).
-    T = floor((n - 400) / 320) + 1. Audio longer than 30 s goes through in chunks with 2 s of context each side.
+    T = floor((n - 400) / 320) + 1. Audio longer than 30 s goes through in chunks with 2 s of context each side
+    (attention is quadratic in length); up to 30 s the result is exactly ``hidden_states[layer]`` of one pass.
     """
     import torch
 
@@ -169,7 +170,9 @@ def hubert_features(hubert: Loaded, samples: np.ndarray) -> np.ndarray:
             last = min(first + chunk, n_frames)
             begin = max(0, first - context)
             end = min(n_frames, last + context)
-            audio = samples[begin * HUBERT_HOP_LENGTH : (end - 1) * HUBERT_HOP_LENGTH + HUBERT_RECEPTIVE_FIELD]
+            # the last chunk keeps the trailing samples: the first conv's GroupNorm sees the whole input
+            stop = len(samples) if end == n_frames else (end - 1) * HUBERT_HOP_LENGTH + HUBERT_RECEPTIVE_FIELD
+            audio = samples[begin * HUBERT_HOP_LENGTH : stop]
             inputs = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None].to(hubert.device)
             output = hubert.model(inputs, output_hidden_states=True)
             features = output.hidden_states[hubert.model.layer][0]
