@@ -6,7 +6,7 @@ import numpy as np
 
 from .constants import CODEC_SAMPLE_RATE, DEFAULT_BARK
 from .errors import UserError
-from .models import Loaded, load_pretrained, offline_hint
+from .models import Loaded, hub_offline, load_pretrained, offline_hint
 from .prompt import SpeakerPrompt
 
 # suno's defaults: generate_text_semantic(temp=0.7), generate_coarse(temp=0.7), generate_fine(temp=0.5)
@@ -21,7 +21,7 @@ def load_bark(source: str = DEFAULT_BARK, device=None) -> Loaded:
 
     loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", device)
     try:
-        loaded.processor = BarkProcessor.from_pretrained(source)
+        loaded.processor = BarkProcessor.from_pretrained(source, local_files_only=hub_offline())
     except OSError as error:
         raise offline_hint(source, "the Bark tokenizer of", "--bark", error) from None
     except ValueError as error:

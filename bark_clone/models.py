@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import socket
 from dataclasses import dataclass
+from urllib.parse import urlparse
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +77,35 @@ def hub_revision(source: str, filename: str = "config.json") -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def hub_offline() -> bool:
+    """True when the hub cannot be reached: HF_HUB_OFFLINE is set, or its host name does not even resolve.
+
+    Then only the local cache is consulted, so a machine without network gets its one-line error at once instead
+    of after a minute of retries.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return True
+    return False
+
+
+def silence_hub_logging() -> None:
+    """Keep transformers' and huggingface_hub's warnings and progress bars out of a one-line CLI."""
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hub_logging.set_verbosity_error()
+
+
 def offline_hint(source: str, what: str, flag: str, error: Exception) -> UserError:
     """The one-line error for a model that is neither a local folder nor reachable on the hub."""
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -86,10 +119,8 @@ def offline_hint(source: str, what: str, flag: str, error: Exception) -> UserErr
 def load_pretrained(source: str, model_types: tuple[str, ...], model_class: Any, what: str, flag: str, device):
     """Load a transformers model from a hub id or a local folder, checking it is the right kind of model."""
     from transformers import AutoConfig
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    silence_hub_logging()
     local = Path(source).expanduser()
     if local.exists():
         if not local.is_dir():
@@ -98,8 +129,9 @@ def load_pretrained(source: str, model_types: tuple[str, ...], model_class: Any,
             raise UserError(f"{flag} {source} is not a model folder: it has no config.json")
     elif not REPO_ID.match(source):
         raise UserError(f"{flag} {source}: no such folder, and not a hub id like owner/name")
+    where = str(local) if local.exists() else source
     try:
-        config = AutoConfig.from_pretrained(str(local) if local.exists() else source)
+        config = AutoConfig.from_pretrained(where, local_files_only=hub_offline())
     except OSError as error:
         if local.exists():
             raise UserError(f"{flag} {source}: its config.json cannot be read ({error})") from None
@@ -109,7 +141,7 @@ def load_pretrained(source: str, model_types: tuple[str, ...], model_class: Any,
     if config.model_type not in model_types:
         raise UserError(f"{flag} {source} holds a {config.model_type!r} model, not {what}")
     try:
-        model = model_class.from_pretrained(str(local) if local.exists() else source, config=config)
+        model = model_class.from_pretrained(where, config=config, local_files_only=hub_offline())
     except OSError as error:
         if local.exists():
             raise UserError(f"{flag} {source}: its weights cannot be loaded ({error})") from None

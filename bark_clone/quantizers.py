@@ -11,7 +11,7 @@ from quantizer.formats import CONFIG_FILE, WEIGHTS_FILE, LoadedQuantizer, load_q
 from quantizer.models import QuantizerFormatError
 
 from .errors import UserError
-from .models import offline_hint
+from .models import hub_offline, offline_hint, silence_hub_logging
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ def fetch_published(name: str) -> tuple[Path, str | None]:
     from huggingface_hub import hf_hub_download
 
     entry = PUBLISHED[name]
+    silence_hub_logging()
     try:
-        path = Path(hf_hub_download(entry.repo, entry.filename))
+        path = Path(hf_hub_download(entry.repo, entry.filename, local_files_only=hub_offline()))
     except Exception as error:  # huggingface_hub raises many types for offline, missing or gated repos
         raise offline_hint(entry.repo, f"quantizer {name!r} ({entry.filename}) from", "--quantizer", error) from None
     revision = path.parent.name if len(path.parent.name) == 40 else None

@@ -118,13 +118,14 @@ def test_several_inputs_load_models_once_and_write_one_prompt_each(run_cli, copy
     first = copy_arctic("first.wav")
     soundfile.write(tmp_path / "second.flac", np.stack([samples, samples], 1), rate)  # stereo flac
     soundfile.write(tmp_path / "third.mp3", resample(samples, rate, 48_000), 48_000)
+    soundfile.write(tmp_path / "fourth.wav", samples, rate, subtype="PCM_U8")
     loads = []
     original = pipeline.load_models
     monkeypatch.setattr(pipeline, "load_models", lambda *a, **k: loads.append(1) or original(*a, **k))
-    result = run_cli("make-speaker", first, "second.flac", "third.mp3", *model_args, "-o", "voices")
+    result = run_cli("make-speaker", first, "second.flac", "third.mp3", "fourth.wav", *model_args, "-o", "voices")
     assert result.exit_code == 0, result.output
     assert loads == [1]
-    for stem in ("first", "second", "third"):
+    for stem in ("first", "second", "third", "fourth"):
         assert (tmp_path / "voices" / f"{stem}.npz").exists() and (tmp_path / "voices" / f"{stem}.json").exists()
     refused = run_cli("make-speaker", first, "second.flac", *model_args, "-o", "one.npz")
     assert refused.exit_code == 1 and "takes one input" in refused.output
