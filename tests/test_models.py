@@ -93,3 +93,20 @@ def test_offline_hub_model_gives_one_line_with_the_local_copy_recipe(tmp_path, a
     assert len(lines) == 1, result.stderr
     assert "facebook/hubert-base-ls960" in lines[0] and "--hubert DIR" in lines[0]
     assert "Traceback" not in result.stderr and not (tmp_path / "out.npz").exists()
+
+
+def test_hub_id_loads_from_the_cache_offline_and_records_the_commit(tiny, tmp_path):
+    """A hub id goes through the same path users hit; here the 'hub' is a pre-filled cache, as after a download."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "home" / "hub" / "models--test-org--tiny-hubert"
+    shutil.copytree(tiny["hubert"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
+    code = ("import torch; from bark_clone.models import load_hubert; "
+            "loaded = load_hubert('test-org/tiny-hubert', torch.device('cpu')); print(loaded.revision)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == commit
