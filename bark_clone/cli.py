@@ -224,10 +224,9 @@ def speak(speaker: str, text: str, output: str, bark: str, device: str, seed: in
     click.echo(f"{output}: {len(audio) / sample_rate(model):.2f} s")
 
 
+from . import cli_train  # noqa: E402,F401  (registers the training commands on ``cli``)
+
+
 def main() -> None:
     """Console entry point."""
     cli(prog_name="bark-clone")
-
-
-if __name__ == "__main__":
-    main()

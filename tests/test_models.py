@@ -84,7 +84,7 @@ def test_unknown_device_is_refused():
 def test_offline_hub_model_gives_one_line_with_the_local_copy_recipe(tmp_path, arctic):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "empty-cache")}
     result = subprocess.run(
-        [sys.executable, "-m", "bark_clone.cli", "make-speaker", str(arctic), "-o", str(tmp_path / "out.npz"),
+        [sys.executable, "-m", "bark_clone", "make-speaker", str(arctic), "-o", str(tmp_path / "out.npz"),
          "--hubert", "facebook/hubert-base-ls960"],
         capture_output=True, text=True, env=env, timeout=120,
     )

@@ -1,0 +1,5 @@
+"""``python -m bark_clone`` runs the CLI (torchrun and accelerate launch use this form)."""
+
+from bark_clone.cli import main
+
+main()
