@@ -36,7 +36,7 @@ def generate_data_command(out, samples, bark, texts, language, batch_size, seed,
     options = GenerateOptions(samples, bark, language, texts, batch_size, seed, presets, shard_size, held_out)
     summary = generate_data(Path(out), options, device, force)
     click.echo(f"{out}: {summary['shards_made']} shard(s) made now, {summary['samples']} samples, "
-               f"{summary['seconds'] / 3600:.2f} h of audio")
+               f"{summary['seconds'] / 60:.1f} min of audio")
 
 
 @cli.command("import-data")

@@ -172,8 +172,8 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
 
         def advance(size: int, rows: list[dict[str, Any]]) -> None:
             bar.update(size)
-            hours = (seconds_before + sum(row["seconds"] for row in rows)) / 3600
-            bar.set_postfix(audio=f"{hours:.2f} h")
+            seconds = seconds_before + sum(row["seconds"] for row in rows)
+            bar.set_postfix(audio=f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min")
 
         rows = make_shard(bark, index, options, source, voices, advance)
         if not rows:

@@ -122,7 +122,27 @@ def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_
     vocab = Path(folder) / "vocab.txt"
     vocab.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
     BarkProcessor(tokenizer=BertTokenizer(str(vocab))).save_pretrained(folder)
+    write_stock_voices(Path(folder), ["v2/en_speaker_0", "v2/en_speaker_1"], seed)
     return Path(folder)
+
+
+def write_stock_voices(folder: Path, names: list[str], seed: int = 0) -> None:
+    """Stock voice presets in the layout BarkProcessor reads (``speaker_embeddings_path.json`` + .npy files)."""
+    import json
+
+    rng = np.random.default_rng(seed)
+    index = {"repo_or_path": str(folder)}
+    for name in names:
+        arrays = {"semantic_prompt": rng.integers(0, 10_000, 200), "coarse_prompt": None,
+                  "fine_prompt": rng.integers(0, CODEBOOK_SIZE, (8, 300))}
+        arrays["coarse_prompt"] = arrays["fine_prompt"][:2]
+        index[name] = {}
+        for key, array in arrays.items():
+            relative = f"speaker_embeddings/{name}_{key}.npy"
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            np.save(folder / relative, array.astype(np.int64))
+            index[name][key] = relative
+    (folder / "speaker_embeddings_path.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
 
 
 def random_lstm_quantizer(input_size: int, version: int = 0, hidden_size: int = 1024, output_size: int = 10_000,

@@ -288,3 +288,15 @@ def test_generate_data_refuses_other_settings_in_an_existing_dataset(generated, 
     again = run_cli("generate-data", "--out", generated, "--samples", "8", "--bark", tiny["bark"],
                     "--batch-size", "4", "--shard-size", "4", "--device", "cpu")
     assert again.exit_code == 0 and "0 shard(s) made now" in again.stdout  # finished shards are skipped
+
+
+def test_presets_give_some_batches_a_stock_voice(tiny, run_cli, tmp_path):
+    result = run_cli("generate-data", "--out", "voiced", "--samples", "8", "--bark", tiny["bark"], "--batch-size",
+                     "2", "--shard-size", "8", "--presets", "--seed", "1", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    voices = _table(tmp_path / "voiced", 0).column("voice").to_pylist()
+    assert set(voices) <= {"", "v2/en_speaker_0", "v2/en_speaker_1"}
+    assert "" in voices and set(voices) - {""}  # random voices and stock voices both appear (fixed seed)
+    refused = run_cli("generate-data", "--out", "other", "--samples", "2", "--bark", tiny["bark"], "--presets",
+                      "--language", "de", "--device", "cpu")
+    assert refused.exit_code == 1 and "no stock voices for language 'de'" in refused.stderr
