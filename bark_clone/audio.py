@@ -114,8 +114,9 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def normalize_level(samples: np.ndarray, speech_mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Scale speech to about -20 dBFS RMS, never letting a peak exceed -1 dBFS.
+def normalize_level(samples: np.ndarray, speech_mask: np.ndarray | None = None,
+                    target_dbfs: float = TARGET_RMS_DBFS) -> tuple[np.ndarray, float]:
+    """Scale speech to ``target_dbfs`` RMS (default -20 dBFS), never letting a peak exceed -1 dBFS.
 
     ``speech_mask`` (n,) bool marks the samples whose level counts (silence should not drag the RMS down).
     Returns the scaled (n,) float32 samples and the gain applied, in dB.
@@ -125,7 +126,7 @@ def normalize_level(samples: np.ndarray, speech_mask: np.ndarray | None = None) 
     peak = float(np.abs(samples).max())
     if rms <= 0 or peak <= 0:
         return samples, 0.0
-    gain = min(10 ** (TARGET_RMS_DBFS / 20) / rms, 10 ** (PEAK_CEILING_DBFS / 20) / peak)
+    gain = min(10 ** (target_dbfs / 20) / rms, 10 ** (PEAK_CEILING_DBFS / 20) / peak)
     return (samples * gain).astype(np.float32), 20 * float(np.log10(gain))
 
 

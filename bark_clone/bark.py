@@ -32,17 +32,21 @@ def load_bark(source: str = DEFAULT_BARK, device=None) -> Loaded:
 def generate(
     bark: Loaded,
     texts: list[str],
-    prompt: SpeakerPrompt | None = None,
+    voice: SpeakerPrompt | str | None = None,
     seed: int | None = None,
     semantic_temperature: float = SEMANTIC_TEMPERATURE,
     **generate_kwargs,
 ) -> list[np.ndarray]:
-    """Bark speaks each text (one batch), in the prompt's voice if given: a list of (n,) float32 at 24 kHz."""
+    """Bark speaks each text (one batch) in ``voice``: a prompt, a stock preset's name, or None for a random voice.
+
+    Returns a list of (n,) float32 at 24 kHz.
+    """
     import torch
 
     if seed is not None:
         torch.manual_seed(seed)
-    voice = {key: value.astype(np.int64) for key, value in prompt.arrays.items()} if prompt is not None else None
+    if isinstance(voice, SpeakerPrompt):
+        voice = {key: value.astype(np.int64) for key, value in voice.arrays.items()}
     inputs = bark.processor(texts, voice_preset=voice)
     history = inputs.pop("history_prompt", None)
     inputs = {key: value.to(bark.device) for key, value in inputs.items()}

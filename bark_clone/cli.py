@@ -61,27 +61,29 @@ def force_option(function):
     return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)
 
 
-def speaker_outputs(voices: tuple[str, ...], output: str | None, force: bool) -> list[Path]:
-    """The .npz path for each input: ``-o FILE.npz`` for one input, ``-o FOLDER``, or ``speakers/<stem>.npz``."""
+def speaker_outputs(groups: list[list[str]], output: str | None, force: bool, count: int) -> list[list[Path]]:
+    """The .npz paths of each speaker: ``-o FILE.npz`` for one, ``-o FOLDER``, or ``speakers/<stem>.npz``; with
+    ``--candidates K`` also ``<stem>-2.npz`` .. ``<stem>-K.npz``."""
     from .files import check_output_path
 
     if output is not None and output.lower().endswith(".npz"):
-        if len(voices) > 1:
-            raise UserError("-o FILE.npz takes one input; give a folder for several")
-        paths = [Path(output)]
+        if len(groups) > 1:
+            raise UserError("-o FILE.npz takes one input (or --combine); give a folder for several")
+        bases = [Path(output)]
     else:
         folder = Path(output) if output is not None else DEFAULT_SPEAKERS
         if folder.exists() and not folder.is_dir():
             raise UserError(f"-o {folder}: exists and is not a folder (a single prompt must end in .npz)")
         if not folder.parent.is_dir() and not folder.exists():
             raise UserError(f"-o {folder}: its parent folder {folder.parent} does not exist")
-        paths = [folder / f"{Path(voice).stem}.npz" for voice in voices]
-        stems = [path.name for path in paths]
-        duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
+        bases = [folder / f"{Path(group[0]).stem}.npz" for group in groups]
+        names = [base.name for base in bases]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise UserError(f"several inputs would all be written to {', '.join(duplicates)}; rename them")
         folder.mkdir(exist_ok=True)
-    for path in paths:
+    paths = [[base] + [base.with_name(f"{base.stem}-{rank}.npz") for rank in range(2, count + 1)] for base in bases]
+    for path in (path for group in paths for path in group):
         check_output_path(path, force, ".npz")
         check_output_path(path.with_suffix(".json"), force)
     return paths
@@ -111,30 +113,57 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
 @click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
               help="Longest prompt window, in seconds of audio.")
 @click.option("--window", "window_text", help="Use exactly START:END seconds of the recording.")
+@click.option("--combine", is_flag=True, help="All inputs are one speaker: pool their windows, make one prompt.")
+@click.option("--candidates", type=click.IntRange(1, 20), default=1, show_default=True,
+              help="Also write the next best windows as <name>-2.npz ... <name>-K.npz.")
+@click.option("--refine", type=click.IntRange(1, 20), help="Make prompts from the K best windows, have Bark speak "
+              "with each, and keep the one whose speech scores best against the recording (needs --bark).")
+@click.option("--bark", help="Bark for --refine: suno/bark, suno/bark-small or a local folder.")
 @click.option("--normalize/--no-normalize", default=True, show_default=True, help="Level the speech to -20 dBFS.")
 @force_option
-def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, normalize,
-                         force) -> None:
-    """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3)."""
+def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, combine,
+                         candidates, refine, bark, normalize, force) -> None:
+    """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3), or one from all with --combine.
+
+    The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
+    music and level; the sidecar <name>.json records it with its scores."""
     from tqdm import tqdm
 
-    from .pipeline import load_models, make_speaker
+    from .pipeline import analyse, load_models, make_speakers
 
     window = parse_window(window_text)
     missing = [voice for voice in voices if not Path(voice).is_file()]
     if missing:
         raise UserError(f"no such file: {missing[0]}")
-    outputs = speaker_outputs(voices, output, force)
+    if refine is not None and bark is None:
+        raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
+    if refine is not None and (candidates > 1 or window is not None):
+        raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
+    groups = [list(voices)] if combine else [[voice] for voice in voices]
+    outputs = speaker_outputs(groups, output, force, candidates)
     models = load_models(hubert, encodec, quantizer, device)
-    speakers = []
-    for voice in tqdm(voices, desc="speakers", unit="file", disable=len(voices) < 2):
-        speakers.append(make_speaker(voice, models, max_seconds, normalize, window))
-    for speaker, path in zip(speakers, outputs):  # written only once every input has worked
-        speaker.write(path, force)
-        start, end = speaker.sidecar["window"]
-        click.echo(f"{path}: {end - start:.2f} s from {start:.2f}-{end:.2f} s, "
-                   f"{len(speaker.prompt.semantic_tokens)} semantic tokens, {speaker.prompt.fine_codes.shape[1]} "
-                   f"codec frames")
+    refiner = None
+    if refine is not None:
+        from .evaluation import Refiner
+
+        refiner = Refiner(bark, models)
+    results = []
+    for group in tqdm(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
+        recordings = [analyse(path, models.vad) for path in group]
+        speakers = make_speakers(recordings, models, max_seconds, normalize, window, refine or candidates)
+        if refiner is not None:
+            speakers = [refiner.best(speakers, recordings)]
+        results.append(speakers)
+    for speakers, paths in zip(results, outputs):  # written only once every input has worked
+        if len(speakers) < len(paths):
+            click.echo(f"note: only {len(speakers)} usable window(s) for {paths[0].stem}", err=True)
+        for speaker, path in zip(speakers, paths):
+            speaker.write(path, force)
+            start, end = speaker.sidecar["window"]
+            source = Path(speaker.sidecar["selection"]["source"]).name
+            click.echo(f"{path}: {end - start:.2f} s of {source} ({start:.2f}-{end:.2f} s), "
+                       f"{len(speaker.prompt.semantic_tokens)} semantic tokens, "
+                       f"{speaker.prompt.fine_codes.shape[1]} codec frames")
 
 
 @cli.command()
@@ -222,6 +251,38 @@ def speak(speaker: str, text: str, output: str, bark: str, device: str, seed: in
     audio = bark_speak(model, prompt, text, seed)
     write_files_atomically({Path(output): wav_bytes(audio, sample_rate(model))}, force)
     click.echo(f"{output}: {len(audio) / sample_rate(model):.2f} s")
+
+
+@cli.command()
+@click.argument("speakers", nargs=-1, required=True)
+@click.option("--target", "targets", multiple=True, required=True, help="Recording(s) of the voice to match.")
+@click.option("--out", required=True, help="Report folder: report.json, report.md, scores.png and wavs/.")
+@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
+@click.option("--sentences", type=int, default=5, show_default=True, help="Held-out sentences Bark speaks per voice.")
+@click.option("--transcript", help="What the target says: enables the 'method 1' baseline (tokens from text).")
+@click.option("--quantizer", "quantizers", multiple=True, help="Also evaluate a prompt made with this quantizer "
+              "(a name or path; repeatable).")
+@click.option("--language", default="en", show_default=True, help="Language of the stock voices to compare.")
+@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT for --quantizer baselines.")
+@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec for the baselines.")
+@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True)
+@device_option
+@click.option("--seed", type=int, default=0, show_default=True)
+@force_option
+def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, encodec, max_seconds,
+             device, seed, force) -> None:
+    """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
+    'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
+    from .report import EvaluateRequest, run_evaluation
+
+    request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
+                              transcript, list(quantizers), language, hubert, encodec, max_seconds, device, seed,
+                              force)
+    report = run_evaluation(request)
+    for entry in sorted(report["prompts"] + report["baselines"], key=lambda e: e["score"], reverse=True):
+        click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "
+                   f"self {entry['self_similarity']:.3f})")
+    click.echo(f"report: {Path(out) / 'report.md'}")
 
 
 from . import cli_train  # noqa: E402,F401  (registers the training commands on ``cli``)

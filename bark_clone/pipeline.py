@@ -31,7 +31,9 @@ from .files import json_bytes, write_files_atomically
 from .models import Loaded, encodec_encode, hubert_features, load_encodec, load_hubert, resolve_device
 from .prompt import SpeakerPrompt, bark_usage
 from .quantizers import Quantizer, load_quantizer
-from .speech import Segment, load_vad, require_speech, speech_probabilities, speech_segments, speech_seconds, tail_window
+from .selection import Candidate, profile_recording, rank_windows
+from .speech import Segment, load_vad, require_speech, speech_probabilities, speech_segments, speech_seconds
+from .voice import load_voice_encoder
 
 
 @dataclass
@@ -42,16 +44,18 @@ class Models:
     encodec: Loaded
     quantizer: Quantizer
     vad: Any
+    voice: Any  # Resemblyzer's speaker encoder, for window selection
 
 
 def load_models(
     hubert: str = DEFAULT_HUBERT, encodec: str = DEFAULT_ENCODEC, quantizer: str = DEFAULT_QUANTIZER, device: str = "auto"
 ) -> Models:
-    """Load HuBERT, the quantizer (checked against HuBERT's width), EnCodec and the VAD on one device."""
+    """Load HuBERT, the quantizer (checked against HuBERT's width), EnCodec, the VAD and the speaker encoder."""
     resolved = resolve_device(device)
     hubert_model = load_hubert(hubert, resolved)
     quantizer_model = load_quantizer(quantizer, hubert_model.model.config.hidden_size, resolved)
-    return Models(hubert_model, load_encodec(encodec, resolved), quantizer_model, load_vad())
+    return Models(hubert_model, load_encodec(encodec, resolved), quantizer_model, load_vad(),
+                  load_voice_encoder(resolved))
 
 
 @dataclass
@@ -63,7 +67,6 @@ class Recording:
     segments: list[Segment]
     speech_probabilities: np.ndarray
     sha256: str = ""
-    offset: float = 0.0  # where this recording starts on a combined timeline (several files, one speaker)
 
     @property
     def speech_seconds(self) -> float:
@@ -176,33 +179,56 @@ class Speaker:
         )
 
 
-def make_speaker(
-    path: Path | str,
+def choose_windows(recordings: list[Recording], models: Models, max_seconds: float,
+                   window: tuple[float, float] | None, count: int) -> list[Candidate]:
+    """The ``count`` best scored windows over all ``recordings`` (one speaker), or exactly ``window``."""
+    if window is not None:
+        if len(recordings) > 1:
+            raise UserError("--window names seconds of one recording; it cannot be combined with several inputs")
+        return [Candidate(0, *window, score=float("nan"))]
+    profiles = [profile_recording(r.samples_16k, r.audio.samples, r.audio.sample_rate, r.speech_probabilities,
+                                  r.segments, models.voice) for r in recordings]
+    return rank_windows(profiles, max_seconds, [r.audio.source for r in recordings])[:count]
+
+
+def make_speakers(
+    recordings: list[Recording],
     models: Models,
     max_seconds: float,
     normalize: bool = True,
     window: tuple[float, float] | None = None,
-) -> Speaker:
-    """One recording -> one prompt. The window is ``window`` if given, else the tail of the speech (see README)."""
+    candidates: int = 1,
+) -> list[Speaker]:
+    """One speaker from one analysed recording, or from several (``--combine``): the best ``candidates`` prompts,
+    best first. The windows are scored (see ``selection``) unless ``window`` fixes one.
+    """
     if max_seconds < MIN_SPEECH_SECONDS:
         raise UserError(f"--max-seconds must be at least {MIN_SPEECH_SECONDS:g}")
-    recording = analyse(path, models.vad)
-    start, end = window if window is not None else tail_window(
-        recording.segments, recording.audio.duration, max_seconds
-    )
-    cut = cut_window(recording, start, end, normalize)
-    prompt = prompt_from_window(cut, models)
-    return Speaker(prompt, sidecar(prompt, [recording], cut, models, {"method": "tail" if window is None else "manual"}))
+    chosen = choose_windows(recordings, models, max_seconds, window, candidates)
+    alternatives = [candidate.describe() for candidate in chosen[:5]]
+    speakers = []
+    for rank, candidate in enumerate(chosen, 1):
+        recording = recordings[candidate.source]
+        cut = cut_window(recording, candidate.start, candidate.end, normalize)
+        selection = {"method": "manual"} if window is not None else {
+            "method": "scored", "rank": rank, "score": round(candidate.score, 4),
+            "scores": candidate.describe()["scores"], "top": alternatives}
+        selection["source"] = recording.audio.source
+        speakers.append(Speaker(prompt_from_window(cut, models), {}))
+        speakers[-1].sidecar = sidecar(speakers[-1].prompt, recordings, recording, cut, models, selection)
+    return speakers
 
 
-def sidecar(
-    prompt: SpeakerPrompt, recordings: list[Recording], cut: WindowAudio, models: Models, selection: dict[str, Any]
-) -> dict[str, Any]:
-    """The ``<name>.json`` written beside the prompt."""
+def make_speaker(path: Path | str, models: Models, max_seconds: float, normalize: bool = True,
+                 window: tuple[float, float] | None = None) -> Speaker:
+    """One recording -> its best prompt."""
+    return make_speakers([analyse(path, models.vad)], models, max_seconds, normalize, window)[0]
+
+
+def sidecar(prompt: SpeakerPrompt, recordings: list[Recording], chosen: Recording, cut: WindowAudio, models: Models,
+            selection: dict[str, Any]) -> dict[str, Any]:
+    """The ``<name>.json`` written beside the prompt; ``window`` is in the seconds of ``selection["source"]``."""
     n_tokens, n_frames = len(prompt.semantic_tokens), prompt.fine_codes.shape[1]
-    window_speech = speech_seconds(
-        [Segment(s.start + r.offset, s.end + r.offset) for r in recordings for s in r.segments], cut.start, cut.end
-    )
     return {
         "tool": {"name": "bark-clone", "version": __version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -213,7 +239,7 @@ def sidecar(
             "source_seconds": round(sum(r.audio.duration for r in recordings), 3),
             "source_speech_seconds": round(sum(r.speech_seconds for r in recordings), 2),
             "prompt_seconds": round(cut.end - cut.start, 3),
-            "prompt_speech_seconds": round(window_speech, 2),
+            "prompt_speech_seconds": round(speech_seconds(chosen.segments, cut.start, cut.end), 2),
         },
         "prompt": {
             "semantic_tokens": n_tokens,
