@@ -1,4 +1,4 @@
-"""Where the speech is: silero voice-activity detection, speech segments, and the default prompt window."""
+"""Where the speech is: silero voice-activity detection and speech segments separated by pauses."""
 
 from __future__ import annotations
 
@@ -89,20 +89,3 @@ def require_speech(segments: list[Segment], source: str) -> None:
         raise UserError(
             f"{source} holds {total:.1f} s of speech; a Bark prompt needs at least about {MIN_SPEECH_SECONDS:g} s"
         )
-
-
-def tail_window(segments: list[Segment], duration: float, max_seconds: float) -> tuple[float, float]:
-    """The default window: the last ``max_seconds`` of speech, starting at a phrase start and ending in a pause.
-
-    It ends 0.3 s (or what silence there is) after the last word, and starts 0.1 s before the earliest phrase that
-    still fits. A single phrase longer than ``max_seconds`` is cut at its start: Bark reads the tail, so the end wins.
-    """
-    last = segments[-1]
-    end = min(duration, last.end + TAIL_PAUSE_SECONDS)
-    start = max(0.0, end - max_seconds)
-    for index, segment in enumerate(segments):
-        lead_start = max(segment.start - LEAD_SECONDS, segments[index - 1].end if index else 0.0, 0.0)
-        if end - lead_start <= max_seconds:
-            start = lead_start
-            break
-    return start, end

@@ -222,3 +222,15 @@ def test_bad_input_gets_one_line_no_traceback_and_nothing_written(run_cli, model
     assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "speakers").exists() or list((tmp_path / "speakers").iterdir()) == []
+
+
+def test_library_use_from_a_notebook(models, arctic, tmp_path):
+    """The same pipeline without the CLI: load the models once, make a prompt, save it."""
+    from bark_clone.pipeline import make_speaker
+    from bark_clone.prompt import SpeakerPrompt
+
+    speaker = make_speaker(arctic, models, max_seconds=14.0)
+    speaker.write(tmp_path / "me.npz")
+    loaded = SpeakerPrompt.load(tmp_path / "me.npz")
+    np.testing.assert_array_equal(loaded.semantic_tokens, speaker.prompt.semantic_tokens)
+    assert json.loads((tmp_path / "me.json").read_text())["window"] == speaker.sidecar["window"]
