@@ -17,14 +17,25 @@ PEAK_CEILING_DBFS = -1.0  # normalisation never pushes a peak above this
 TRUNCATION_TOLERANCE = 0.95  # compressed formats only estimate their length; below 95 % of it, the file is cut
 
 
+CLIP_LEVEL = 0.999  # a sample this close to full scale is clipped
+CLIP_FRAME_SECONDS = 0.032  # clipping is counted per 32 ms (the VAD's frames)
+STREAM_BLOCK_SECONDS = 30.0  # audio is decoded, checked and resampled this much at a time: memory stays flat
+
+
 @dataclass(frozen=True)
 class Audio:
-    """Mono audio: ``samples`` is (n,) float32 in [-1, 1] at ``sample_rate`` Hz."""
+    """Mono audio: ``samples`` is (n,) float32 in [-1, 1] at ``sample_rate`` Hz.
+
+    ``source_rate`` and ``channels`` describe the file; ``clipped`` (ceil(seconds / 0.032),) is the share of the
+    file's samples at full scale in each 32 ms.
+    """
 
     samples: np.ndarray
     sample_rate: int
     source: str = ""
     channels: int = 1
+    source_rate: int = 0
+    clipped: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -32,15 +43,9 @@ class Audio:
         return len(self.samples) / self.sample_rate
 
 
-def load_audio(path: Path | str) -> Audio:
-    """Read a recording (wav, flac, ogg, mp3, ...), downmix it to mono and check it is usable.
-
-    Returns (n,) float32 at the file's own rate. Raises ``UserError`` for a missing, empty, non-audio, truncated,
-    non-finite or silent file.
-    """
+def _open(path: Path):
     import soundfile
 
-    path = Path(path)
     if not path.exists():
         raise UserError(f"no such file: {path}")
     if path.is_dir():
@@ -48,20 +53,70 @@ def load_audio(path: Path | str) -> Audio:
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty")
     try:
-        info = soundfile.info(str(path))
-        samples, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as error:
-        kind = "truncated or corrupt" if _looks_like_audio(path) else "not an audio file soundfile can read"
-        raise UserError(f"{path} is {kind} (wav, flac, ogg and mp3 work): {error}") from None
-    if samples.shape[0] == 0:
+        raise _unreadable(path, error) from None
+
+
+def _unreadable(path: Path, error: Exception) -> UserError:
+    kind = "truncated or corrupt" if _looks_like_audio(path) else "not an audio file soundfile can read"
+    return UserError(f"{path} is {kind} (wav, flac, ogg and mp3 work): {error}")
+
+
+def load_audio(path: Path | str, sample_rate: int | None = None) -> Audio:
+    """Read a recording (wav, flac, ogg, mp3, ...), downmix it to mono, check it, resample it to ``sample_rate``.
+
+    The file is decoded in 30 s blocks, each downmixed and resampled (soxr) as it comes, so a long recording never
+    sits in memory at its own rate. Returns (n,) float32 at ``sample_rate`` (default: the file's own).
+    Raises ``UserError`` for a missing, empty, non-audio, truncated, non-finite or silent file.
+    """
+    import soundfile
+    import soxr
+
+    path = Path(path)
+    with _open(path) as handle:
+        rate, channels, declared = int(handle.samplerate), int(handle.channels), int(handle.frames)
+        target = sample_rate or rate
+        stream = soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ") if target != rate else None
+        pieces, clipped, peak, n_read = [], [], 0.0, 0
+        per_frame = CLIP_FRAME_SECONDS * rate
+        try:
+            while len(block := handle.read(int(STREAM_BLOCK_SECONDS * rate), dtype="float32", always_2d=True)):
+                if not np.isfinite(block).all():
+                    raise UserError(f"{path} contains NaN or infinite samples")
+                mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+                peak = max(peak, float(np.abs(mono).max()))
+                hits = np.flatnonzero(np.abs(block).max(axis=1) >= CLIP_LEVEL) + n_read
+                clipped.append((hits / per_frame).astype(np.int64))
+                n_read += len(block)
+                pieces.append(stream.resample_chunk(mono) if stream is not None else mono)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise _unreadable(path, error) from None
+        if stream is not None:
+            pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    if n_read == 0:
         raise UserError(f"{path} holds no audio samples")
-    _check_complete(path, info, samples.shape[0])
-    if not np.isfinite(samples).all():
-        raise UserError(f"{path} contains NaN or infinite samples")
-    mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
-    if float(np.abs(mono).max()) < SILENCE_PEAK:
+    _check_complete(path, declared, rate, n_read)
+    if peak < SILENCE_PEAK:
         raise UserError(f"{path} is digital silence: there is nothing to clone")
-    return Audio(mono, int(sample_rate), str(path), int(samples.shape[1]))
+    counts = np.bincount(np.concatenate(clipped), minlength=int(np.ceil(n_read / per_frame)))
+    return Audio(np.concatenate(pieces), target, str(path), channels, rate, (counts / per_frame).astype(np.float32))
+
+
+def read_segment(path: Path | str, start: float, end: float) -> tuple[np.ndarray, int]:
+    """[start, end) seconds of a file, downmixed: ((n,) float32 at the file's rate, that rate). Seeks, so only
+    these seconds are decoded."""
+    import soundfile
+
+    path = Path(path)
+    with _open(path) as handle:
+        rate = int(handle.samplerate)
+        try:
+            handle.seek(max(0, round(start * rate)))
+            block = handle.read(round((end - start) * rate), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError) as error:
+            raise _unreadable(path, error) from None
+    return block.mean(axis=1, dtype=np.float64).astype(np.float32), rate
 
 
 def _looks_like_audio(path: Path) -> bool:
@@ -70,7 +125,7 @@ def _looks_like_audio(path: Path) -> bool:
     return head[:4] in (b"RIFF", b"RF64", b"fLaC", b"OggS", b"FORM", b"ID3\x03", b"ID3\x04") or head[:2] == b"\xff\xfb"
 
 
-def _check_complete(path: Path, info, n_read: int) -> None:
+def _check_complete(path: Path, declared_frames: int, rate: int, n_read: int) -> None:
     """Detect a cut-off file: libsndfile silently returns what is there."""
     declared = _wav_declared_data_bytes(path)
     if declared is not None:
@@ -79,10 +134,10 @@ def _check_complete(path: Path, info, n_read: int) -> None:
             raise UserError(
                 f"{path} is truncated: its header promises {data_bytes} bytes of audio but the file holds {available}"
             )
-    elif info.frames > 0 and n_read < TRUNCATION_TOLERANCE * info.frames:
+    elif declared_frames > 0 and n_read < TRUNCATION_TOLERANCE * declared_frames:
         raise UserError(
-            f"{path} is truncated: it should last {info.frames / info.samplerate:.2f} s "
-            f"but only {n_read / info.samplerate:.2f} s could be decoded"
+            f"{path} is truncated: it should last {declared_frames / rate:.2f} s "
+            f"but only {n_read / rate:.2f} s could be decoded"
         )
 
 

@@ -42,7 +42,7 @@ class Target:
 
     name: str
     embedding: np.ndarray  # (256,) unit vector
-    features: np.ndarray  # (40,) spectral statistics
+    features: np.ndarray  # (36,) spectral statistics
     speech_seconds: float
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -63,6 +64,15 @@ def _commit(tmp_name: str, path: Path, force: bool) -> None:
         if path.exists():
             raise UserError(f"{path} already exists; pass --force to overwrite it") from None
         os.replace(tmp_name, path)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import load_audio, resample
+from .audio import load_audio
 from .constants import CODEC_SAMPLE_RATE, DEFAULT_HUBERT, HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ
 from .dataset import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes
 from .errors import UserError
@@ -81,8 +81,7 @@ def read_pair(stem: str, tokens_path: Path, other: Path, layout: str) -> tuple[d
         check_lengths(token_seconds, len(features) / HUBERT_FRAME_RATE_HZ, "features", str(other))
         row.update(seconds=len(features) / HUBERT_FRAME_RATE_HZ)
         return row, features.astype(np.float16)
-    audio = load_audio(other)
-    samples = resample(audio.samples, audio.sample_rate, CODEC_SAMPLE_RATE)
+    samples = load_audio(other, CODEC_SAMPLE_RATE).samples
     check_lengths(token_seconds, len(samples) / CODEC_SAMPLE_RATE, "audio", str(other))
     row.update(audio=flac_bytes(samples), sample_rate=CODEC_SAMPLE_RATE, seconds=len(samples) / CODEC_SAMPLE_RATE)
     return row, None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .audio import Audio, load_audio, normalize_level, resample
+from .audio import Audio, load_audio, normalize_level, read_segment, resample
 from .constants import (
     CODEC_BANDWIDTH_KBPS,
     CODEC_FRAME_RATE_HZ,
@@ -27,7 +26,7 @@ from .constants import (
     semantic_length_for_frames,
 )
 from .errors import UserError
-from .files import json_bytes, write_files_atomically
+from .files import file_sha256, json_bytes, write_files_atomically
 from .models import Loaded, encodec_encode, hubert_features, load_encodec, load_hubert, resolve_device
 from .prompt import SpeakerPrompt, bark_usage
 from .quantizers import Quantizer, load_quantizer
@@ -60,13 +59,16 @@ def load_models(
 
 @dataclass
 class Recording:
-    """A decoded recording: the original audio, a 16 kHz copy, and where its speech is."""
+    """A decoded recording: its 16 kHz copy (``audio``), and where its speech is."""
 
     audio: Audio
-    samples_16k: np.ndarray
     segments: list[Segment]
     speech_probabilities: np.ndarray
     sha256: str = ""
+
+    @property
+    def samples_16k(self) -> np.ndarray:
+        return self.audio.samples
 
     @property
     def speech_seconds(self) -> float:
@@ -77,21 +79,19 @@ class Recording:
             "path": str(Path(self.audio.source).resolve()),
             "sha256": self.sha256,
             "seconds": round(self.audio.duration, 3),
-            "sample_rate": self.audio.sample_rate,
+            "sample_rate": self.audio.source_rate,
             "channels": self.audio.channels,
             "speech_seconds": round(self.speech_seconds, 2),
         }
 
 
 def analyse(path: Path | str, vad) -> Recording:
-    """Decode and check a recording, resample it to 16 kHz once, and find its speech (at least about 1 s)."""
-    audio = load_audio(path)
-    samples_16k = resample(audio.samples, audio.sample_rate, HUBERT_SAMPLE_RATE)
-    probabilities = speech_probabilities(vad, samples_16k)
-    segments = speech_segments(probabilities, len(samples_16k))
+    """Decode and check a recording straight to 16 kHz, and find its speech (at least about 1 s)."""
+    audio = load_audio(path, HUBERT_SAMPLE_RATE)
+    probabilities = speech_probabilities(vad, audio.samples)
+    segments = speech_segments(probabilities, len(audio.samples))
     require_speech(segments, str(path))
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Recording(audio, samples_16k, segments, probabilities, digest)
+    return Recording(audio, segments, probabilities, file_sha256(Path(path)))
 
 
 @dataclass
@@ -121,9 +121,8 @@ def cut_window(recording: Recording, start: float, end: float, normalize: bool =
             f"{MIN_SPEECH_SECONDS:g} s"
         )
     end = start + n_frames / CODEC_FRAME_RATE_HZ
-    first, last = round(start * audio.sample_rate), round(end * audio.sample_rate)
-    samples_24k = _fit(resample(audio.samples[first:last], audio.sample_rate, CODEC_SAMPLE_RATE),
-                       n_frames * CODEC_HOP_LENGTH)
+    original, rate = read_segment(audio.source, start, end)  # EnCodec gets the file's own samples, not the 16 kHz copy
+    samples_24k = _fit(resample(original, rate, CODEC_SAMPLE_RATE), n_frames * CODEC_HOP_LENGTH)
     first_16k = round(start * HUBERT_SAMPLE_RATE)
     n_16k = round(n_frames * CODEC_HOP_LENGTH * HUBERT_SAMPLE_RATE / CODEC_SAMPLE_RATE)
     samples_16k = _fit(recording.samples_16k[first_16k : first_16k + n_16k], n_16k)
@@ -186,8 +185,8 @@ def choose_windows(recordings: list[Recording], models: Models, max_seconds: flo
         if len(recordings) > 1:
             raise UserError("--window names seconds of one recording; it cannot be combined with several inputs")
         return [Candidate(0, *window, score=float("nan"))]
-    profiles = [profile_recording(r.samples_16k, r.audio.samples, r.audio.sample_rate, r.speech_probabilities,
-                                  r.segments, models.voice) for r in recordings]
+    profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, models.voice)
+                for r in recordings]
     return rank_windows(profiles, max_seconds, [r.audio.source for r in recordings])[:count]
 
 

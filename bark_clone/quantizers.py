@@ -11,6 +11,7 @@ from quantizer.formats import CONFIG_FILE, WEIGHTS_FILE, LoadedQuantizer, load_q
 from quantizer.models import QuantizerFormatError
 
 from .errors import UserError
+from .files import file_sha256
 from .models import hub_offline, offline_hint, silence_hub_logging
 
 
@@ -105,15 +106,11 @@ def load_quantizer(name_or_path: str, feature_size: int | None = None, device=No
         )
     if device is not None:
         loaded.model.to(device)
-    return Quantizer(loaded, name_or_path, revision, file_sha256(loaded.path))
+    return Quantizer(loaded, name_or_path, revision, quantizer_sha256(loaded.path))
 
 
-def file_sha256(path: Path) -> str:
+def quantizer_sha256(path: Path) -> str:
     """SHA-256 of a quantizer file, or of a quantizer folder's config and weights."""
-    digest = hashlib.sha256()
-    files = [path / CONFIG_FILE, path / WEIGHTS_FILE] if path.is_dir() else [path]
-    for file in files:
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    if not path.is_dir():
+        return file_sha256(path)
+    return hashlib.sha256("".join(file_sha256(path / name) for name in (CONFIG_FILE, WEIGHTS_FILE)).encode()).hexdigest()

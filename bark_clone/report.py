@@ -105,8 +105,8 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
             report["baselines"].append(entry(f"quantizer {name}", "quantizer", speaker.prompt,
                                              window=speaker.sidecar["window"]))
         if request.transcript:
-            profiles = [profile_recording(r.samples_16k, r.audio.samples, r.audio.sample_rate,
-                                          r.speech_probabilities, r.segments, encoder) for r in recordings]
+            profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments,
+                                          encoder) for r in recordings]
             best = rank_windows(profiles, request.max_seconds, [r.audio.source for r in recordings])[0]
             cut = cut_window(recordings[best.source], best.start, best.end)
             prompt = transcript_prompt(bark, request.transcript, encodec_encode(codec, cut.samples_24k))

@@ -23,11 +23,10 @@ FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE  # 32 ms analysis frames, th
 TONAL_PEAK_RATIO = 0.4  # a frame whose strongest FFT bin holds this share of the energy may be a tone...
 TONAL_RUN_SECONDS = 0.4  # ...if that bin holds still this long: voices glide, tones and held notes do not
 LOUD_DB = 20.0  # non-speech within this many dB of the speech level is sound (music, noise), not silence
-CLIP_LEVEL = 0.999  # samples at full scale
 MUSIC_LIMIT = 0.15  # more music or tone than this (share of frames) disqualifies a window
 SPEAKER_MARGIN = 0.25  # partials this far below the main speaker's typical similarity are another voice
 USEFUL_SECONDS = 8.0  # Bark reads about 5-7 s; longer windows gain nothing more
-WEIGHTS = {"speaker_similarity": 1.0, "worst_speaker_similarity": 0.5, "speech_fraction": 0.5, "duration": 0.3,
+WEIGHTS = {"speaker_similarity": 1.0, "worst_speaker_similarity": 0.2, "speech_fraction": 0.5, "duration": 1.0,
            "clipping": -3.0, "music": -2.0, "level": -0.05, "position": 0.01}
 
 
@@ -63,9 +62,10 @@ def _cumulative(values: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
 
 
-def profile_recording(samples_16k: np.ndarray, original: np.ndarray, original_rate: int,
-                      speech_probabilities: np.ndarray, segments: list[Segment], encoder) -> Profile:
-    """Frame statistics and speaker partials of one recording (16 kHz copy plus the original for clipping)."""
+def profile_recording(samples_16k: np.ndarray, clipped: np.ndarray, speech_probabilities: np.ndarray,
+                      segments: list[Segment], encoder) -> Profile:
+    """Frame statistics and speaker partials of one recording: its 16 kHz samples, the share of clipped samples
+    per 32 ms (counted in the original, before resampling smoothed them) and the VAD's frame probabilities."""
     n_frames = len(speech_probabilities)
     padded = np.zeros(n_frames * VAD_FRAME_SAMPLES, dtype=np.float32)
     padded[: len(samples_16k)] = samples_16k
@@ -76,9 +76,7 @@ def profile_recording(samples_16k: np.ndarray, original: np.ndarray, original_ra
     loud = power > speech_level * 10 ** (-LOUD_DB / 10)
     tonal = loud & steady_tone_frames(frames)
     non_speech_sound = loud & (speech_probabilities < 0.2)
-    clipped = np.zeros(n_frames)
-    indices = (np.flatnonzero(np.abs(original) >= CLIP_LEVEL) / original_rate / FRAME_SECONDS).astype(int)
-    np.add.at(clipped, np.minimum(indices, n_frames - 1), 1.0 / (FRAME_SECONDS * original_rate))
+    clipped = np.pad(clipped, (0, max(0, n_frames - len(clipped))))[:n_frames]
     partials = partial_embeddings(encoder, samples_16k)
     speech_frames = _cumulative(speech)
     first = np.minimum((partials.starts / FRAME_SECONDS).astype(int), n_frames)

@@ -31,34 +31,78 @@ class Segment:
         return self.end - self.start
 
 
-def load_vad():
-    """silero's voice-activity detector, from the model file inside its wheel (no download)."""
-    import torch
-    from silero_vad import load_silero_vad
-
-    threads = torch.get_num_threads()
-    model = load_silero_vad()
-    torch.set_num_threads(threads)  # importing silero_vad pins torch to one thread; HuBERT needs them all
-    return model
+VAD_CONTEXT_SAMPLES = 64  # silero prepends the previous frame's last 64 samples to each frame
+VAD_BLOCK_FRAMES = 4096  # frames per batched pass (131 s), so memory stays flat on long recordings
 
 
-def speech_probabilities(vad, samples: np.ndarray) -> np.ndarray:
+class VoiceActivityDetector:
+    """silero's VAD from the model file inside its wheel (no download), run in batches.
+
+    silero's own loop feeds one 32 ms frame at a time through the whole network. Only its LSTM cell carries state
+    from frame to frame, so here the STFT and convolutions run on thousands of frames at once and the recurrence
+    runs in one ``nn.LSTM`` call with silero's cell weights: the same probabilities, about 10 times faster.
+    """
+
+    def __init__(self) -> None:
+        import torch
+
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad
+
+        self.jit = load_silero_vad()
+        torch.set_num_threads(threads)  # importing silero_vad pins torch to one thread; HuBERT needs them all
+        self.lstm = None
+        try:
+            cell = self.jit._model.decoder.rnn
+            self.lstm = torch.nn.LSTM(cell.weight_ih.shape[1], cell.weight_hh.shape[1], batch_first=True)
+            with torch.no_grad():
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(self.lstm, f"{name}_l0").copy_(getattr(cell, name))
+            self.lstm.eval()
+        except (AttributeError, RuntimeError):  # another silero layout: use its own frame-by-frame loop
+            self.lstm = None
+
+    def probabilities(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probability per 32 ms frame: (n,) float32 at 16 kHz -> (ceil(n / 512),) float32 in [0, 1]."""
+        import torch
+
+        n_frames = -(-len(samples) // VAD_FRAME_SAMPLES)
+        padded = np.zeros(n_frames * VAD_FRAME_SAMPLES, dtype=np.float32)
+        padded[: len(samples)] = samples
+        peak = float(np.abs(padded).max())
+        if peak > 0:
+            padded /= peak  # a quiet recording is still speech
+        frames = torch.from_numpy(padded).reshape(n_frames, VAD_FRAME_SAMPLES)
+        if self.lstm is None:
+            return self._frame_by_frame(frames)
+        model, state = self.jit._model, None
+        pieces = []
+        with torch.inference_mode():
+            for first in range(0, n_frames, VAD_BLOCK_FRAMES):
+                block = frames[first: first + VAD_BLOCK_FRAMES]
+                previous = frames[first - 1: first] if first else torch.zeros(1, VAD_FRAME_SAMPLES)
+                context = torch.cat([previous, block[:-1]])[:, -VAD_CONTEXT_SAMPLES:]
+                features = model.encoder(model.stft(torch.cat([context, block], dim=1))).squeeze(-1)
+                hidden, state = self.lstm(features[None], state)
+                pieces.append(model.decoder.decoder(hidden[0].unsqueeze(-1)).reshape(-1))
+        return torch.cat(pieces).numpy().astype(np.float32)
+
+    def _frame_by_frame(self, frames) -> np.ndarray:
+        import torch
+
+        self.jit.reset_states()
+        with torch.inference_mode():
+            return np.array([self.jit(frame, VAD_SAMPLE_RATE).item() for frame in frames], dtype=np.float32)
+
+
+def load_vad() -> VoiceActivityDetector:
+    """silero's voice-activity detector, ready for whole recordings."""
+    return VoiceActivityDetector()
+
+
+def speech_probabilities(vad: VoiceActivityDetector, samples: np.ndarray) -> np.ndarray:
     """Speech probability per 32 ms frame: (n,) float32 at 16 kHz -> (ceil(n / 512),) float32 in [0, 1]."""
-    import torch
-
-    n_frames = -(-len(samples) // VAD_FRAME_SAMPLES)
-    padded = np.zeros(n_frames * VAD_FRAME_SAMPLES, dtype=np.float32)
-    padded[: len(samples)] = samples
-    peak = float(np.abs(padded).max())
-    if peak > 0:
-        padded /= peak  # a quiet recording is still speech
-    frames = torch.from_numpy(padded).reshape(n_frames, VAD_FRAME_SAMPLES)
-    vad.reset_states()
-    probabilities = np.empty(n_frames, dtype=np.float32)
-    with torch.inference_mode():
-        for index in range(n_frames):
-            probabilities[index] = vad(frames[index], VAD_SAMPLE_RATE).item()
-    return probabilities
+    return vad.probabilities(samples)
 
 
 def speech_segments(probabilities: np.ndarray, n_samples: int) -> list[Segment]:

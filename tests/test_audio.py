@@ -88,3 +88,42 @@ def test_bad_audio_is_refused_with_a_clear_message(tmp_path, arctic_audio, case)
     path = make_file(tmp_path, *arctic_audio)
     with pytest.raises(UserError, match=message):
         load_audio(path)
+
+
+def test_batched_vad_equals_silero_frame_by_frame(arctic_audio, monkeypatch):
+    from bark_clone import speech
+    from bark_clone.speech import load_vad, speech_probabilities
+
+    vad = load_vad()
+    samples = np.tile(arctic_audio[0], 3)
+    monkeypatch.setattr(speech, "VAD_BLOCK_FRAMES", 37)  # many blocks: the LSTM state must carry across them
+    batched = speech_probabilities(vad, samples)
+    lstm, vad.lstm = vad.lstm, None  # silero's own loop
+    one_by_one = speech_probabilities(vad, samples)
+    vad.lstm = lstm
+    assert lstm is not None and batched.shape == one_by_one.shape == (-(-len(samples) // 512),)
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-4)
+    assert batched.max() > 0.9 and batched.min() < 0.1  # speech and silence both present
+
+
+def test_streamed_reading_resamples_counts_clipping_and_seeks(tmp_path, arctic_audio, monkeypatch):
+    from bark_clone import audio as audio_module
+    from bark_clone.audio import read_segment
+
+    samples, rate = arctic_audio
+    loud = np.clip(samples * 4, -1, 1)  # clipped peaks
+    stereo_48k = resample(loud, rate, 48_000)
+    soundfile.write(tmp_path / "loud.wav", np.stack([stereo_48k, stereo_48k], 1), 48_000, subtype="FLOAT")
+    monkeypatch.setattr(audio_module, "STREAM_BLOCK_SECONDS", 0.7)  # many blocks
+    streamed = load_audio(tmp_path / "loud.wav", 16_000)
+    whole = resample(stereo_48k, 48_000, 16_000)
+    assert streamed.sample_rate == 16_000 and streamed.source_rate == 48_000 and streamed.channels == 2
+    assert abs(len(streamed.samples) - len(whole)) <= 2
+    overlap = min(len(whole), len(streamed.samples))
+    assert np.corrcoef(streamed.samples[:overlap], whole[:overlap])[0, 1] > 0.999
+    expected = np.abs(stereo_48k) >= 0.999
+    assert streamed.clipped.shape == (int(np.ceil(len(stereo_48k) / (0.032 * 48_000))),)
+    assert streamed.clipped.sum() * 0.032 * 48_000 == pytest.approx(expected.sum(), abs=1)
+    part, part_rate = read_segment(tmp_path / "loud.wav", 1.25, 2.5)
+    assert part_rate == 48_000
+    np.testing.assert_allclose(part, stereo_48k[60_000:120_000], atol=1e-6)

@@ -42,8 +42,8 @@ def test_windows_with_the_other_voice_or_the_tone_are_disqualified(podcast_file,
 
     layout, path = podcast_file
     recording = analyse(path, models.vad)
-    profile = profile_recording(recording.samples_16k, recording.audio.samples, recording.audio.sample_rate,
-                                recording.speech_probabilities, recording.segments, models.voice)
+    profile = profile_recording(recording.samples_16k, recording.audio.clipped, recording.speech_probabilities,
+                                recording.segments, models.voice)
     centroid, floor = speaker_reference([profile])
     scored = [score_window(profile, 0, start, end, speech, centroid, floor)
               for start, end, speech in candidate_windows(profile.segments, profile.duration, 14.0)]
@@ -65,8 +65,8 @@ def test_a_tone_inside_a_window_is_music(models, arctic_audio, tmp_path):
     soundfile.write(path, np.concatenate([silence(0.3), phrase, silence(0.3), tone, silence(0.3), phrase,
                                           silence(0.4)]), RATE)
     recording = analyse(path, models.vad)
-    profile = profile_recording(recording.samples_16k, recording.audio.samples, recording.audio.sample_rate,
-                                recording.speech_probabilities, recording.segments, models.voice)
+    profile = profile_recording(recording.samples_16k, recording.audio.clipped, recording.speech_probabilities,
+                                recording.segments, models.voice)
     centroid, floor = speaker_reference([profile])
     whole = score_window(profile, 0, 0.2, profile.duration - 0.1, 6.4, centroid, floor)
     assert whole.scores["music"] > 0.15 and whole.rejected == "holds music or a tone"
