@@ -7,6 +7,7 @@ into exactly the dataset an uninterrupted run would have made.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,22 @@ def language_presets(bark: Loaded, language: str) -> list[str]:
     raise UserError(f"--presets: the Bark model has no stock voices for language {language!r}")
 
 
+@contextlib.contextmanager
+def last_position_logits(bark: Loaded):
+    """While generating, compute the semantic and coarse models' logits for the last position only.
+
+    transformers' Bark computes logits for every position of each prefill (887 positions x 12 096 codes per coarse
+    window), then samples from the last. Sampling reads nothing else, so cutting the rest changes no token.
+    """
+    hooks = [model.lm_head.register_forward_pre_hook(lambda module, inputs: (inputs[0][:, -1:],))
+             for model in (bark.model.semantic, bark.model.coarse_acoustics)]
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
 def generate_batch(bark: Loaded, texts: list[str], semantic_temperature: float,
                    voice: str | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bark on a batch of texts: a (semantic tokens (N,) int32 at 49.9 Hz, audio (N_frames * 320,) float32 24 kHz)
@@ -60,7 +77,7 @@ def generate_batch(bark: Loaded, texts: list[str], semantic_temperature: float,
     history = inputs.pop("history_prompt", None)
     if history is not None:
         history = {key: value.to(device) for key, value in history.items()}
-    with torch.inference_mode():
+    with torch.inference_mode(), last_position_logits(bark):
         semantic = model.semantic.generate(
             inputs["input_ids"].to(device), attention_mask=inputs["attention_mask"].to(device),
             history_prompt=history, semantic_generation_config=semantic_config, do_sample=True,

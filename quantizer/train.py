@@ -184,12 +184,13 @@ def train(
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / max(token_sum, 1):.3f}",
                                 acc=f"{top1_sum / max(token_sum, 1):.3f}")
+        train_seconds = time.time() - began
         loss_sum, top1_sum, token_sum, frames_seen = _all_reduce([loss_sum, top1_sum, token_sum, frames_seen], device)
         scores = evaluate(model, held_out, config, device, config.batch_size)
         seconds = time.time() - began
         record = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(token_sum, 1),
                   "train_top1": top1_sum / max(token_sum, 1), "held_out": scores, "seconds": round(seconds, 2),
-                  "frames_per_second": round(frames_seen / max(seconds, 1e-9), 1), "world_size": world,
+                  "frames_per_second": round(frames_seen / max(train_seconds, 1e-9), 1), "world_size": world,
                   "lr": get_lr(max(step - 1, 0), total_steps, config)}
         metrics["epochs"].append(record)
         improved = metrics["best"] is None or scores["top1"] > metrics["best"]["held_out"]["top1"]

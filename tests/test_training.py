@@ -300,3 +300,21 @@ def test_presets_give_some_batches_a_stock_voice(tiny, run_cli, tmp_path):
     refused = run_cli("generate-data", "--out", "other", "--samples", "2", "--bark", tiny["bark"], "--presets",
                       "--language", "de", "--device", "cpu")
     assert refused.exit_code == 1 and "no stock voices for language 'de'" in refused.stderr
+
+
+def test_last_position_logits_change_no_generated_token(tiny, monkeypatch):
+    import contextlib
+
+    from bark_clone import generate as generate_module
+    from bark_clone.bark import load_bark
+
+    bark = load_bark(str(tiny["bark"]), torch.device("cpu"))
+    texts = ["hello this is a test", "the voice"]
+    torch.manual_seed(3)
+    fast = generate_module.generate_batch(bark, texts, 0.7)
+    monkeypatch.setattr(generate_module, "last_position_logits", lambda bark: contextlib.nullcontext())
+    torch.manual_seed(3)
+    full = generate_module.generate_batch(bark, texts, 0.7)
+    for (tokens_a, audio_a), (tokens_b, audio_b) in zip(fast, full):
+        np.testing.assert_array_equal(tokens_a, tokens_b)
+        np.testing.assert_allclose(audio_a, audio_b, atol=1e-6)
