@@ -285,6 +285,46 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
     click.echo(f"report: {Path(out) / 'report.md'}")
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--speakers", default="speakers", show_default=True, help="Folder of speakers (npz + json).")
+@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
+@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
+@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
+@click.option("--quantizer", default=DEFAULT_QUANTIZER, show_default=True, help="Quantizer name or path.")
+@device_option
+@click.option("--token", help="Bearer token every API call must carry; required to bind beyond loopback.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.1), default=50.0, show_default=True)
+@click.option("--max-audio-seconds", type=click.FloatRange(min=1), default=600.0, show_default=True)
+@click.option("--cache-mb", type=click.FloatRange(min=1), default=500.0, show_default=True,
+              help="Size bound of the /speak WAV cache (least recently used files go first).")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Model worker threads.")
+@click.option("--queue-size", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
+def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
+          cache_mb, workers, queue_size) -> None:
+    """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
+    from .server import create_app
+    from .service import ServiceConfig
+
+    if host not in LOOPBACK and not host.startswith("127.") and not token:
+        raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
+                        "(clients then send Authorization: Bearer TOKEN)")
+    config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token,
+                           int(max_upload_mb * 1024 * 1024), max_audio_seconds, cache_bytes=int(cache_mb * 1024 * 1024),
+                           workers=workers, queue_size=queue_size)
+    import uvicorn
+
+    app = create_app(config)
+    click.echo(f"bark-clone serving {speakers}/ on http://{'[' + host + ']' if ':' in host else host}:{port}/ "
+               "(models load on first use)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 from . import cli_train  # noqa: E402,F401  (registers the training commands on ``cli``)
 
 

@@ -88,12 +88,22 @@ def _mel_filters() -> torch.Tensor:
     return torch.from_numpy(weights.astype(np.float32))
 
 
-def mel_spectrogram(samples: np.ndarray) -> np.ndarray:
-    """Resemblyzer's input: (n,) float32 at 16 kHz -> (1 + n // 160, 40) mel power spectrogram, 100 Hz."""
-    audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
-    spectrum = torch.stft(audio, MEL_WINDOW, MEL_HOP, window=torch.hann_window(MEL_WINDOW), center=True,
-                          pad_mode="constant", return_complex=True).abs() ** 2
-    return (_mel_filters() @ spectrum).T.numpy()
+def mel_spectrogram(samples: np.ndarray, block_frames: int = 30_000) -> np.ndarray:
+    """Resemblyzer's input: (n,) float32 at 16 kHz -> (1 + n // 160, 40) mel power spectrogram, 100 Hz.
+
+    Computed 5 minutes at a time (exactly as in one pass), so a long recording's complex spectrum never sits in
+    memory whole.
+    """
+    padded = torch.from_numpy(np.pad(np.asarray(samples, dtype=np.float32), MEL_WINDOW // 2))  # center=True
+    n_frames = 1 + len(samples) // MEL_HOP
+    window, filters = torch.hann_window(MEL_WINDOW), _mel_filters()
+    blocks = []
+    for first in range(0, n_frames, block_frames):
+        last = min(n_frames, first + block_frames)
+        piece = padded[first * MEL_HOP: (last - 1) * MEL_HOP + MEL_WINDOW]
+        spectrum = torch.stft(piece, MEL_WINDOW, MEL_HOP, window=window, center=False, return_complex=True)
+        blocks.append((filters @ spectrum.abs() ** 2).T.numpy())
+    return np.concatenate(blocks)
 
 
 def _levelled(samples: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import QuantizerConfig, QuantizerFormatError, build_quantizer
+from .models import QuantizerConfig, QuantizerFormatError, quantizer_from_state
 
 FOLDER_FORMAT = "bark-clone-quantizer"
 FOLDER_FORMAT_VERSION = 1
@@ -69,11 +69,10 @@ def load_gitmylo(path: Path) -> LoadedQuantizer:
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise QuantizerFormatError(f"{path} is not a quantizer: it does not hold a dictionary of tensors")
     config = gitmylo_config_from_state(state, info, str(path))
-    model = build_quantizer(config)
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise QuantizerFormatError(f"{path} does not match the published quantizer layout: {error}") from None
+        model = quantizer_from_state(config, state)
+    except QuantizerFormatError as error:
+        raise QuantizerFormatError(f"{path}: {error}") from None
     version = 1 if config.intermediate_size else 0
     return LoadedQuantizer(model.eval(), config, path, "gitmylo", {"version": version, "info": info})
 
@@ -150,10 +149,9 @@ def load_folder(path: Path) -> LoadedQuantizer:
         state = load_file(str(weights))
     except Exception as error:  # safetensors raises its own error types for damaged files
         raise QuantizerFormatError(f"{weights} is damaged: {error}") from None
-    model = build_quantizer(config)
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
+        model = quantizer_from_state(config, state)
+    except QuantizerFormatError as error:
         raise QuantizerFormatError(f"{weights} does not match {CONFIG_FILE}: {error}") from None
     metadata = {key: value for key, value in document.items() if key not in ("model",)}
     return LoadedQuantizer(model.eval(), config, path, FOLDER_FORMAT, metadata)

@@ -159,6 +159,20 @@ def build_quantizer(config: QuantizerConfig) -> nn.Module:
     return ARCHITECTURES[config.arch](config)
 
 
+def quantizer_from_state(config: QuantizerConfig, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A quantizer holding exactly ``state``: built without random initialisation (on the meta device), so
+    loading a 10-million-parameter file skips drawing 10 million random numbers first."""
+    with torch.device("meta"):
+        model = ARCHITECTURES[config.arch](config)
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as error:
+        raise QuantizerFormatError(f"the weights do not match the {config.arch} layout: {error}") from None
+    if hasattr(model, "lstm"):
+        model.lstm.flatten_parameters()  # assigned tensors are not the LSTM's contiguous buffer yet
+    return model
+
+
 def token_frame_indices(n_tokens: int, n_frames: int, token_rate_hz: float, frame_rate_hz: float) -> np.ndarray:
     """Which feature frame each token reads: (n_tokens,) int64.
 

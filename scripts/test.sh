@@ -3,10 +3,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-# espeak-ng makes the second voice in the selection tests; it comes from Debian's packages.
-if ! command -v espeak-ng >/dev/null 2>&1; then
+# From Debian: espeak-ng makes the second voice in the selection tests; chromium is the browser Playwright drives
+# (downloading one is impossible here, so the tests launch /usr/bin/chromium).
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+if ((${#missing[@]})); then
   sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
-  $sudo apt-get install -y -q espeak-ng >/dev/null 2>&1 \
-    || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q espeak-ng >/dev/null; }
+  $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -55,6 +55,34 @@ def models(tiny):
     return load_models(str(tiny["hubert"]), str(tiny["encodec"]), str(tiny["quantizer"]), "cpu")
 
 
+@pytest.fixture(scope="session")
+def hub(tiny):
+    """Tiny models for the HTTP service, loaded once for every server in the session (as one server does)."""
+    from bark_clone.service import ModelHub, ServiceConfig
+
+    return ModelHub(ServiceConfig(bark=str(tiny["bark"]), hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                  quantizer=str(tiny["quantizer"]), device="cpu"))
+
+
+@pytest.fixture()
+def config(tmp_path, tiny):
+    """A service configuration over the tiny models, with small limits (1 MB uploads, 60 s recordings)."""
+    from bark_clone.service import ServiceConfig
+
+    return ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
+                         encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
+                         max_upload_bytes=1024 * 1024, max_audio_seconds=60)
+
+
+@pytest.fixture()
+def client(config, hub):
+    from fastapi.testclient import TestClient
+
+    from bark_clone.server import create_app
+
+    return TestClient(create_app(config, hub))
+
+
 @pytest.fixture()
 def model_args(tiny) -> list[str]:
     return ["--hubert", str(tiny["hubert"]), "--encodec", str(tiny["encodec"]), "--quantizer", str(tiny["quantizer"]),
@@ -72,11 +100,6 @@ def run_cli(monkeypatch, tmp_path):
         return CliRunner().invoke(cli, [str(arg) for arg in args], catch_exceptions=False)
 
     return run
-
-
-@pytest.fixture()
-def workdir(tmp_path) -> Path:
-    return tmp_path
 
 
 def write_audio(path: Path, samples: np.ndarray, rate: int, subtype: str | None = None) -> Path:

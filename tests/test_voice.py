@@ -50,3 +50,9 @@ def test_clone_score_is_kvoicewalks_weighted_harmonic_mean(arctic_audio):
     features = spectral_features(arctic_audio[0], 16_000)
     assert features.shape == (36,) and feature_similarity(features, features) == 1.0
     assert feature_similarity(features * 3, features) < 0.5
+
+
+def test_mel_in_blocks_equals_one_pass(arctic_audio):
+    samples = np.tile(arctic_audio[0], 3)
+    np.testing.assert_allclose(mel_spectrogram(samples, block_frames=97), mel_spectrogram(samples), rtol=1e-5,
+                               atol=1e-7)

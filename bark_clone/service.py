@@ -1,0 +1,181 @@
+"""What the HTTP service runs on: models loaded once when first needed, a bounded job queue with a small worker
+pool, and an on-disk WAV cache with least-recently-used eviction."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from .files import write_files_atomically
+
+
+@dataclass
+class ServiceConfig:
+    """``bark-clone serve`` options, one to one, plus the service's limits."""
+
+    speakers: Path = Path("speakers")
+    bark: str = DEFAULT_BARK
+    hubert: str = DEFAULT_HUBERT
+    encodec: str = DEFAULT_ENCODEC
+    quantizer: str = DEFAULT_QUANTIZER
+    device: str = "auto"
+    token: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+    max_prompt_seconds: float = DEFAULT_MAX_SECONDS
+    max_text_characters: int = 400
+    cache_bytes: int = 500 * 1024 * 1024
+    workers: int = 1
+    queue_size: int = 8
+    retry_after_seconds: int = 5
+
+    @property
+    def cache(self) -> Path:
+        return self.speakers / ".cache"
+
+
+class QueueFull(Exception):
+    """Every worker is busy and the queue is full: the client should retry later (HTTP 429)."""
+
+
+class ModelHub:
+    """Loads the make-speaker models and Bark once, when first needed, and hands them to every job."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._speaker_models = None
+        self._bark = None
+
+    def speaker_models(self):
+        from .pipeline import load_models
+
+        with self._lock:
+            if self._speaker_models is None:
+                self._speaker_models = load_models(self.config.hubert, self.config.encodec, self.config.quantizer,
+                                                   self.config.device)
+            return self._speaker_models
+
+    def bark(self):
+        from .bark import load_bark
+        from .models import resolve_device
+
+        with self._lock:
+            if self._bark is None:
+                self._bark = load_bark(self.config.bark, resolve_device(self.config.device))
+            return self._bark
+
+
+class JobQueue:
+    """A bounded queue in front of a few worker threads: model work never blocks the event loop, a full queue is
+    refused at once, and every submitted job's future is resolved exactly once."""
+
+    def __init__(self, workers: int, size: int) -> None:
+        self._jobs: queue.Queue = queue.Queue(maxsize=size)
+        self._threads = [threading.Thread(target=self._work, name=f"bark-clone-worker-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        try:
+            self._jobs.put_nowait((function, future))
+        except queue.Full:
+            raise QueueFull from None
+        return future
+
+    @property
+    def waiting(self) -> int:
+        return self._jobs.qsize()
+
+    def _work(self) -> None:
+        while True:
+            function, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function())
+            except BaseException as error:  # handed to the waiting request, which turns it into a response
+                future.set_exception(error)
+
+
+class WavCache:
+    """WAV files keyed by content (speaker bytes, text, settings), bounded by total size; the least recently used
+    are evicted first. A hit touches the file, so recency survives restarts."""
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: bytes | str) -> str:
+        digest = hashlib.sha256()
+        for part in parts:
+            data = part.encode("utf-8") if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "little") + data)
+        return digest.hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.wav"
+
+    def get(self, key: str) -> bytes | None:
+        path = self.path(key)
+        with self._lock:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                return None
+            os.utime(path)
+            return data
+
+    def put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_files_atomically({self.path(key): data}, force=True)
+            self._evict()
+
+    def _evict(self) -> None:
+        entries = sorted(((path.stat().st_mtime, path.stat().st_size, path) for path in self.folder.glob("*.wav")),
+                         key=lambda entry: entry[0])
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+    def entries(self) -> list[str]:
+        return sorted(path.stem for path in self.folder.glob("*.wav"))
+
+
+class InFlight:
+    """Identical requests arriving together share one job instead of queueing the same work twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+
+    def get_or_submit(self, key: str, submit: Callable[[], Future]) -> Future:
+        with self._lock:
+            future = self._futures.get(key)
+            if future is not None and not future.done():
+                return future
+            future = submit()
+            self._futures[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+            return future
+
+    def _forget(self, key: str, future: Future) -> None:
+        with self._lock:
+            if self._futures.get(key) is future:
+                del self._futures[key]
+

@@ -1,0 +1,150 @@
+"""bark-clone serve on a real loopback socket: a browser driving the page, and concurrent clients."""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import io
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile
+import uvicorn
+
+from bark_clone.server import create_app
+from bark_clone.service import ServiceConfig, WavCache
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+@pytest.fixture()
+def live_server(tmp_path, tiny, hub):
+    """uvicorn on a free loopback port, in a thread; yields (base URL, service config)."""
+    config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
+                           encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
+                           workers=2, queue_size=64)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(config, hub), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{port}", config
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    base, _ = live_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base + "/")
+        page.set_input_files("#audio", str(arctic))
+        page.fill("#name", "arctic")
+        page.click("#create-button")
+        page.wait_for_selector("#speaker-list li[data-name=arctic]", timeout=120_000)
+        assert "made arctic" in page.inner_text("#create-status")
+        assert "Prompt window" in page.inner_text("#window-caption")
+        page.wait_for_function("document.getElementById('preview').src.startsWith('blob:')", timeout=60_000)
+        page.evaluate("document.getElementById('preview').play().catch(() => {})")
+        page.wait_for_function("document.getElementById('preview').duration > 0", timeout=30_000)
+        preview_duration = page.evaluate("document.getElementById('preview').duration")
+        page.fill("#text", "hello this is a test")
+        page.click("#speak-button")
+        page.wait_for_function("document.getElementById('spoken').duration > 0", timeout=120_000)
+        spoken_duration = page.evaluate("document.getElementById('spoken').duration")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        page.fill("#text", "")  # an error from the server shows its message
+        page.evaluate("document.getElementById('text').removeAttribute('required')")
+        page.click("#speak-button")
+        page.wait_for_function("document.getElementById('speak-status').classList.contains('error')")
+        shown_error = page.inner_text("#speak-status")
+        browser.close()
+    assert preview_duration > 1.0 and spoken_duration > 0.1
+    assert "text" in shown_error
+    assert not errors, errors
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
+    """No 5xx, every speaker created exactly once, the cache consistent, all within a time bound."""
+    base, config = live_server
+    samples, rate = soundfile.read(arctic, dtype="float32")
+    names = ["ann", "bob", "cy", "dee"]
+    voices = {}
+    for index, name in enumerate(names):  # four different recordings, so four different prompts
+        buffer = io.BytesIO()
+        soundfile.write(buffer, samples[: len(samples) - index * rate // 5] * (1 - 0.1 * index), rate, format="WAV")
+        voices[name] = buffer.getvalue()
+    texts = ["hello", "the voice", "this is a test"]
+    plan = []
+    for index in range(50):
+        kind = index % 5
+        if kind == 0:
+            plan.append(("create", names[index // 5 % len(names)]))  # each name asked for 2-3 times
+        elif kind in (1, 2):
+            plan.append(("speak", names[index % len(names)], texts[index % len(texts)]))
+        elif kind == 3:
+            plan.append(("list",))
+        else:
+            plan.append(("preview", names[index % len(names)]))
+
+    def send(request):
+        with httpx.Client(base_url=base, timeout=120) as http:
+            if request[0] == "create":
+                response = http.post("/speakers", data={"name": request[1]},
+                                     files={"audio": ("v.wav", voices[request[1]], "audio/wav")})
+            elif request[0] == "speak":
+                response = http.get(f"/speak/{request[1]}", params={"text": request[2]})
+            elif request[0] == "list":
+                response = http.get("/speakers")
+            else:
+                response = http.get(f"/speakers/{request[1]}/preview.wav")
+            return request, response.status_code, response.content
+
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, plan))
+    elapsed = time.time() - started
+    assert elapsed < 240
+    assert all(status < 500 for _, status, _ in results), [(r, s) for r, s, _ in results if s >= 500]
+    assert all(status != 429 for _, status, _ in results)  # the queue (64) holds this load
+    created = collections.Counter(request[1] for request, status, _ in results if request[0] == "create"
+                                  and status == 201)
+    refused = [request[1] for request, status, _ in results if request[0] == "create" and status == 409]
+    assert set(created) == set(names) and set(created.values()) == {1}  # exactly once each
+    assert len(refused) == 10 - len(names)
+    speech = collections.defaultdict(set)
+    for request, status, content in results:
+        assert status in (200, 201, 404, 409), (request, status)
+        if request[0] == "speak" and status == 200:
+            speech[(request[1], request[2])].add(content)
+            assert soundfile.read(io.BytesIO(content))[1] == 24_000
+    assert speech and all(len(answers) == 1 for answers in speech.values())  # same request, same audio
+    cache = WavCache(Path(config.cache), config.cache_bytes)
+    for (name, text), (content,) in speech.items():  # the cache holds exactly what was answered, under its key
+        prompt = (Path(config.speakers) / f"{name}.npz").read_bytes()
+        assert cache.get(WavCache.key("speak", prompt, text, "0", config.bark)) == content
+    assert len(set(cache.entries())) == len(speech) + len({r[1] for r, s, _ in results if r[0] == "preview"
+                                                           and s == 200})
+    assert not list(Path(config.speakers).glob(".*.tmp")) and not list(Path(config.cache).glob(".*.tmp"))
+    for name in names:
+        with np.load(Path(config.speakers) / f"{name}.npz", allow_pickle=False) as archive:
+            assert archive["fine_prompt"].shape[0] == 8
