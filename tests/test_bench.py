@@ -1,0 +1,31 @@
+"""The benchmark suite keeps working: run once at tiny sizes (the numbers mean nothing here; the bench is not a test
+of speed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--repeats", "1",
+                             "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["tiny"] is True and report["machine"]["cores"] >= 1
+    for row in report["make_speaker"]["rows"]:
+        for key in ("hubert", "quantizer", "encodec", "warm_total", "bare", "cold_cli", "peak_rss_mb"):
+            assert math.isfinite(row[key]) and row[key] > 0, (key, row)
+        assert row["warm_total"] >= row["bare"] * 0.5
+    assert [row["minutes"] for row in report["long_inputs"]["rows"]] == [0.25, 1.0]
+    assert report["training"]["reference_v1"] > 0 and report["training"]["ours_v1"] > 0
+    assert report["generation"]["batched_audio_per_second"] > 0
+    measures = [check["measure"] for check in report["targets"]]
+    assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
+    assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts
