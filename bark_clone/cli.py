@@ -89,6 +89,22 @@ def speaker_outputs(groups: list[list[str]], output: str | None, force: bool, co
     return paths
 
 
+LONG_RECORDING_SECONDS = 60.0
+
+
+def recording_seconds(paths: list[str]) -> float:
+    """Total duration from the files' headers (no decoding); unreadable files count as 0 (they fail later)."""
+    import soundfile
+
+    total = 0.0
+    for path in paths:
+        try:
+            total += soundfile.info(path).duration
+        except Exception:  # a broken file gets its proper error message from load_audio
+            pass
+    return total
+
+
 def parse_window(text: str | None) -> tuple[float, float] | None:
     """``START:END`` in seconds."""
     if text is None:
@@ -149,10 +165,21 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         refiner = Refiner(bark, models)
     results = []
     for group in tqdm(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
+        # a long recording gets its own bar: decoding and voice analysis take a while before the models run
+        stages = tqdm(total=3 if refiner is None else 4, desc=Path(group[0]).name, leave=False,
+                      disable=len(groups) > 1 or recording_seconds(group) < LONG_RECORDING_SECONDS)
+        stages.set_postfix_str("decoding, finding the speech")
         recordings = [analyse(path, models.vad) for path in group]
+        stages.update()
+        stages.set_postfix_str("choosing the window, encoding")
         speakers = make_speakers(recordings, models, max_seconds, normalize, window, refine or candidates)
+        stages.update()
         if refiner is not None:
+            stages.set_postfix_str(f"Bark speaks with {len(speakers)} candidates")
             speakers = [refiner.best(speakers, recordings)]
+            stages.update()
+        stages.update()
+        stages.close()
         results.append(speakers)
     for speakers, paths in zip(results, outputs):  # written only once every input has worked
         if len(speakers) < len(paths):

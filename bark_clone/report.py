@@ -77,8 +77,15 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     sentences = EVALUATION_SENTENCES[: request.sentences]
     out = Path(request.out)
 
+    from tqdm import tqdm
+
+    total = len(prompts) + len(request.quantizers) + bool(request.transcript) + 1
+    bar = tqdm(total=total, unit="voice", desc="evaluate")
+
     def entry(name: str, kind: str, voice, **extra) -> dict[str, Any]:
+        bar.set_postfix_str(name[:30])
         scores, generations = speak_and_score(bark, voice, sentences, target, encoder, request.seed)
+        bar.update()
         folder = out / "wavs" / name.replace("/", "_").replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / f"{index + 1:02d}.wav" for index in range(len(generations))]
@@ -121,6 +128,7 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
                                          preset_similarity=round(similarity, 4)))
     else:
         report["notes"].append(f"the Bark model has no stock voices for language {request.language!r}")
+    bar.close()
     write_report(out, report)
     return report
 

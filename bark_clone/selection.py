@@ -70,7 +70,7 @@ def profile_recording(samples_16k: np.ndarray, clipped: np.ndarray, speech_proba
     padded = np.zeros(n_frames * VAD_FRAME_SAMPLES, dtype=np.float32)
     padded[: len(samples_16k)] = samples_16k
     frames = padded.reshape(n_frames, VAD_FRAME_SAMPLES)
-    power = np.mean(frames.astype(np.float64) ** 2, axis=1)
+    power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / VAD_FRAME_SAMPLES
     speech = speech_probabilities >= 0.5
     speech_level = np.median(power[speech]) if speech.any() else power.max()
     loud = power > speech_level * 10 ** (-LOUD_DB / 10)
@@ -92,11 +92,19 @@ def profile_recording(samples_16k: np.ndarray, clipped: np.ndarray, speech_proba
     )
 
 
-def steady_tone_frames(frames: np.ndarray) -> np.ndarray:
-    """(n_frames, 512) -> (n_frames,) bool: frames inside a run of at least 0.4 s dominated by one steady FFT bin."""
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1))[:, 1:] ** 2
-    peak_ratio = spectrum.max(axis=1) / (spectrum.sum(axis=1) + 1e-12)
-    peak_bin = spectrum.argmax(axis=1)
+def steady_tone_frames(frames: np.ndarray, block: int = 8192) -> np.ndarray:
+    """(n_frames, 512) -> (n_frames,) bool: frames inside a run of at least 0.4 s dominated by one steady FFT bin.
+
+    The spectra are taken ``block`` frames at a time, so a long recording's spectrogram never sits in memory whole.
+    """
+    import torch
+
+    window = torch.hann_window(frames.shape[1], periodic=False)
+    peak_ratio, peak_bin = np.empty(len(frames)), np.empty(len(frames), dtype=np.int64)
+    for first in range(0, len(frames), block):
+        spectrum = torch.fft.rfft(torch.from_numpy(frames[first: first + block]) * window).abs()[:, 1:] ** 2
+        peak_ratio[first: first + block] = (spectrum.max(dim=1).values / (spectrum.sum(dim=1) + 1e-12)).numpy()
+        peak_bin[first: first + block] = spectrum.argmax(dim=1).numpy()
     steady = (peak_ratio > TONAL_PEAK_RATIO) & (np.abs(np.diff(peak_bin, prepend=-10)) <= 1)
     steady |= np.roll(steady, -1) & (peak_ratio > TONAL_PEAK_RATIO)  # a run's first frame has no steady predecessor
     tonal = np.zeros(len(frames), dtype=bool)
