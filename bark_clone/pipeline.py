@@ -178,14 +178,14 @@ class Speaker:
         )
 
 
-def choose_windows(recordings: list[Recording], models: Models, max_seconds: float,
-                   window: tuple[float, float] | None, count: int) -> list[Candidate]:
+def choose_windows(recordings: list[Recording], voice_encoder, max_seconds: float,
+                   window: tuple[float, float] | None = None, count: int = 1) -> list[Candidate]:
     """The ``count`` best scored windows over all ``recordings`` (one speaker), or exactly ``window``."""
     if window is not None:
         if len(recordings) > 1:
             raise UserError("--window names seconds of one recording; it cannot be combined with several inputs")
         return [Candidate(0, *window, score=float("nan"))]
-    profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, models.voice)
+    profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, voice_encoder)
                 for r in recordings]
     return rank_windows(profiles, max_seconds, [r.audio.source for r in recordings])[:count]
 
@@ -203,7 +203,7 @@ def make_speakers(
     """
     if max_seconds < MIN_SPEECH_SECONDS:
         raise UserError(f"--max-seconds must be at least {MIN_SPEECH_SECONDS:g}")
-    chosen = choose_windows(recordings, models, max_seconds, window, candidates)
+    chosen = choose_windows(recordings, models.voice, max_seconds, window, candidates)
     alternatives = [candidate.describe() for candidate in chosen[:5]]
     speakers = []
     for rank, candidate in enumerate(chosen, 1):

@@ -52,9 +52,8 @@ def _check_out(out: Path, force: bool) -> None:
 
 def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     """Every prompt and baseline speaks the same sentences with the same seed; returns the report."""
-    from .pipeline import Models, analyse, cut_window, make_speakers
+    from .pipeline import Models, analyse, choose_windows, cut_window, prompt_from_window
     from .quantizers import load_quantizer
-    from .selection import profile_recording, rank_windows
     from .speech import load_vad
 
     if not 1 <= request.sentences <= len(EVALUATION_SENTENCES):
@@ -104,21 +103,19 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
         "baselines": [],
     }
     if request.quantizers or request.transcript:
-        hubert = load_hubert(request.hubert, device)
+        # one window for every baseline, chosen as make-speaker would: they differ only in what they do with it
+        best = choose_windows(recordings, encoder, request.max_seconds)[0]
+        cut = cut_window(recordings[best.source], best.start, best.end)
+        window = [round(cut.start, 3), round(cut.end, 3)]
+        hubert = load_hubert(request.hubert, device) if request.quantizers else None
         codec = load_encodec(request.encodec, device)
         for name in request.quantizers:
             models = Models(hubert, codec, load_quantizer(name, hubert.model.config.hidden_size, device), vad, encoder)
-            speaker = make_speakers(recordings, models, request.max_seconds)[0]
-            report["baselines"].append(entry(f"quantizer {name}", "quantizer", speaker.prompt,
-                                             window=speaker.sidecar["window"]))
+            report["baselines"].append(entry(f"quantizer {name}", "quantizer", prompt_from_window(cut, models),
+                                             window=window))
         if request.transcript:
-            profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments,
-                                          encoder) for r in recordings]
-            best = rank_windows(profiles, request.max_seconds, [r.audio.source for r in recordings])[0]
-            cut = cut_window(recordings[best.source], best.start, best.end)
             prompt = transcript_prompt(bark, request.transcript, encodec_encode(codec, cut.samples_24k))
-            report["baselines"].append(entry("method 1 (transcript)", "method 1", prompt,
-                                             window=[round(cut.start, 3), round(cut.end, 3)]))
+            report["baselines"].append(entry("method 1 (transcript)", "method 1", prompt, window=window))
     if not request.transcript:
         report["notes"].append("method 1 (semantic tokens from the transcript) needs --transcript")
     presets = _presets(bark, request.language)
