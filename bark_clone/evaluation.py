@@ -51,7 +51,7 @@ def target_from_recordings(recordings, encoder) -> Target:
     pieces = [recording.samples_16k[int(s.start * HUBERT_SAMPLE_RATE): int(s.end * HUBERT_SAMPLE_RATE)]
               for recording in recordings for s in recording.segments]
     speech = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    names = ", ".join(recording.audio.source for recording in recordings)
+    names = ", ".join(recording.label for recording in recordings)
     if len(speech) < MIN_SPEECH_SECONDS * HUBERT_SAMPLE_RATE:
         raise UserError(f"target {names} holds no usable speech to compare against")
     return Target(names, embed(encoder, speech), spectral_features(speech, HUBERT_SAMPLE_RATE),

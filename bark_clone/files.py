@@ -85,8 +85,3 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 def json_bytes(obj: Any) -> bytes:
     """Pretty, UTF-8 JSON with a trailing newline."""
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def write_json(path: Path, obj: Any, force: bool = True) -> None:
-    """Atomically write ``obj`` as JSON."""
-    write_files_atomically({path: json_bytes(obj)}, force=force)

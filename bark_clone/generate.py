@@ -170,8 +170,7 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     else:  # rank 0 creates (or checks) the folder; the others only join it
         dataset = join_dataset(Path(out), options.settings(), n_shards, options.held_out)
     todo = [index for index in range(n_shards) if index % world == rank and not dataset.shard_path(index).exists()]
-    summary = {"shards_done_before": n_shards - len(todo) if world == 1 else None, "shards_made": 0,
-               "samples": 0, "seconds": 0.0}
+    summary = {"shards_made": 0, "samples": 0, "seconds": 0.0}
     if not todo:
         return summary
     resolved = resolve_device(device)

@@ -65,6 +65,7 @@ class Recording:
     segments: list[Segment]
     speech_probabilities: np.ndarray
     sha256: str = ""
+    label: str = ""  # how the sidecar and messages name it: the resolved path, or a client's file name
 
     @property
     def samples_16k(self) -> np.ndarray:
@@ -76,7 +77,7 @@ class Recording:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "path": str(Path(self.audio.source).resolve()),
+            "path": self.label,
             "sha256": self.sha256,
             "seconds": round(self.audio.duration, 3),
             "sample_rate": self.audio.source_rate,
@@ -85,13 +86,17 @@ class Recording:
         }
 
 
-def analyse(path: Path | str, vad) -> Recording:
-    """Decode and check a recording straight to 16 kHz, and find its speech (at least about 1 s)."""
+def analyse(path: Path | str, vad, label: str | None = None) -> Recording:
+    """Decode and check a recording straight to 16 kHz, and find its speech (at least about 1 s).
+
+    ``label`` names the recording in the sidecar (default: its resolved path).
+    """
     audio = load_audio(path, HUBERT_SAMPLE_RATE)
     probabilities = speech_probabilities(vad, audio.samples)
     segments = speech_segments(probabilities, len(audio.samples))
-    require_speech(segments, str(path))
-    return Recording(audio, segments, probabilities, file_sha256(Path(path)))
+    label = label or str(Path(path).resolve())
+    require_speech(segments, label)
+    return Recording(audio, segments, probabilities, file_sha256(Path(path)), label)
 
 
 @dataclass
@@ -128,10 +133,11 @@ def cut_window(recording: Recording, start: float, end: float, normalize: bool =
     samples_16k = _fit(recording.samples_16k[first_16k : first_16k + n_16k], n_16k)
     gain_db = 0.0
     if normalize:
-        times = start + np.arange(n_16k) / HUBERT_SAMPLE_RATE
         mask = np.zeros(n_16k, dtype=bool)
         for segment in recording.segments:
-            mask |= (times >= segment.start) & (times < segment.end)
+            if segment.end > start and segment.start < end:
+                mask[max(0, round((segment.start - start) * HUBERT_SAMPLE_RATE)):
+                     round((segment.end - start) * HUBERT_SAMPLE_RATE)] = True
         samples_16k, gain_db = normalize_level(samples_16k, mask)
         samples_24k = (samples_24k * 10 ** (gain_db / 20)).astype(np.float32)
     return WindowAudio(start, end, n_frames, samples_16k, samples_24k, normalize, gain_db)
@@ -187,7 +193,7 @@ def choose_windows(recordings: list[Recording], voice_encoder, max_seconds: floa
         return [Candidate(0, *window, score=float("nan"))]
     profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, voice_encoder)
                 for r in recordings]
-    return rank_windows(profiles, max_seconds, [r.audio.source for r in recordings])[:count]
+    return rank_windows(profiles, max_seconds, [r.label for r in recordings])[:count]
 
 
 def make_speakers(
@@ -212,9 +218,9 @@ def make_speakers(
         selection = {"method": "manual"} if window is not None else {
             "method": "scored", "rank": rank, "score": round(candidate.score, 4),
             "scores": candidate.describe()["scores"], "top": alternatives}
-        selection["source"] = recording.audio.source
-        speakers.append(Speaker(prompt_from_window(cut, models), {}))
-        speakers[-1].sidecar = sidecar(speakers[-1].prompt, recordings, recording, cut, models, selection)
+        selection["source"] = recording.label
+        prompt = prompt_from_window(cut, models)
+        speakers.append(Speaker(prompt, sidecar(prompt, recordings, recording, cut, models, selection)))
     return speakers
 
 

@@ -12,7 +12,7 @@ from quantizer.models import QuantizerFormatError
 
 from .errors import UserError
 from .files import file_sha256
-from .models import hub_offline, offline_hint, silence_hub_logging
+from .models import hub_offline, hub_revision, offline_hint, silence_hub_logging
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ def fetch_published(name: str) -> tuple[Path, str | None]:
         path = Path(hf_hub_download(entry.repo, entry.filename, local_files_only=hub_offline()))
     except Exception as error:  # huggingface_hub raises many types for offline, missing or gated repos
         raise offline_hint(entry.repo, f"quantizer {name!r} ({entry.filename}) from", "--quantizer", error) from None
-    revision = path.parent.name if len(path.parent.name) == 40 else None
-    return path, revision
+    return path, hub_revision(entry.repo, entry.filename)
 
 
 def load_quantizer(name_or_path: str, feature_size: int | None = None, device=None) -> Quantizer:

@@ -221,13 +221,14 @@ def make_speaker_job(service: Service, name: str, upload: Path, client_name: str
     from .pipeline import analyse, make_speakers
 
     models = service.hub.speaker_models()
-    recording = analyse(upload, models.vad)
+    try:
+        recording = analyse(upload, models.vad, label=client_name)
+    except UserError as error:  # the server's temporary path means nothing to the client
+        raise UserError(str(error).replace(str(upload), client_name)) from None
     if recording.audio.duration > service.config.max_audio_seconds:
         raise ApiError(413, f"the recording lasts {recording.audio.duration:.0f} s; this server takes at most "
                             f"{service.config.max_audio_seconds:.0f} s")
     speaker = make_speakers([recording], models, max_seconds, normalize)[0]
-    speaker.sidecar["sources"][0]["path"] = client_name  # the server's temporary path means nothing to clients
-    speaker.sidecar["selection"]["source"] = client_name
     npz, sidecar = service.paths(name)
     with service.names:
         if npz.exists():

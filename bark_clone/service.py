@@ -92,10 +92,6 @@ class JobQueue:
             raise QueueFull from None
         return future
 
-    @property
-    def waiting(self) -> int:
-        return self._jobs.qsize()
-
     def _work(self) -> None:
         while True:
             function, future = self._jobs.get()
