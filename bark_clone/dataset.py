@@ -96,18 +96,28 @@ class Dataset:
         pq.write_table(table, buffer)
         write_files_atomically({self.shard_path(index): buffer.getvalue()}, force=True)
 
-    def read_shard(self, index: int, columns: list[str] | None = None):
-        """The shard as a pyarrow Table; refuses an empty or unreadable shard."""
+    def shard_rows(self, index: int) -> int:
+        """Rows in a shard, from its footer; refuses an empty or unreadable shard."""
         import pyarrow.parquet as pq
 
         path = self.shard_path(index)
         try:
-            table = pq.read_table(path, columns=columns)
+            rows = pq.ParquetFile(path).metadata.num_rows
         except Exception as error:  # pyarrow raises several types for damaged files
             raise UserError(f"{path} is not a readable parquet shard: {error}") from None
-        if table.num_rows == 0:
+        if rows == 0:
             raise UserError(f"{path} is an empty shard: delete it and rerun generate-data to remake it")
-        return table
+        return rows
+
+    def read_shard(self, index: int, columns: list[str] | None = None):
+        """The shard as a pyarrow Table; refuses an empty or unreadable shard."""
+        import pyarrow.parquet as pq
+
+        self.shard_rows(index)  # the footer's checks first: empty or damaged shards get their own message
+        try:
+            return pq.read_table(self.shard_path(index), columns=columns)
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise UserError(f"{self.shard_path(index)} is not a readable parquet shard: {error}") from None
 
 
 def open_dataset(root: Path | str) -> Dataset:

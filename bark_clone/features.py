@@ -94,10 +94,10 @@ def ensure_features(dataset: Dataset, hubert: Loaded, rank: int = 0, world: int 
             and not cache.shard_path(index).exists()]
     if not todo:
         return cache
-    tables = {index: dataset.read_shard(index, ["id", "audio", "sample_rate"]) for index in todo}
-    total = sum(table.num_rows for table in tables.values())
+    total = sum(dataset.shard_rows(index) for index in todo)  # from the parquet footers: no audio read yet
     with tqdm(total=total, unit="clip", desc="HuBERT features", disable=not progress) as bar:
-        for index, table in tables.items():
+        for index in todo:  # one shard's audio in memory at a time
+            table = dataset.read_shard(index, ["id", "audio", "sample_rate"])
             ids, arrays = [], []
             for clip_id, blob in zip(table.column("id").to_pylist(), table.column("audio").to_pylist()):
                 if blob is None:
