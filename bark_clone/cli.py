@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
-import json
-import sys
+import importlib
 import warnings
-from pathlib import Path
 
 import click
 
 from . import __version__
-from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
 from .errors import UserError
 
-DEFAULT_SPEAKERS = Path("speakers")
+
+# Each command lives in the module of its kind and is imported only when it runs (or when help lists it), so
+# ``bark-clone inspect`` never pays for torch, the server or the trainer.
+COMMANDS = {
+    "make-speaker": ("cli_speaker", "make_speaker_command"),
+    "inspect": ("cli_speaker", "inspect"),
+    "decode": ("cli_speaker", "decode"),
+    "speak": ("cli_bark", "speak"),
+    "evaluate": ("cli_bark", "evaluate"),
+    "serve": ("cli_bark", "serve"),
+    "generate-data": ("cli_train", "generate_data_command"),
+    "import-data": ("cli_train", "import_data_command"),
+    "train-quantizer": ("cli_train", "train_quantizer_command"),
+    "evaluate-quantizer": ("cli_train", "evaluate_quantizer_command"),
+}
 
 
 class BarkCloneGroup(click.Group):
-    """Prints a ``UserError`` (or any unexpected error) as one line and exits 1; ``--debug`` shows tracebacks."""
+    """Loads commands from ``COMMANDS`` on first use, and prints a ``UserError`` (or any unexpected error) as one
+    line with exit status 1; ``--debug`` shows tracebacks."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMANDS:
+            module, attribute = COMMANDS[name]
+            self.add_command(getattr(importlib.import_module(f"{__package__}.{module}"), attribute), name)
+        return self.commands.get(name)
 
     def invoke(self, ctx: click.Context):
         debug = bool(ctx.params.get("debug"))
@@ -49,310 +70,6 @@ class BarkCloneGroup(click.Group):
 def cli(debug: bool) -> None:
     """Clone a voice for Bark: turn a recording into a speaker prompt (.npz) whose semantic tokens and codec
     codes all come from the same audio."""
-
-
-def device_option(function):
-    return click.option(
-        "--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda or mps."
-    )(function)
-
-
-def force_option(function):
-    return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)
-
-
-def speaker_outputs(groups: list[list[str]], output: str | None, force: bool, count: int) -> list[list[Path]]:
-    """The .npz paths of each speaker: ``-o FILE.npz`` for one, ``-o FOLDER``, or ``speakers/<stem>.npz``; with
-    ``--candidates K`` also ``<stem>-2.npz`` .. ``<stem>-K.npz``."""
-    from .files import check_output_path
-
-    if output is not None and output.lower().endswith(".npz"):
-        if len(groups) > 1:
-            raise UserError("-o FILE.npz takes one input (or --combine); give a folder for several")
-        bases = [Path(output)]
-    else:
-        folder = Path(output) if output is not None else DEFAULT_SPEAKERS
-        if folder.exists() and not folder.is_dir():
-            raise UserError(f"-o {folder}: exists and is not a folder (a single prompt must end in .npz)")
-        if not folder.parent.is_dir() and not folder.exists():
-            raise UserError(f"-o {folder}: its parent folder {folder.parent} does not exist")
-        bases = [folder / f"{Path(group[0]).stem}.npz" for group in groups]
-        names = [base.name for base in bases]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise UserError(f"several inputs would all be written to {', '.join(duplicates)}; rename them")
-        folder.mkdir(exist_ok=True)
-    paths = [[base] + [base.with_name(f"{base.stem}-{rank}.npz") for rank in range(2, count + 1)] for base in bases]
-    for path in (path for group in paths for path in group):
-        check_output_path(path, force, ".npz")
-        check_output_path(path.with_suffix(".json"), force)
-    return paths
-
-
-LONG_RECORDING_SECONDS = 60.0
-
-
-def recording_seconds(paths: list[str]) -> float:
-    """Total duration from the files' headers (no decoding); unreadable files count as 0 (they fail later)."""
-    import soundfile
-
-    total = 0.0
-    for path in paths:
-        try:
-            total += soundfile.info(path).duration
-        except Exception:  # a broken file gets its proper error message from load_audio
-            pass
-    return total
-
-
-def parse_window(text: str | None) -> tuple[float, float] | None:
-    """``START:END`` in seconds."""
-    if text is None:
-        return None
-    try:
-        start, end = (float(part) for part in text.split(":"))
-    except ValueError:
-        raise UserError(f"--window {text!r}: write START:END in seconds, e.g. 12.5:26") from None
-    if not 0 <= start < end:
-        raise UserError(f"--window {text!r}: need 0 <= START < END")
-    return start, end
-
-
-@cli.command("make-speaker")
-@click.argument("voices", nargs=-1, required=True)
-@click.option("-o", "--output", help="Output .npz (one input) or folder. Default: speakers/<stem>.npz")
-@click.option("--quantizer", default=DEFAULT_QUANTIZER, show_default=True,
-              help="A published quantizer's name (en, en-large, de, es, it, ja, pl, pt, tr) or a path.")
-@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
-@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
-@device_option
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
-              help="Longest prompt window, in seconds of audio.")
-@click.option("--window", "window_text", help="Use exactly START:END seconds of the recording.")
-@click.option("--combine", is_flag=True, help="All inputs are one speaker: pool their windows, make one prompt.")
-@click.option("--candidates", type=click.IntRange(1, 20), default=1, show_default=True,
-              help="Also write the next best windows as <name>-2.npz ... <name>-K.npz.")
-@click.option("--refine", type=click.IntRange(1, 20), help="Make prompts from the K best windows, have Bark speak "
-              "with each, and keep the one whose speech scores best against the recording (needs --bark).")
-@click.option("--bark", help="Bark for --refine: suno/bark, suno/bark-small or a local folder.")
-@click.option("--normalize/--no-normalize", default=True, show_default=True, help="Level the speech to -20 dBFS.")
-@force_option
-def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, combine,
-                         candidates, refine, bark, normalize, force) -> None:
-    """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3), or one from all with --combine.
-
-    The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
-    music and level; the sidecar <name>.json records it with its scores."""
-    from tqdm import tqdm
-
-    from .pipeline import analyse, load_models, make_speakers
-
-    window = parse_window(window_text)
-    missing = [voice for voice in voices if not Path(voice).is_file()]
-    if missing:
-        raise UserError(f"no such file: {missing[0]}")
-    if refine is not None and bark is None:
-        raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
-    if refine is not None and (candidates > 1 or window is not None):
-        raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
-    groups = [list(voices)] if combine else [[voice] for voice in voices]
-    outputs = speaker_outputs(groups, output, force, candidates)
-    models = load_models(hubert, encodec, quantizer, device)
-    refiner = None
-    if refine is not None:
-        from .evaluation import Refiner
-
-        refiner = Refiner(bark, models)
-    results = []
-    for group in tqdm(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
-        # a long recording gets its own bar: decoding and voice analysis take a while before the models run
-        stages = tqdm(total=3 if refiner is None else 4, desc=Path(group[0]).name, leave=False,
-                      disable=len(groups) > 1 or recording_seconds(group) < LONG_RECORDING_SECONDS)
-        stages.set_postfix_str("decoding, finding the speech")
-        recordings = [analyse(path, models.vad) for path in group]
-        stages.update()
-        stages.set_postfix_str("choosing the window, encoding")
-        speakers = make_speakers(recordings, models, max_seconds, normalize, window, refine or candidates)
-        stages.update()
-        if refiner is not None:
-            stages.set_postfix_str(f"Bark speaks with {len(speakers)} candidates")
-            speakers = [refiner.best(speakers, recordings)]
-            stages.update()
-        stages.update()
-        stages.close()
-        results.append(speakers)
-    for speakers, paths in zip(results, outputs):  # written only once every input has worked
-        if len(speakers) < len(paths):
-            click.echo(f"note: only {len(speakers)} usable window(s) for {paths[0].stem}", err=True)
-        for speaker, path in zip(speakers, paths):
-            speaker.write(path, force)
-            start, end = speaker.sidecar["window"]
-            source = Path(speaker.sidecar["selection"]["source"]).name
-            click.echo(f"{path}: {end - start:.2f} s of {source} ({start:.2f}-{end:.2f} s), "
-                       f"{len(speaker.prompt.semantic_tokens)} semantic tokens, "
-                       f"{speaker.prompt.fine_codes.shape[1]} codec frames")
-
-
-@cli.command()
-@click.argument("speaker", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-def inspect(speaker: str, as_json: bool) -> None:
-    """Check a speaker prompt the way Bark will, and show how much of it Bark reads. Exit 1 if Bark would reject it."""
-    from .constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
-    from .prompt import bark_usage, check_arrays, read_prompt_arrays
-
-    arrays = read_prompt_arrays(speaker)
-    checks = check_arrays(arrays)
-    passed = all(check.ok for check in checks if check.hard)
-    shapes = {key: {"shape": list(value.shape), "dtype": str(value.dtype)} for key, value in arrays.items()}
-    report = {"path": speaker, "arrays": shapes, "pass": passed,
-              "checks": [{"name": c.name, "ok": c.ok, "hard": c.hard, "detail": c.detail} for c in checks]}
-    semantic, fine = arrays["semantic_prompt"], arrays["fine_prompt"]
-    if passed:
-        report["seconds"] = {"semantic": round(len(semantic) / SEMANTIC_RATE_HZ, 2),
-                             "codes": round(fine.shape[1] / CODEC_FRAME_RATE_HZ, 2)}
-        report["bark_reads"] = bark_usage(len(semantic), fine.shape[1])
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        click.echo(speaker)
-        for key, info in shapes.items():
-            click.echo(f"  {key:16s} {str(tuple(info['shape'])):12s} {info['dtype']}")
-        if passed:
-            seconds, reads = report["seconds"], report["bark_reads"]
-            click.echo(f"  covers {seconds['semantic']:.2f} s of semantic tokens, {seconds['codes']:.2f} s of codes")
-            click.echo(f"  Bark reads: text model {reads['text_model_seconds']:.2f} s, coarse model "
-                       f"{reads['coarse_model_seconds']:.2f} s, fine model {reads['fine_model_seconds']:.2f} s "
-                       "(the tail; the rest is ignored)")
-        for check in checks:
-            label = "ok  " if check.ok else ("FAIL" if check.hard else "warn")
-            click.echo(f"  {label} {check.name}: {check.detail}")
-        click.echo(f"  verdict: {'PASS' if passed else 'FAIL'}")
-    if not passed:
-        sys.exit(1)
-
-
-@cli.command()
-@click.argument("speaker", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
-@device_option
-@force_option
-def decode(speaker: str, out: str, encodec: str, device: str, force: bool) -> None:
-    """Decode a prompt's codes to a 24 kHz WAV, to hear what the prompt holds."""
-    from .audio import wav_bytes
-    from .constants import CODEC_SAMPLE_RATE
-    from .files import check_output_path, write_files_atomically
-    from .models import encodec_decode, load_encodec, resolve_device
-    from .prompt import SpeakerPrompt
-
-    check_output_path(Path(out), force, ".wav")
-    prompt = SpeakerPrompt.load(speaker)
-    audio = encodec_decode(load_encodec(encodec, resolve_device(device)), prompt.fine_codes)
-    write_files_atomically({Path(out): wav_bytes(audio, CODEC_SAMPLE_RATE)}, force)
-    click.echo(f"{out}: {len(audio) / CODEC_SAMPLE_RATE:.2f} s at {CODEC_SAMPLE_RATE} Hz")
-
-
-@cli.command()
-@click.argument("speaker", type=click.Path(dir_okay=False))
-@click.argument("text")
-@click.option("-o", "--output", required=True, help="Output .wav file.")
-@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
-@device_option
-@click.option("--seed", type=int, help="Seed for reproducible sampling.")
-@force_option
-def speak(speaker: str, text: str, output: str, bark: str, device: str, seed: int | None, force: bool) -> None:
-    """Have Bark say TEXT in the voice of SPEAKER (.npz)."""
-    from .audio import wav_bytes
-    from .bark import load_bark, sample_rate
-    from .bark import speak as bark_speak
-    from .files import check_output_path, write_files_atomically
-    from .models import resolve_device
-    from .prompt import SpeakerPrompt
-
-    check_output_path(Path(output), force, ".wav")
-    prompt = SpeakerPrompt.load(speaker)
-    if not text.strip():
-        raise UserError("the text to speak is empty")
-    model = load_bark(bark, resolve_device(device))
-    audio = bark_speak(model, prompt, text, seed)
-    write_files_atomically({Path(output): wav_bytes(audio, sample_rate(model))}, force)
-    click.echo(f"{output}: {len(audio) / sample_rate(model):.2f} s")
-
-
-@cli.command()
-@click.argument("speakers", nargs=-1, required=True)
-@click.option("--target", "targets", multiple=True, required=True, help="Recording(s) of the voice to match.")
-@click.option("--out", required=True, help="Report folder: report.json, report.md, scores.png and wavs/.")
-@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
-@click.option("--sentences", type=int, default=5, show_default=True, help="Held-out sentences Bark speaks per voice.")
-@click.option("--transcript", help="What the target says: enables the 'method 1' baseline (tokens from text).")
-@click.option("--quantizer", "quantizers", multiple=True, help="Also evaluate a prompt made with this quantizer "
-              "(a name or path; repeatable).")
-@click.option("--language", default="en", show_default=True, help="Language of the stock voices to compare.")
-@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT for --quantizer baselines.")
-@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec for the baselines.")
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True)
-@device_option
-@click.option("--seed", type=int, default=0, show_default=True)
-@force_option
-def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, encodec, max_seconds,
-             device, seed, force) -> None:
-    """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
-    'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
-    from .report import EvaluateRequest, run_evaluation
-
-    request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
-                              transcript, list(quantizers), language, hubert, encodec, max_seconds, device, seed,
-                              force)
-    report = run_evaluation(request)
-    for entry in sorted(report["prompts"] + report["baselines"], key=lambda e: e["score"], reverse=True):
-        click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "
-                   f"self {entry['self_similarity']:.3f})")
-    click.echo(f"report: {Path(out) / 'report.md'}")
-
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
-@click.option("--speakers", default="speakers", show_default=True, help="Folder of speakers (npz + json).")
-@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
-@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
-@click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
-@click.option("--quantizer", default=DEFAULT_QUANTIZER, show_default=True, help="Quantizer name or path.")
-@device_option
-@click.option("--token", help="Bearer token every API call must carry; required to bind beyond loopback.")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0.1), default=50.0, show_default=True)
-@click.option("--max-audio-seconds", type=click.FloatRange(min=1), default=600.0, show_default=True)
-@click.option("--cache-mb", type=click.FloatRange(min=1), default=500.0, show_default=True,
-              help="Size bound of the /speak WAV cache (least recently used files go first).")
-@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True, help="Model worker threads.")
-@click.option("--queue-size", type=click.IntRange(1, 1000), default=8, show_default=True,
-              help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
-def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, workers, queue_size) -> None:
-    """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
-    from .server import create_app
-    from .service import ServiceConfig
-
-    if host not in LOOPBACK and not host.startswith("127.") and not token:
-        raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
-                        "(clients then send Authorization: Bearer TOKEN)")
-    config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token,
-                           int(max_upload_mb * 1024 * 1024), max_audio_seconds, cache_bytes=int(cache_mb * 1024 * 1024),
-                           workers=workers, queue_size=queue_size)
-    import uvicorn
-
-    app = create_app(config)
-    click.echo(f"bark-clone serving {speakers}/ on http://{'[' + host + ']' if ':' in host else host}:{port}/ "
-               "(models load on first use)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
-from . import cli_train  # noqa: E402,F401  (registers the training commands on ``cli``)
 
 
 def main() -> None:

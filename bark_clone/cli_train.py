@@ -7,22 +7,29 @@ from pathlib import Path
 
 import click
 
-from .cli import cli, device_option, force_option
-from .constants import DEFAULT_BARK, DEFAULT_HUBERT
+from quantizer.models import ARCHITECTURES
+
+from .cli_options import default, device_option, force_option
+from .constants import DEFAULT_HUBERT
 from .errors import UserError
+from .requests import GenerateOptions, TrainRequest
 
 
-@cli.command("generate-data")
+@click.command("generate-data")
 @click.option("--out", required=True, help="Dataset folder, e.g. data/en. Rerunning resumes it.")
 @click.option("--samples", type=int, required=True, help="Number of samples to generate.")
-@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
+@click.option("--bark", default=default(GenerateOptions, "bark"), show_default=True,
+              help="suno/bark, suno/bark-small or a local folder.")
 @click.option("--texts", type=click.Path(dir_okay=False), help="One text per line (default: built-in Markov texts).")
-@click.option("--language", default="en", show_default=True, help="Language of the built-in texts and presets.")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Samples per forward pass.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--language", default=default(GenerateOptions, "language"), show_default=True,
+              help="Language of the built-in texts and presets.")
+@click.option("--batch-size", type=int, default=default(GenerateOptions, "batch_size"), show_default=True,
+              help="Samples per forward pass.")
+@click.option("--seed", type=int, default=default(GenerateOptions, "seed"), show_default=True)
 @click.option("--presets", is_flag=True, help="Use the language's stock voices for half the batches.")
-@click.option("--shard-size", type=int, default=64, show_default=True, help="Samples per parquet shard.")
-@click.option("--held-out", type=float, default=0.05, show_default=True,
+@click.option("--shard-size", type=int, default=default(GenerateOptions, "shard_size"), show_default=True,
+              help="Samples per parquet shard.")
+@click.option("--held-out", type=float, default=default(GenerateOptions, "held_out"), show_default=True,
               help="Fraction of clips set aside (by a hash of their id) to measure accuracy on.")
 @device_option
 @click.option("--force", is_flag=True, help="Delete an existing dataset made with other settings and start over.")
@@ -31,7 +38,7 @@ def generate_data_command(out, samples, bark, texts, language, batch_size, seed,
     """Generate synthetic training data with Bark: text, semantic tokens, 24 kHz audio and settings per sample.
 
     Under torchrun or accelerate launch, each process makes its share of the shards."""
-    from .generate import GenerateOptions, generate_data
+    from .generate import generate_data
 
     options = GenerateOptions(samples, bark, language, texts, batch_size, seed, presets, shard_size, held_out)
     summary = generate_data(Path(out), options, device, force)
@@ -39,7 +46,7 @@ def generate_data_command(out, samples, bark, texts, language, batch_size, seed,
                f"{summary['seconds'] / 60:.1f} min of audio")
 
 
-@cli.command("import-data")
+@click.command("import-data")
 @click.argument("source", type=click.Path(file_okay=False))
 @click.option("--out", required=True, help="Dataset folder to create, e.g. data/imported.")
 @click.option("--features-hubert", default=DEFAULT_HUBERT, show_default=True,
@@ -55,21 +62,23 @@ def import_data_command(source, out, features_hubert, held_out, force) -> None:
     click.echo(f"{out}: {summary['clips']} clips ({summary['layout']} layout), {summary['seconds'] / 60:.1f} min")
 
 
-@cli.command("train-quantizer")
+@click.command("train-quantizer")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A dataset folder.")
 @click.option("--out", required=True, help="Run folder, e.g. quantizer/runs/en.")
-@click.option("--arch", type=click.Choice(["lstm", "linear", "context", "kmeans"]), default="context",
-              show_default=True, help="lstm: the published v1 (or v0) shape; context: conv + bidirectional LSTM.")
-@click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=default(TrainRequest, "arch"),
+              show_default=True, help="; ".join(f"{name}: {entry.summary}" for name, entry in ARCHITECTURES.items()))
+@click.option("--hubert", default=default(TrainRequest, "hubert"), show_default=True,
+              help="HuBERT hub id or local folder.")
+@click.option("--epochs", type=int, default=default(TrainRequest, "epochs"), show_default=True)
+@click.option("--batch-size", type=int, default=default(TrainRequest, "batch_size"), show_default=True)
+@click.option("--lr", type=float, default=default(TrainRequest, "lr"), show_default=True)
 @device_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch, optimizer included.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--lstm-version", type=click.Choice(["0", "1"]), default="1", show_default=True,
-              help="For --arch lstm: the published v0 or v1 shape.")
-@click.option("--clusters", type=int, default=2048, show_default=True, help="For --arch kmeans.")
+@click.option("--seed", type=int, default=default(TrainRequest, "seed"), show_default=True)
+@click.option("--lstm-version", type=click.Choice(["0", "1"]), default=str(default(TrainRequest, "lstm_version")),
+              show_default=True, help="For --arch lstm: the published v0 or v1 shape.")
+@click.option("--clusters", type=int, default=default(TrainRequest, "clusters"), show_default=True,
+              help="For --arch kmeans.")
 @click.option("--hidden-size", type=int, help="Width of lstm (default 1024) or context (default 512).")
 @click.option("--export-gitmylo", type=click.Path(dir_okay=False),
               help="Also write the best LSTM in the published .pth format, for existing Bark GUIs.")
@@ -77,7 +86,7 @@ def import_data_command(source, out, features_hubert, held_out, force) -> None:
 def train_quantizer_command(data, out, arch, hubert, epochs, batch_size, lr, device, resume, seed, lstm_version,
                             clusters, hidden_size, export_gitmylo, force) -> None:
     """Train a quantizer (HuBERT layer-9 features -> Bark semantic tokens) with a held-out accuracy each epoch."""
-    from .training import TrainRequest, train_quantizer
+    from .training import train_quantizer
 
     if resume and force:
         raise UserError("--resume and --force contradict each other")
@@ -91,7 +100,7 @@ def train_quantizer_command(data, out, arch, hubert, epochs, batch_size, lr, dev
                f"over {best['frames']} tokens")
 
 
-@cli.command("evaluate-quantizer")
+@click.command("evaluate-quantizer")
 @click.option("--quantizer", "quantizer_name", required=True, help="A published name (en, en-large, ...) or a path.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A dataset folder.")
 @click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")

@@ -1,23 +1,28 @@
-"""Does the clone sound like the target? Bark speaks held-out sentences with each prompt; Resemblyzer compares.
-
-Scores (KVoiceWalk's): target similarity (generations vs the target recording), self similarity (generations vs
-each other: stability), feature similarity (spectral statistics), combined by a weighted harmonic mean.
-"""
+"""bark-clone evaluate: every prompt and baseline speaks the same held-out sentences with the same seed, and each
+is scored against the target voice (see ``scoring``); ``report`` writes the results."""
 
 from __future__ import annotations
 
-import itertools
+import datetime
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .audio import resample
-from .bark import generate, load_bark
-from .constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, MIN_SPEECH_SECONDS
+from . import __version__
+from .audio import resample, wav_bytes
+from .bark import SEMANTIC_TEMPERATURE, generate, generate_semantic, language_presets, load_bark
+from .bark import prepare_inputs, semantic_until_end, stage_configs
+from .constants import CODEC_SAMPLE_RATE
+from .constants import HUBERT_SAMPLE_RATE
 from .errors import UserError
+from .files import write_files_atomically
 from .prompt import SpeakerPrompt
-from .voice import clone_score, embed, feature_similarity, spectral_features
+from .report import write_report
+from .requests import EvaluateRequest
+from .scoring import Target, score_generations, target_from_recordings
+from .voice import embed
 
 EVALUATION_SENTENCES = [  # held out: none of them is in the built-in training texts
     "I think we should leave a little earlier tomorrow, just in case the roads are busy.",
@@ -33,73 +38,13 @@ EVALUATION_SENTENCES = [  # held out: none of them is in the built-in training t
     "After the concert we talked for hours about the last song.",
     "Remember to lock the back door before you go to bed.",
 ]
-REFINE_SENTENCES = 3  # per candidate window in make-speaker --refine
-
-
-@dataclass
-class Target:
-    """The voice to match: the speech of one or more recordings, as an embedding and spectral statistics."""
-
-    name: str
-    embedding: np.ndarray  # (256,) unit vector
-    features: np.ndarray  # (36,) spectral statistics
-    speech_seconds: float
-
-
-def target_from_recordings(recordings, encoder) -> Target:
-    """Concatenate the recordings' speech (16 kHz) and describe it; ``UserError`` if there is none."""
-    pieces = [recording.samples_16k[int(s.start * HUBERT_SAMPLE_RATE): int(s.end * HUBERT_SAMPLE_RATE)]
-              for recording in recordings for s in recording.segments]
-    speech = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    names = ", ".join(recording.label for recording in recordings)
-    if len(speech) < MIN_SPEECH_SECONDS * HUBERT_SAMPLE_RATE:
-        raise UserError(f"target {names} holds no usable speech to compare against")
-    return Target(names, embed(encoder, speech), spectral_features(speech, HUBERT_SAMPLE_RATE),
-                  len(speech) / HUBERT_SAMPLE_RATE)
-
-
-def score_generations(generations: list[np.ndarray], target: Target, encoder) -> dict[str, float]:
-    """Compare Bark's generations (24 kHz) with the target: the three similarities and their score."""
-    clips = [resample(audio, CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE) for audio in generations]
-    clips = [clip if len(clip) >= HUBERT_SAMPLE_RATE // 4 else np.pad(clip, (0, HUBERT_SAMPLE_RATE // 4 - len(clip)))
-             for clip in clips]
-    embeddings = [embed(encoder, clip) for clip in clips]
-    target_similarity = float(np.mean([embedding @ target.embedding for embedding in embeddings]))
-    pairs = list(itertools.combinations(embeddings, 2))
-    self_similarity = float(np.mean([a @ b for a, b in pairs])) if pairs else 1.0
-    features = feature_similarity(spectral_features(np.concatenate(clips), HUBERT_SAMPLE_RATE), target.features)
-    return {"target_similarity": target_similarity, "self_similarity": self_similarity,
-            "feature_similarity": features,
-            "score": clone_score(max(target_similarity, 0.0), max(self_similarity, 0.0), features)}
 
 
 def speak_and_score(bark, voice: SpeakerPrompt | str | None, sentences: list[str], target: Target, encoder,
                     seed: int = 0) -> tuple[dict[str, float], list[np.ndarray]]:
-    """Bark speaks ``sentences`` in ``voice`` (one batch); returns the scores and the generations."""
+    """Bark speaks ``sentences`` in ``voice`` (one batch); returns the scores and the generations (24 kHz)."""
     generations = generate(bark, sentences, voice, seed=seed)
     return score_generations(generations, target, encoder), generations
-
-
-class Refiner:
-    """make-speaker --refine: keep the candidate prompt whose Bark speech scores best against the recording."""
-
-    def __init__(self, bark_source: str, models) -> None:
-        self.bark_source = bark_source
-        self.bark = load_bark(bark_source, models.hubert.device)
-        self.encoder = models.voice
-
-    def best(self, speakers: list, recordings: list) -> Any:
-        target = target_from_recordings(recordings, self.encoder)
-        sentences = EVALUATION_SENTENCES[:REFINE_SENTENCES]
-        results = []
-        for speaker in speakers:
-            scores, _ = speak_and_score(self.bark, speaker.prompt, sentences, target, self.encoder)
-            results.append({"window": speaker.sidecar["window"], **{k: round(v, 4) for k, v in scores.items()}})
-        best = max(range(len(speakers)), key=lambda index: results[index]["score"])
-        chosen = speakers[best]
-        chosen.sidecar["selection"]["refine"] = {"bark": self.bark_source, "sentences": len(sentences),
-                                                 "chosen": best + 1, "candidates": results}
-        return chosen
 
 
 def nearest_preset(bark, presets: list[str], target: Target, encoder) -> tuple[str, float]:
@@ -122,17 +67,141 @@ def transcript_prompt(bark, transcript: str, fine_codes: np.ndarray) -> SpeakerP
     """"Method 1", the recipe bark-clone replaces: semantic tokens generated from the transcript by Bark's text
     model, codes from the audio. The streams then describe different utterances (and lengths); nothing checks it."""
     import torch
-    from transformers.models.bark.generation_configuration_bark import BarkSemanticGenerationConfig
 
-    config = BarkSemanticGenerationConfig(**bark.model.generation_config.semantic_config)
-    inputs = bark.processor(transcript)
+    inputs, _ = prepare_inputs(bark, [transcript], None)
     with torch.inference_mode():
-        tokens = bark.model.semantic.generate(
-            inputs["input_ids"].to(bark.device), attention_mask=inputs["attention_mask"].to(bark.device),
-            semantic_generation_config=config, do_sample=True, temperature=0.7, min_eos_p=0.2)[0].cpu().numpy()
-    stop = np.flatnonzero(tokens >= config.semantic_vocab_size)
-    tokens = tokens[: stop[0] if len(stop) else len(tokens)]
+        tokens = generate_semantic(bark, inputs, None, stage_configs(bark), SEMANTIC_TEMPERATURE)[0].cpu().numpy()
+    tokens = semantic_until_end(tokens)
     if len(tokens) == 0:
         tokens = np.zeros(1, dtype=np.int64)
     fine = np.asarray(fine_codes, dtype=np.int64)
-    return SpeakerPrompt(tokens.astype(np.int64), fine[:2].copy(), fine)
+    return SpeakerPrompt(tokens, fine[:2].copy(), fine)
+
+
+def check_out(out: Path, force: bool) -> None:
+    """The report folder may be new or empty; anything else needs ``--force``."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
+    if not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist")
+
+
+def write_wavs(out: Path, name: str, generations: list[np.ndarray]) -> list[str]:
+    """The generations as ``wavs/<name>/01.wav`` ..., written atomically; their paths relative to ``out``."""
+    folder = out / "wavs" / name.replace("/", "_").replace(" ", "_")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{index + 1:02d}.wav" for index in range(len(generations))]
+    write_files_atomically({path: wav_bytes(audio, CODEC_SAMPLE_RATE) for path, audio in zip(paths, generations)},
+                           force=True)
+    return [str(path.relative_to(out)) for path in paths]
+
+
+@dataclass
+class Session:
+    """What every entry of one evaluation shares: Bark, the encoder, the target, the sentences and the seed."""
+
+    bark: Any
+    encoder: Any
+    target: Target
+    sentences: list[str]
+    seed: int
+    out: Path
+    bar: Any = None
+
+
+def score_voice(session: Session, name: str, kind: str, voice, **extra) -> dict[str, Any]:
+    """One report row: Bark speaks the sentences in ``voice``, the row holds the scores and the wavs' paths."""
+    if session.bar is not None:
+        session.bar.set_postfix_str(name[:30])
+    scores, generations = speak_and_score(session.bark, voice, session.sentences, session.target, session.encoder,
+                                          session.seed)
+    if session.bar is not None:
+        session.bar.update()
+    return {"name": name, "kind": kind, **{key: round(value, 4) for key, value in scores.items()},
+            "wavs": write_wavs(session.out, name, generations), **extra}
+
+
+def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[dict[str, Any]]:
+    """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
+    from .models import encodec_encode, load_encodec, load_hubert
+    from .pipeline import Models, choose_windows, cut_window, prompt_from_window
+    from .quantizers import load_quantizer
+
+    if not request.quantizers and not request.transcript:
+        return []
+    best = choose_windows(recordings, session.encoder, request.max_seconds)[0]
+    cut = cut_window(recordings[best.source], best.start, best.end)
+    window = [round(cut.start, 3), round(cut.end, 3)]
+    hubert = load_hubert(request.hubert, device) if request.quantizers else None
+    codec = load_encodec(request.encodec, device)
+    rows = []
+    for name in request.quantizers:
+        models = Models(hubert, codec, load_quantizer(name, hubert.model.config.hidden_size, device), vad,
+                        session.encoder)
+        rows.append(score_voice(session, f"quantizer {name}", "quantizer", prompt_from_window(cut, models),
+                                window=window))
+    if request.transcript:
+        prompt = transcript_prompt(session.bark, request.transcript, encodec_encode(codec, cut.samples_24k))
+        rows.append(score_voice(session, "method 1 (transcript)", "method 1", prompt, window=window))
+    return rows
+
+
+def load_targets(paths: list[Path], vad) -> list:
+    """The target recordings, analysed; an unusable one is named in the error."""
+    from .pipeline import analyse
+
+    recordings = []
+    for path in paths:
+        try:
+            recordings.append(analyse(path, vad))
+        except UserError as error:
+            raise UserError(f"target {path}: {error}") from None
+    return recordings
+
+
+def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
+    """Every prompt and baseline speaks the same sentences with the same seed; writes and returns the report."""
+    from tqdm import tqdm
+
+    from .models import resolve_device
+    from .speech import load_vad
+    from .voice import load_voice_encoder
+
+    if not 1 <= request.sentences <= len(EVALUATION_SENTENCES):
+        raise UserError(f"--sentences must lie in 1..{len(EVALUATION_SENTENCES)}")
+    names = [Path(path).stem for path in request.speakers]
+    if len(set(names)) != len(names):
+        raise UserError("two speaker prompts share a file name; rename one so the report can tell them apart")
+    prompts = [SpeakerPrompt.load(path) for path in request.speakers]
+    device = resolve_device(request.device)
+    vad, encoder = load_vad(), load_voice_encoder(device)
+    recordings = load_targets(request.targets, vad)
+    target = target_from_recordings(recordings, encoder)
+    out = Path(request.out)
+    check_out(out, request.force)
+    out.mkdir(exist_ok=True)
+    session = Session(load_bark(request.bark, device), encoder, target, EVALUATION_SENTENCES[: request.sentences],
+                      request.seed, out)
+    session.bar = tqdm(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1, unit="voice",
+                       desc="evaluate")
+    report: dict[str, Any] = {
+        "tool": {"name": "bark-clone", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "target": {"files": [str(path) for path in request.targets], "speech_seconds": round(target.speech_seconds, 2)},
+        "bark": request.bark, "sentences": session.sentences, "seed": request.seed, "notes": [],
+        "prompts": [score_voice(session, name, "prompt", prompt, path=str(path))
+                    for name, prompt, path in zip(names, prompts, request.speakers)],
+        "baselines": baseline_rows(session, request, recordings, vad, device),
+    }
+    if not request.transcript:
+        report["notes"].append("method 1 (semantic tokens from the transcript) needs --transcript")
+    presets = language_presets(session.bark, request.language)
+    if presets:
+        name, similarity = nearest_preset(session.bark, presets, target, encoder)
+        report["baselines"].append(score_voice(session, f"nearest preset {name}", "preset", name,
+                                               preset_similarity=round(similarity, 4)))
+    else:
+        report["notes"].append(f"the Bark model has no stock voices for language {request.language!r}")
+    session.bar.close()
+    write_report(out, report)
+    return report

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from quantizer import distributed
 from quantizer.data import Clip
 
 from .audio import normalize_level, resample
@@ -82,15 +83,15 @@ def clip_features(hubert: Loaded, samples: np.ndarray, sample_rate: int) -> np.n
     return hubert_features(hubert, samples_16k).astype(np.float16)
 
 
-def ensure_features(dataset: Dataset, hubert: Loaded, rank: int = 0, world: int = 1,
-                    progress: bool = True) -> FeatureCache:
-    """Compute the missing shards' features (this rank's share) and return the cache."""
+def ensure_features(dataset: Dataset, hubert: Loaded, progress: bool = True) -> FeatureCache:
+    """Compute the missing shards' features (this process's share, under torchrun) and return the cache."""
     from tqdm import tqdm
 
+    place = distributed.position()
     info = {"hubert": hubert.source, "revision": hubert.revision, "layer": hubert.model.layer,
             "frame_rate_hz": HUBERT_FRAME_RATE_HZ, "dim": hubert.model.config.hidden_size}
     cache = FeatureCache.create(dataset, cache_key(hubert.source, hubert.revision, hubert.model.layer), info)
-    todo = [index for index in dataset.present_shards() if index % world == rank
+    todo = [index for index in dataset.present_shards() if index % place.world == place.rank
             and not cache.shard_path(index).exists()]
     if not todo:
         return cache

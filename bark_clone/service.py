@@ -3,8 +3,10 @@ pool, and an on-disk WAV cache with least-recently-used eviction."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import re
 import queue
 import threading
 from concurrent.futures import Future
@@ -13,7 +15,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from .errors import UserError
 from .files import write_files_atomically
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a speaker's name, also its file name
 
 
 @dataclass
@@ -175,3 +180,51 @@ class InFlight:
             if self._futures.get(key) is future:
                 del self._futures[key]
 
+
+class ApiError(Exception):
+    """An error response: its status and a message for people; every error body is {"error": message}."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, " ".join(str(message).split()), headers or {}
+
+
+class Service:
+    """The state behind the routes: configuration, models, queue, cache and the speakers folder."""
+
+    def __init__(self, config: ServiceConfig, hub: ModelHub | None = None) -> None:
+        self.config = config
+        self.hub = hub or ModelHub(config)
+        self.jobs = JobQueue(config.workers, config.queue_size)
+        self.cache = WavCache(config.cache, config.cache_bytes)
+        self.in_flight = InFlight()
+        self.names = threading.Lock()  # "does it exist" and "write it" happen together
+        config.speakers.mkdir(parents=True, exist_ok=True)
+
+    def checked_name(self, name: str) -> str:
+        if not NAME.match(name):
+            raise ApiError(400, "a speaker name is 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+        return name
+
+    def paths(self, name: str) -> tuple[Path, Path]:
+        base = self.config.speakers / self.checked_name(name)
+        return base.with_suffix(".npz"), base.with_suffix(".json")
+
+    def existing(self, name: str) -> tuple[Path, Path]:
+        npz, sidecar = self.paths(name)
+        if not npz.exists():
+            raise ApiError(404, f"no speaker named {name!r}")
+        return npz, sidecar
+
+    async def run(self, function, key: str | None = None) -> Any:
+        """Do model work on the worker pool; 429 when the queue is full; UserError -> 400."""
+        try:
+            future = (self.in_flight.get_or_submit(key, lambda: self.jobs.submit(function)) if key is not None
+                      else self.jobs.submit(function))
+        except QueueFull:
+            raise ApiError(429, "the server is busy; retry shortly",
+                           {"Retry-After": str(self.config.retry_after_seconds)}) from None
+        try:
+            return await asyncio.wrap_future(future)
+        except UserError as error:
+            raise ApiError(400, str(error)) from None

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from quantizer.data import Clip, split_clips
-from quantizer.formats import CONFIG_FILE, GITMYLO_V1_INTERMEDIATE, gitmylo_bytes, load_folder
-from quantizer.models import QuantizerConfig
+from quantizer import distributed
+from quantizer.formats import CONFIG_FILE, gitmylo_bytes, load_folder
+from quantizer.models import ARCHITECTURES, QuantizerConfig
 from quantizer.train import METRICS_FILE, STATE_FILE, TrainConfig, evaluate, fit_kmeans, save_quantizer_folder
 from quantizer.train import train as train_loop
 from quantizer.train import write_metrics
@@ -19,39 +18,15 @@ from quantizer.train import write_metrics
 from .constants import HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
 from .dataset import FEATURES, Dataset, open_dataset
 from .errors import UserError
+from .requests import TrainRequest
 from .features import FeatureCache, ensure_features, load_clips
 from .files import write_files_atomically
 from .models import load_hubert, resolve_device
 
-ARCH_CHOICES = ("lstm", "linear", "context", "kmeans")
 RUN_FILES = (CONFIG_FILE, "model.safetensors", METRICS_FILE, STATE_FILE, "metrics.png")
 
 
-def init_distributed(device):
-    """Join the process group torchrun / accelerate set up (nccl on CUDA, gloo on CPU); returns the device."""
-    import torch
-
-    if int(os.environ.get("WORLD_SIZE", 1)) <= 1:
-        return device
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    return device
-
-
-def barrier(world: int) -> None:
-    """Wait for every DDP process (no-op when training alone)."""
-    if world > 1:
-        import torch
-
-        torch.distributed.barrier()
-
-
-def dataset_clips(dataset: Dataset, hubert_source: str, device, rank: int, world: int,
-                  progress: bool) -> tuple[list[Clip], dict[str, Any]]:
+def dataset_clips(dataset: Dataset, hubert_source: str, device, progress: bool) -> tuple[list[Clip], dict[str, Any]]:
     """The dataset's clips with HuBERT features: cached ones, or computed now by make-speaker's code."""
     imported = dataset.imported_features
     if imported is not None:
@@ -62,25 +37,18 @@ def dataset_clips(dataset: Dataset, hubert_source: str, device, rank: int, world
         return load_clips(dataset, cache), {"hubert": imported["hubert"], "hubert_revision": None,
                                             "hubert_layer": imported["layer"]}
     hubert = load_hubert(hubert_source, device)
-    cache = ensure_features(dataset, hubert, rank, world, progress)
-    barrier(world)  # every rank's share of the features is written
+    cache = ensure_features(dataset, hubert, progress)
+    distributed.barrier()  # every rank's share of the features is written
     return load_clips(dataset, cache), {"hubert": hubert.source, "hubert_revision": hubert.revision,
                                         "hubert_layer": hubert.model.layer}
 
 
-def model_config(arch: str, input_size: int, lstm_version: int, clusters: int,
-                 hidden_size: int | None) -> QuantizerConfig:
-    """The architecture's shape; ``lstm`` defaults to the published v1 (``--lstm-version 0`` for v0)."""
-    if arch == "lstm":
-        return QuantizerConfig("lstm", input_size, SEMANTIC_VOCAB_SIZE, hidden_size or 1024, 2,
-                               GITMYLO_V1_INTERMEDIATE if lstm_version == 1 else 0)
-    if arch == "linear":
-        return QuantizerConfig("linear", input_size, SEMANTIC_VOCAB_SIZE)
-    if arch == "context":
-        return QuantizerConfig("context", input_size, SEMANTIC_VOCAB_SIZE, hidden_size or 512, 2, kernel_size=5)
-    if arch == "kmeans":
-        return QuantizerConfig("kmeans", input_size, SEMANTIC_VOCAB_SIZE, n_clusters=clusters)
-    raise UserError(f"unknown --arch {arch!r}; choose one of {', '.join(ARCH_CHOICES)}")
+def model_config(request: TrainRequest, input_size: int) -> QuantizerConfig:
+    """The registry's default shape for ``request.arch``, changed by the options that architecture takes;
+    ``lstm`` is the published v1 (``--lstm-version 0`` for v0)."""
+    return ARCHITECTURES[request.arch].config(
+        input_size, SEMANTIC_VOCAB_SIZE, hidden_size=request.hidden_size, n_clusters=request.clusters,
+        intermediate_size=None if request.lstm_version == 1 else 0)
 
 
 def check_run_folder(out: Path, resume: bool, force: bool) -> None:
@@ -106,47 +74,24 @@ def start_run_folder(out: Path, resume: bool) -> None:
     out.mkdir(parents=True)
 
 
-@dataclass
-class TrainRequest:
-    """train-quantizer's options, one to one."""
-
-    data: Path
-    out: Path
-    arch: str = "context"
-    hubert: str = "facebook/hubert-base-ls960"
-    epochs: int = 20
-    batch_size: int = 16
-    lr: float = 1e-3
-    device: str = "auto"
-    resume: bool = False
-    force: bool = False
-    seed: int = 0
-    lstm_version: int = 1
-    clusters: int = 2048
-    hidden_size: int | None = None
-    export_gitmylo: Path | None = None
-    alignment: str = "time"
-
-
 def train_quantizer(request: TrainRequest, progress: bool = True) -> dict[str, Any]:
     """Features, split, training (or k-means fitting), metrics and plot; returns the run's metrics."""
     from tqdm import tqdm
 
-    device = init_distributed(resolve_device(request.device))
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = distributed.init(resolve_device(request.device))
+    is_main = distributed.position().is_main
     if request.export_gitmylo is not None and request.arch != "lstm":
         raise UserError("--export-gitmylo needs --arch lstm: only the published LSTM shapes exist in that format")
     if request.export_gitmylo is not None and Path(request.export_gitmylo).exists() and not request.force:
         raise UserError(f"{request.export_gitmylo} already exists; pass --force to overwrite it")
     dataset = open_dataset(request.data)
     check_run_folder(Path(request.out), request.resume, request.force)
-    barrier(world)  # every rank has checked the folder before rank 0 changes it
-    clips, provenance = dataset_clips(dataset, request.hubert, device, rank, world, progress and rank == 0)
+    distributed.barrier()  # every rank has checked the folder before rank 0 changes it
+    clips, provenance = dataset_clips(dataset, request.hubert, device, progress and is_main)
     train_clips, held_out = split_clips(clips, dataset.held_out_fraction)
     if not train_clips or not held_out:
         raise UserError(f"{request.data} has {len(clips)} clip(s): too few for a training and a held-out split")
-    config = model_config(request.arch, clips[0].features.shape[1], request.lstm_version, request.clusters,
-                          request.hidden_size)
+    config = model_config(request, clips[0].features.shape[1])
     if request.resume:
         saved = json.loads((Path(request.out) / CONFIG_FILE).read_text())["model"]
         if saved != config.to_dict():
@@ -154,9 +99,9 @@ def train_quantizer(request: TrainRequest, progress: bool = True) -> dict[str, A
     train_config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size, lr=request.lr,
                                seed=request.seed, token_rate_hz=SEMANTIC_RATE_HZ, frame_rate_hz=HUBERT_FRAME_RATE_HZ,
                                alignment=request.alignment)
-    if rank == 0:
+    if is_main:
         start_run_folder(Path(request.out), request.resume)
-    barrier(world)  # the folder exists before any rank writes to it
+    distributed.barrier()  # the folder exists before any rank writes to it
     provenance = {**provenance, "data": str(Path(request.data).resolve()), "train_clips": len(train_clips),
                   "held_out_clips": len(held_out), "feature_rate_hz": HUBERT_FRAME_RATE_HZ,
                   "token_rate_hz": SEMANTIC_RATE_HZ}
@@ -169,13 +114,13 @@ def train_quantizer(request: TrainRequest, progress: bool = True) -> dict[str, A
         model = fit_kmeans(config, train_clips, train_config, bar)
         scores = evaluate(model.to(device), held_out, train_config, device, request.batch_size)
         metrics = {"epochs": [{"epoch": request.epochs, "held_out": scores}], "best": {"held_out": scores}}
-        if rank == 0:
+        if is_main:
             save_quantizer_folder(out, model, config, {**provenance, "held_out": scores})
             write_metrics(out, metrics)
     else:
         metrics = train_loop(config, train_clips, held_out, out, train_config, device, provenance, request.resume,
                              bar)
-    if rank == 0:
+    if is_main:
         plot_metrics(out, metrics)
         if request.export_gitmylo is not None:
             export_gitmylo(out, Path(request.export_gitmylo), request.force)
@@ -218,7 +163,7 @@ def evaluate_quantizer(quantizer: str, data: Path, hubert: str, device: str = "a
 
     resolved = resolve_device(device)
     dataset = open_dataset(data)
-    clips, provenance = dataset_clips(dataset, hubert, resolved, 0, 1, progress)
+    clips, provenance = dataset_clips(dataset, hubert, resolved, progress)
     _, held_out = split_clips(clips, dataset.held_out_fraction)
     loaded = load_quantizer(quantizer, clips[0].features.shape[1], resolved)
     config = TrainConfig(token_rate_hz=SEMANTIC_RATE_HZ, frame_rate_hz=HUBERT_FRAME_RATE_HZ)

@@ -1,4 +1,4 @@
-"""Who is speaking: Resemblyzer (GE2E) speaker embeddings, spectral statistics, and KVoiceWalk's clone score."""
+"""Who is speaking: the GE2E speaker encoder (Resemblyzer's weights) and the embeddings it gives."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ PARTIAL_FRAMES = 160  # one partial utterance: 1.6 s
 PARTIAL_SECONDS = PARTIAL_FRAMES / MEL_RATE_HZ
 PARTIAL_HOP_SECONDS = 0.8  # overlapping by half: fine enough to place a speaker change, cheap on long inputs
 RESEMBLYZER_LEVEL_DBFS = -30.0  # the level Resemblyzer's own preprocessing normalises to
-SCORE_WEIGHTS = {"target_similarity": 0.48, "self_similarity": 0.5, "feature_similarity": 0.02}  # KVoiceWalk's
 
 
 class SpeakerEncoder(nn.Module):
@@ -157,38 +156,3 @@ def dominant_centroid(embeddings: np.ndarray, keep: float = 0.6, rounds: int = 4
         kept = embeddings[similarity >= np.quantile(similarity, 1 - keep)]
         centroid = kept.mean(axis=0)
     return (centroid / (np.linalg.norm(centroid) + 1e-9)).astype(np.float32)
-
-
-def spectral_features(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Spectral statistics of speech: RMS, zero crossings, centroid, bandwidth, roll-off, flatness (mean and
-    spread) and 13 MFCC means and spreads -> (36,) float64."""
-    import librosa
-
-    samples = np.asarray(samples, dtype=np.float32)
-    if len(samples) < 2048:
-        samples = np.pad(samples, (0, 2048 - len(samples)))
-    values = [float(np.sqrt(np.mean(samples**2))) + 1e-9,
-              float(np.mean(librosa.feature.zero_crossing_rate(samples))) + 1e-9]
-    for feature in (librosa.feature.spectral_centroid, librosa.feature.spectral_bandwidth,
-                    librosa.feature.spectral_rolloff):
-        track = feature(y=samples, sr=sample_rate)[0]
-        values += [float(track.mean()) + 1e-9, float(track.std()) + 1e-9]
-    flatness = librosa.feature.spectral_flatness(y=samples)[0]
-    values += [float(flatness.mean()) + 1e-9, float(flatness.std()) + 1e-9]
-    mfcc = librosa.feature.mfcc(y=samples, sr=sample_rate, n_mfcc=13)
-    values += list(mfcc.mean(axis=1)) + list(mfcc.std(axis=1))
-    return np.asarray(values, dtype=np.float64)
-
-
-def feature_similarity(features: np.ndarray, target: np.ndarray) -> float:
-    """1 minus the mean relative difference of the statistics, floored at 0.01 (KVoiceWalk's feature penalty)."""
-    relative = np.abs(features - target) / (np.abs(target) + 1e-6)
-    return float(max(0.01, 1.0 - np.mean(np.minimum(relative, 10.0))))
-
-
-def clone_score(target_similarity: float, self_similarity: float, feature_sim: float) -> float:
-    """KVoiceWalk's score: the weighted harmonic mean of the three similarities (weights 0.48 / 0.5 / 0.02)."""
-    values = {"target_similarity": target_similarity, "self_similarity": self_similarity,
-              "feature_similarity": feature_sim}
-    weights = sum(SCORE_WEIGHTS.values())
-    return float(weights / sum(SCORE_WEIGHTS[key] / max(value, 1e-6) for key, value in values.items()))

@@ -13,14 +13,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import QuantizerConfig, QuantizerFormatError, quantizer_from_state
+from .models import V1_INTERMEDIATE_SIZE, QuantizerConfig, QuantizerFormatError, quantizer_from_state
 
 FOLDER_FORMAT = "bark-clone-quantizer"
 FOLDER_FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 GITMYLO_V0_SIZES = {"input_size": 768, "hidden_size": 1024, "output_size": 10_000}  # a file without .info
-GITMYLO_V1_INTERMEDIATE = 4096
 
 
 @dataclass
@@ -109,7 +108,7 @@ def gitmylo_config_from_state(state: dict[str, torch.Tensor], info: dict | None,
 
 def gitmylo_bytes(model: nn.Module, config: QuantizerConfig, stem: str) -> bytes:
     """Serialise an ``lstm`` quantizer in the published format, so existing Bark GUIs can load it."""
-    if config.arch != "lstm" or config.intermediate_size not in (0, GITMYLO_V1_INTERMEDIATE) or config.num_layers != 2:
+    if config.arch != "lstm" or config.intermediate_size not in (0, V1_INTERMEDIATE_SIZE) or config.num_layers != 2:
         raise QuantizerFormatError(
             "only the published shapes (2-layer lstm, v0 or v1) can be exported to the GitMylo format"
         )

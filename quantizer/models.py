@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -146,24 +146,48 @@ class KMeansQuantizer(nn.Module):
         return logits.reshape(*features.shape[:-1], self.output_size)
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {
-    "lstm": LSTMQuantizer,
-    "linear": LinearQuantizer,
-    "context": ContextQuantizer,
-    "kmeans": KMeansQuantizer,
+V1_INTERMEDIATE_SIZE = 4096  # the published v1 LSTM's extra layer; v0 has none
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registry entry: the module class that builds the architecture, its default shape, and a line of help."""
+
+    builder: type[nn.Module]
+    defaults: QuantizerConfig
+    summary: str
+    settings: tuple[str, ...] = ()  # the QuantizerConfig fields a user may change from these defaults
+
+    def config(self, input_size: int, output_size: int, **requested: Any) -> QuantizerConfig:
+        """The default shape for ``input_size``-wide features and ``output_size`` tokens, changed by those of
+        ``requested`` that this architecture has as ``settings`` (others, and None values, are ignored)."""
+        values = {key: value for key, value in requested.items() if key in self.settings and value is not None}
+        return replace(self.defaults, input_size=input_size, output_size=output_size, **values)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "lstm": Architecture(LSTMQuantizer, QuantizerConfig("lstm", hidden_size=1024, num_layers=2,
+                                                        intermediate_size=V1_INTERMEDIATE_SIZE),
+                         "the published v1 shape (v0 without its 4096-wide layer)",
+                         ("hidden_size", "intermediate_size")),
+    "linear": Architecture(LinearQuantizer, QuantizerConfig("linear"), "one softmax per frame, no context"),
+    "context": Architecture(ContextQuantizer, QuantizerConfig("context", hidden_size=512, num_layers=2, kernel_size=5),
+                            "convolutions plus a bidirectional LSTM", ("hidden_size",)),
+    "kmeans": Architecture(KMeansQuantizer, QuantizerConfig("kmeans", n_clusters=2048),
+                           "nearest centroid, each mapped to its most frequent token", ("n_clusters",)),
 }
 
 
 def build_quantizer(config: QuantizerConfig) -> nn.Module:
     """A freshly initialised quantizer of ``config.arch``."""
-    return ARCHITECTURES[config.arch](config)
+    return ARCHITECTURES[config.arch].builder(config)
 
 
 def quantizer_from_state(config: QuantizerConfig, state: dict[str, torch.Tensor]) -> nn.Module:
     """A quantizer holding exactly ``state``: built without random initialisation (on the meta device), so
     loading a 10-million-parameter file skips drawing 10 million random numbers first."""
     with torch.device("meta"):
-        model = ARCHITECTURES[config.arch](config)
+        model = ARCHITECTURES[config.arch].builder(config)
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:

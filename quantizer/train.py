@@ -8,7 +8,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .data import IGNORE_INDEX, Clip, collate, epoch_batches, gather_logits
 from .formats import CONFIG_FILE, WEIGHTS_FILE, folder_config_document
 from .models import QuantizerConfig, build_quantizer
@@ -49,20 +50,6 @@ def get_lr(step: int, total_steps: int, config: TrainConfig) -> float:
     return config.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def rank_and_world() -> tuple[int, int]:
-    """This process's rank and the number of processes (1 without torch.distributed)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def _all_reduce(values: list[float], device) -> list[float]:
-    tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    if rank_and_world()[1] > 1:
-        torch.distributed.all_reduce(tensor)
-    return tensor.tolist()
-
-
 def _autocast(device):
     device = torch.device(device)
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu",
@@ -85,16 +72,16 @@ def token_loss_and_hits(model: nn.Module, batch, topk: int = 5) -> tuple[torch.T
 @torch.inference_mode()
 def evaluate(model: nn.Module, clips: list[Clip], config: TrainConfig, device, batch_size: int = 16) -> dict[str, Any]:
     """Top-1 / top-5 token accuracy and loss over ``clips`` (split across DDP ranks): {top1, top5, loss, frames}."""
-    rank, world = rank_and_world()
+    place = distributed.position()
     model.eval()
     totals = [0.0, 0.0, 0.0, 0.0]  # loss x tokens, top1, top5, tokens
-    mine = clips[rank::world]
+    mine = clips[place.rank::place.world]
     for start in range(0, len(mine), batch_size):
         batch = collate(mine[start : start + batch_size], config.token_rate_hz, config.frame_rate_hz).to(device)
         with _autocast(device):
             loss, top1, top5, count = token_loss_and_hits(model, batch)
         totals = [totals[0] + float(loss) * count, totals[1] + top1, totals[2] + top5, totals[3] + count]
-    loss_sum, top1, top5, count = _all_reduce(totals, device)
+    loss_sum, top1, top5, count = distributed.all_reduce_sum(totals, device)
     count = max(count, 1)
     return {"top1": top1 / count, "top5": top5 / count, "loss": loss_sum / count, "frames": int(count)}
 
@@ -128,6 +115,65 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
+@dataclass
+class RunState:
+    """What a run carries from epoch to epoch, and what its checkpoint restores exactly."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    epoch: int = 0
+    step: int = 0
+    metrics: dict[str, Any] = field(default_factory=lambda: {"epochs": [], "best": None})
+
+
+def load_checkpoint(run: RunState, path: Path) -> None:
+    """Restore weights, optimizer, epoch, step, metrics and the random-number state from ``train_state.pt``.
+
+    Read with ``weights_only=True``: a checkpoint holds tensors and plain values, never code to run.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.epoch, run.step, run.metrics = state["epoch"], state["step"], json.loads(state["metrics"])
+    torch.set_rng_state(state["torch_rng"])
+
+
+def save_checkpoint(run: RunState, path: Path) -> None:
+    """Write ``train_state.pt`` atomically: everything ``load_checkpoint`` needs to continue exactly."""
+    state = {"model": _unwrap(run.model).state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
+             "step": run.step, "metrics": json.dumps(run.metrics), "torch_rng": torch.get_rng_state()}
+    _atomic_write(path, lambda temporary: torch.save(state, temporary))
+
+
+def train_epoch(run: RunState, batches: list[list[Clip]], total_steps: int, config: TrainConfig, device,
+                bar=None) -> dict[str, float]:
+    """One pass over this process's ``batches``: {loss, top1, frames_per_second} summed over every process."""
+    run.model.train()
+    began, frames_seen, loss_sum, top1_sum, token_sum = time.time(), 0, 0.0, 0, 0
+    for clips in batches:
+        batch = collate(clips, config.token_rate_hz, config.frame_rate_hz, config.alignment).to(device)
+        for group in run.optimizer.param_groups:
+            group["lr"] = get_lr(run.step, total_steps, config)
+        with _autocast(device):
+            loss, top1, _, count = token_loss_and_hits(run.model, batch)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+        run.optimizer.step()
+        run.step += 1
+        frames_seen += int(batch.lengths.sum())
+        loss_sum, top1_sum, token_sum = loss_sum + loss.item() * count, top1_sum + top1, token_sum + count
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(epoch=run.epoch + 1, loss=f"{loss_sum / max(token_sum, 1):.3f}",
+                            acc=f"{top1_sum / max(token_sum, 1):.3f}")
+    seconds = time.time() - began
+    loss_sum, top1_sum, token_sum, frames_seen = distributed.all_reduce_sum(
+        [loss_sum, top1_sum, token_sum, frames_seen], device)
+    return {"loss": loss_sum / max(token_sum, 1), "top1": top1_sum / max(token_sum, 1),
+            "frames_per_second": round(frames_seen / max(seconds, 1e-9), 1)}
+
+
 def train(
     model_config: QuantizerConfig,
     train_clips: list[Clip],
@@ -145,70 +191,50 @@ def train(
     from ``out/train_state.pt`` exactly as if it had never stopped: the batch order depends only on (seed, epoch)
     and the random-number states are restored.
     """
-    rank, world = rank_and_world()
+    place = distributed.position()
     torch.manual_seed(config.seed)
     model = build_quantizer(model_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(epoch_batches(train_clips, config.batch_size, config.seed, 0)) // world
+    run = RunState(model, torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay))
+    steps_per_epoch = len(epoch_batches(train_clips, config.batch_size, config.seed, 0)) // place.world
     total_steps = max(1, steps_per_epoch * config.epochs)
-    metrics: dict[str, Any] = {"epochs": [], "best": None}
-    start_epoch, step = 0, 0
     if resume:
-        state = torch.load(out / STATE_FILE, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch, step, metrics = state["epoch"], state["step"], json.loads(state["metrics"])
-        torch.set_rng_state(state["torch_rng"])
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device] if torch.device(device).type == "cuda"
-                                                    else None)
-    bar = progress(total_steps, step) if progress is not None and rank == 0 else None
-    for epoch in range(start_epoch, config.epochs):
-        model.train()
-        began, frames_seen, loss_sum, top1_sum, token_sum = time.time(), 0, 0.0, 0, 0
-        batches = epoch_batches(train_clips, config.batch_size, config.seed, epoch)
-        for clips in batches[rank : steps_per_epoch * world : world]:
-            batch = collate(clips, config.token_rate_hz, config.frame_rate_hz, config.alignment).to(device)
-            for group in optimizer.param_groups:
-                group["lr"] = get_lr(step, total_steps, config)
-            with _autocast(device):
-                loss, top1, _, count = token_loss_and_hits(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            step += 1
-            frames_seen += int(batch.lengths.sum())
-            loss_sum, top1_sum, token_sum = loss_sum + loss.item() * count, top1_sum + top1, token_sum + count
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / max(token_sum, 1):.3f}",
-                                acc=f"{top1_sum / max(token_sum, 1):.3f}")
-        train_seconds = time.time() - began
-        loss_sum, top1_sum, token_sum, frames_seen = _all_reduce([loss_sum, top1_sum, token_sum, frames_seen], device)
-        scores = evaluate(model, held_out, config, device, config.batch_size)
-        seconds = time.time() - began
-        record = {"epoch": epoch + 1, "step": step, "train_loss": loss_sum / max(token_sum, 1),
-                  "train_top1": top1_sum / max(token_sum, 1), "held_out": scores, "seconds": round(seconds, 2),
-                  "frames_per_second": round(frames_seen / max(train_seconds, 1e-9), 1), "world_size": world,
-                  "lr": get_lr(max(step - 1, 0), total_steps, config)}
-        metrics["epochs"].append(record)
-        improved = metrics["best"] is None or scores["top1"] > metrics["best"]["held_out"]["top1"]
-        if improved:
-            metrics["best"] = record
-        if rank == 0:
-            if improved:
-                save_quantizer_folder(out, _unwrap(model), model_config,
-                                      {**provenance, "training": asdict(config), "held_out": scores})
-            state = {"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                     "step": step, "metrics": json.dumps(metrics), "torch_rng": torch.get_rng_state()}
-            _atomic_write(out / STATE_FILE, lambda path: torch.save(state, path))
-            write_metrics(out, metrics)
-        if world > 1:
-            torch.distributed.barrier()
+        load_checkpoint(run, out / STATE_FILE)
+    if place.world > 1:
+        run.model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if torch.device(device).type == "cuda" else None)
+    bar = progress(total_steps, run.step) if progress is not None and place.is_main else None
+    while run.epoch < config.epochs:
+        began = time.time()
+        batches = epoch_batches(train_clips, config.batch_size, config.seed, run.epoch)
+        trained = train_epoch(run, batches[place.rank: steps_per_epoch * place.world: place.world], total_steps,
+                              config, device, bar)
+        scores = evaluate(run.model, held_out, config, device, config.batch_size)
+        run.epoch += 1
+        record = {"epoch": run.epoch, "step": run.step, "train_loss": trained["loss"], "train_top1": trained["top1"],
+                  "held_out": scores, "seconds": round(time.time() - began, 2),
+                  "frames_per_second": trained["frames_per_second"], "world_size": place.world,
+                  "lr": get_lr(max(run.step - 1, 0), total_steps, config)}
+        keep_record(run, record, out, model_config, config, provenance)
+        distributed.barrier()
     if bar is not None:
         bar.close()
-    return metrics
+    return run.metrics
+
+
+def keep_record(run: RunState, record: dict[str, Any], out: Path, model_config: QuantizerConfig,
+                config: TrainConfig, provenance: dict[str, Any]) -> None:
+    """Add an epoch's record; on the main process save the best model, the checkpoint and the metrics."""
+    run.metrics["epochs"].append(record)
+    improved = run.metrics["best"] is None or record["held_out"]["top1"] > run.metrics["best"]["held_out"]["top1"]
+    if improved:
+        run.metrics["best"] = record
+    if not distributed.position().is_main:
+        return
+    if improved:
+        save_quantizer_folder(out, _unwrap(run.model), model_config,
+                              {**provenance, "training": asdict(config), "held_out": record["held_out"]})
+    save_checkpoint(run, out / STATE_FILE)
+    write_metrics(out, run.metrics)
 
 
 def fit_kmeans(

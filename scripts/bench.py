@@ -28,6 +28,7 @@ import soundfile
 REPO = Path(__file__).resolve().parents[1]
 ARCTIC = REPO / "tests" / "data" / "arctic_a0007.wav"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the random-weight model builders live with the tests, not in the wheel
 
 SIZES = {  # real / tiny
     "speech_seconds": ([10, 60], [3, 8]),
@@ -60,7 +61,7 @@ def speech_file(path: Path, seconds: float, rate: int = 16_000, seed: int = 0) -
 
 
 def build_models(folder: Path, tiny: bool) -> dict[str, Path]:
-    from bark_clone import testing
+    import builders as testing
 
     width = 32 if tiny else 768
     return {
@@ -163,11 +164,9 @@ def reference_loop(clips, device, budget_clips: int) -> float:
     """The published trainer's shape: v1 LSTM, Adam, one utterance per step, unbatched. Returns frames/s."""
     import torch
 
-    from quantizer.formats import GITMYLO_V1_INTERMEDIATE
-    from quantizer.models import QuantizerConfig, build_quantizer
+    from quantizer.models import ARCHITECTURES, build_quantizer
 
-    model = build_quantizer(QuantizerConfig("lstm", clips[0].features.shape[1], 10_000, 1024, 2,
-                                            GITMYLO_V1_INTERMEDIATE)).to(device)
+    model = build_quantizer(ARCHITECTURES["lstm"].config(clips[0].features.shape[1], 10_000)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     frames, start = 0, None
     for index, clip in enumerate(clips[: budget_clips + 1]):
@@ -191,8 +190,7 @@ def reference_loop(clips, device, budget_clips: int) -> float:
 def bench_training(work: Path, tiny: bool, device) -> dict:
     """Frames per second: our trainer (v1 shape, batch 16) against the reference loop, same data and device."""
     from quantizer.data import Clip
-    from quantizer.formats import GITMYLO_V1_INTERMEDIATE
-    from quantizer.models import QuantizerConfig
+    from quantizer.models import ARCHITECTURES
     from quantizer.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -200,8 +198,8 @@ def bench_training(work: Path, tiny: bool, device) -> dict:
     clips = [Clip(f"{i:04d}", rng.standard_normal((frames + rng.integers(-20, 20), width)).astype(np.float16),
                   rng.integers(0, 10_000, frames - 2)) for i in range(size("train_clips", tiny))]
     result = {"reference_v1": reference_loop(clips, device, size("reference_clips", tiny))}
-    for arch, config in {"ours_v1": QuantizerConfig("lstm", width, 10_000, 1024, 2, GITMYLO_V1_INTERMEDIATE),
-                         "ours_context": QuantizerConfig("context", width, 10_000, 512, 2)}.items():
+    for arch, config in {"ours_v1": ARCHITECTURES["lstm"].config(width, 10_000),
+                         "ours_context": ARCHITECTURES["context"].config(width, 10_000)}.items():
         out = Path(tempfile.mkdtemp(dir=work))
         metrics = train(config, clips, clips[:2], out, TrainConfig(epochs=2, batch_size=16), device, {})
         result[arch] = metrics["epochs"][-1]["frames_per_second"]  # the second epoch: warmed up
@@ -212,20 +210,16 @@ def bench_training(work: Path, tiny: bool, device) -> dict:
 
 def bench_generation(models_paths: dict, tiny: bool, device) -> dict:
     """Seconds of audio per second: one batch of B samples against B one-sample batches (tiny Bark)."""
-    import torch
-
-    from bark_clone.bark import load_bark
-    from bark_clone.generate import generate_batch
+    from bark_clone.bark import generate_batch, load_bark
     from bark_clone.texts import TextSource
 
     bark = load_bark(str(models_paths["bark"]), device)
     texts = [TextSource("en").sample(np.random.default_rng(i)) for i in range(size("generate_samples", tiny))]
-    generate_batch(bark, texts[:1], 0.7)  # warm-up
-    torch.manual_seed(0)
-    batched_time, batched = median_time(lambda: generate_batch(bark, texts, 0.7), 1)
-    sequential_time, sequential = median_time(lambda: [generate_batch(bark, [text], 0.7)[0] for text in texts], 1)
-    batched_audio = sum(len(audio) for _, audio in batched) / 24_000
-    sequential_audio = sum(len(audio) for _, audio in sequential) / 24_000
+    generate_batch(bark, texts[:1])  # warm-up
+    batched_time, batched = median_time(lambda: generate_batch(bark, texts, seed=0), 1)
+    sequential_time, sequential = median_time(lambda: [generate_batch(bark, [text])[0] for text in texts], 1)
+    batched_audio = sum(len(generation.audio) for generation in batched) / 24_000
+    sequential_audio = sum(len(generation.audio) for generation in sequential) / 24_000
     return {"batch_size": len(texts), "batched_audio_per_second": batched_audio / batched_time,
             "sequential_audio_per_second": sequential_audio / sequential_time,
             "speedup": (batched_audio / batched_time) / (sequential_audio / sequential_time), "model": "tiny Bark"}

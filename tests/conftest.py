@@ -16,7 +16,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from bark_clone import testing
+import builders as testing
 
 DATA = Path(__file__).parent / "data"
 ARCTIC = DATA / "arctic_a0007.wav"

@@ -175,7 +175,7 @@ def test_existing_output_is_kept_byte_for_byte_without_force(run_cli, copy_arcti
 @pytest.fixture()
 def bad_inputs(tmp_path, arctic_audio, tiny):
     """Every bad input the issue lists, as (arguments, expected words in the one-line error)."""
-    from bark_clone import testing
+    import builders as testing
 
     samples, rate = arctic_audio
     (tmp_path / "empty.wav").write_bytes(b"")

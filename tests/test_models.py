@@ -30,7 +30,7 @@ def test_hubert_features_equal_hidden_state_9_of_the_full_model(tiny, arctic_aud
 
 
 def test_long_audio_goes_through_hubert_in_chunks_with_context(tiny, monkeypatch):
-    from bark_clone.testing import speech_like
+    from builders import speech_like
 
     samples = speech_like(12.0)
     hubert = load_hubert(str(tiny["hubert"]), torch.device("cpu"))

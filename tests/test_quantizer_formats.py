@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bark_clone import testing
+import builders as testing
 from bark_clone.errors import UserError
 from bark_clone.quantizers import PUBLISHED, load_quantizer
 from quantizer.formats import gitmylo_bytes, load_gitmylo, load_quantizer_path

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import CODEBOOK_SIZE, CODEC_SAMPLE_RATE
+from bark_clone.constants import CODEBOOK_SIZE, CODEC_SAMPLE_RATE
 
 TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz") + [
     "the", "a", "hello", "voice", "clone", "bark", "is", "this", "test", "##s", "##ing", ".", ",", "!", "?",
@@ -150,12 +150,12 @@ def random_lstm_quantizer(input_size: int, version: int = 0, hidden_size: int = 
     """A published-shape LSTM quantizer (v0 or v1) with random weights, and its config."""
     import torch
 
-    from quantizer.formats import GITMYLO_V1_INTERMEDIATE
+    from quantizer.models import V1_INTERMEDIATE_SIZE
     from quantizer.models import QuantizerConfig, build_quantizer
 
     torch.manual_seed(seed)
     config = QuantizerConfig("lstm", input_size, output_size, hidden_size, 2,
-                             GITMYLO_V1_INTERMEDIATE if version == 1 else 0)
+                             V1_INTERMEDIATE_SIZE if version == 1 else 0)
     return build_quantizer(config), config
 
 

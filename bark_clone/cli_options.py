@@ -1,0 +1,28 @@
+"""Options shared by several commands, and defaults read from the request dataclasses (each written once)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+
+
+def default(request_type: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``request_type``: the CLI shows what the library uses."""
+    field = {field.name: field for field in dataclasses.fields(request_type)}[name]
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise KeyError(f"{request_type.__name__}.{name} has no default")
+
+
+def device_option(function):
+    return click.option(
+        "--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda or mps."
+    )(function)
+
+
+def force_option(function):
+    return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)

@@ -1,0 +1,75 @@
+"""What each long-running command takes: its options one to one, with their defaults written once.
+
+The CLI reads its defaults from here, and this module imports nothing heavy, so building the CLI stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS
+
+
+@dataclass
+class EvaluateRequest:
+    """bark-clone evaluate's options, one to one (the CLI reads its defaults from here)."""
+
+    speakers: list[Path]
+    targets: list[Path]
+    out: Path
+    bark: str = DEFAULT_BARK
+    sentences: int = 5
+    transcript: str | None = None
+    quantizers: list[str] = field(default_factory=list)
+    language: str = "en"
+    hubert: str = DEFAULT_HUBERT
+    encodec: str = DEFAULT_ENCODEC
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    device: str = "auto"
+    seed: int = 0
+    force: bool = False
+
+
+@dataclass
+class TrainRequest:
+    """train-quantizer's options, one to one."""
+
+    data: Path
+    out: Path
+    arch: str = "context"
+    hubert: str = DEFAULT_HUBERT
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 1e-3
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False
+    seed: int = 0
+    lstm_version: int = 1
+    clusters: int = 2048
+    hidden_size: int | None = None
+    export_gitmylo: Path | None = None
+    alignment: str = "time"
+
+
+@dataclass
+class GenerateOptions:
+    """The settings that determine a dataset's content (saved in its manifest; a rerun must match them)."""
+
+    samples: int
+    bark: str = DEFAULT_BARK
+    language: str = "en"
+    texts: str | None = None
+    batch_size: int = 8
+    seed: int = 0
+    presets: bool = False
+    shard_size: int = 64
+    held_out: float = 0.05
+
+    def settings(self) -> dict[str, Any]:
+        return {"kind": "generated", "samples": self.samples, "bark": self.bark, "language": self.language,
+                "texts": str(Path(self.texts).resolve()) if self.texts else "built-in markov",
+                "batch_size": self.batch_size, "seed": self.seed, "presets": self.presets,
+                "shard_size": self.shard_size}
