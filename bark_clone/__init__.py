@@ -1,3 +1,54 @@
-"""bark-clone: turn a voice recording into a Bark speaker prompt whose three token streams come from the same audio."""
+"""bark-clone: turn a voice recording into a Bark speaker prompt whose three token streams come from the same audio.
+
+Use from Python::
+
+    from bark_clone import load_models, make_speaker, load_bark, speak
+
+    models = load_models()                       # HuBERT, the quantizer, EnCodec, the VAD, the speaker encoder
+    speaker = make_speaker("me.wav", models)     # the best window of the recording, as a prompt
+    speaker.write("speakers/me.npz")             # me.npz + me.json
+    bark = load_bark("suno/bark-small")
+    audio = speak(bark, speaker.prompt, "Hello, this is my cloned voice.", seed=1)  # (n,) float32 at 24 kHz
+
+The names below are imported on first use, so ``import bark_clone`` (and the CLI) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "load_models": "pipeline",
+    "make_speaker": "pipeline",
+    "Models": "pipeline",
+    "Speaker": "pipeline",
+    "SpeakerPrompt": "prompt",
+    "load_bark": "bark",
+    "speak": "bark",
+    "generate": "bark",
+    "UserError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
+    from .bark import generate, load_bark, speak
+    from .errors import UserError
+    from .pipeline import Models, Speaker, load_models, make_speaker
+    from .prompt import SpeakerPrompt
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bark_clone' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

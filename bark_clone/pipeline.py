@@ -18,6 +18,7 @@ from .constants import (
     CODEC_SAMPLE_RATE,
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
     DEFAULT_QUANTIZER,
     HUBERT_FRAME_RATE_HZ,
     HUBERT_SAMPLE_RATE,
@@ -224,10 +225,16 @@ def make_speakers(
     return speakers
 
 
-def make_speaker(path: Path | str, models: Models, max_seconds: float, normalize: bool = True,
+def make_speaker(recordings: Path | str | list[Path | str], models: Models,
+                 max_seconds: float = DEFAULT_MAX_SECONDS, normalize: bool = True,
                  window: tuple[float, float] | None = None) -> Speaker:
-    """One recording -> its best prompt."""
-    return make_speakers([analyse(path, models.vad)], models, max_seconds, normalize, window)[0]
+    """A recording (wav, flac, ogg, mp3), or several of one speaker, in; its best speaker prompt out.
+
+    ``speaker.prompt`` is the ``SpeakerPrompt`` (write it with ``speaker.write("me.npz")``); ``speaker.sidecar`` says
+    which seconds were chosen and why. ``window`` = (start, end) seconds of a single recording skips the choice.
+    """
+    paths = [recordings] if isinstance(recordings, (str, Path)) else list(recordings)
+    return make_speakers([analyse(path, models.vad) for path in paths], models, max_seconds, normalize, window)[0]
 
 
 def sidecar(prompt: SpeakerPrompt, recordings: list[Recording], chosen: Recording, cut: WindowAudio, models: Models,

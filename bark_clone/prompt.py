@@ -147,65 +147,41 @@ def check_arrays(arrays: dict[str, np.ndarray]) -> list[Check]:
     ]
     if not all(check.ok for check in checks):
         return checks
-    ratio = coarse.shape[1] / len(semantic)
-    checks.append(
-        Check(
-            "coarse/semantic ratio",
-            round(ratio, 1) == BARK_COARSE_RATIO,
-            f"round({coarse.shape[1]} / {len(semantic)}, 1) = {round(ratio, 1)}; Bark requires {BARK_COARSE_RATIO}",
-        )
-    )
+    return checks + _stream_checks(semantic, coarse, fine) + _format_warnings(arrays, fine.shape[1])
+
+
+def _stream_checks(semantic: np.ndarray, coarse: np.ndarray, fine: np.ndarray) -> list[Check]:
+    """Bark's ratio assert (hard), that coarse is fine[:2] (hard), and that the streams cover the same audio."""
+    ratio = round(coarse.shape[1] / len(semantic), 1)
     same_codes = coarse.shape == fine[:N_COARSE_CODEBOOKS].shape and bool(np.array_equal(coarse, fine[:2]))
-    checks.append(
-        Check(
-            "coarse == fine[:2]",
-            same_codes,
-            "the coarse codes are the fine codes' first two codebooks"
-            if same_codes
-            else "coarse_prompt is not fine_prompt[:2]: the two code streams describe different audio",
-        )
-    )
     expected = semantic_length_for_frames(fine.shape[1])
-    checks.append(
-        Check(
-            "same audio",
-            abs(len(semantic) - expected) <= 1,
-            f"{len(semantic)} semantic tokens for {fine.shape[1]} frames (round(T x 49.9 / 75) = {expected})",
-            hard=False,
-        )
-    )
+    return [
+        Check("coarse/semantic ratio", ratio == BARK_COARSE_RATIO,
+              f"round({coarse.shape[1]} / {len(semantic)}, 1) = {ratio}; Bark requires {BARK_COARSE_RATIO}"),
+        Check("coarse == fine[:2]", same_codes,
+              "the coarse codes are the fine codes' first two codebooks" if same_codes
+              else "coarse_prompt is not fine_prompt[:2]: the two code streams describe different audio"),
+        Check("same audio", abs(len(semantic) - expected) <= 1,
+              f"{len(semantic)} semantic tokens for {fine.shape[1]} frames (round(T x 49.9 / 75) = {expected})",
+              hard=False),
+    ]
+
+
+def _format_warnings(arrays: dict[str, np.ndarray], n_frames: int) -> list[Check]:
+    """What Bark tolerates but transformers or the voice may not: dtypes, extra entries, a very short prompt."""
     wrong_types = [key for key in KEYS if np.asarray(arrays[key]).dtype != np.int64]
-    checks.append(
-        Check(
-            "int64",
-            not wrong_types,
-            "all int64"
-            if not wrong_types
-            else f"{', '.join(wrong_types)} not int64: transformers' Bark rejects uint16 and some other types",
-            hard=False,
-        )
-    )
     extra = sorted(set(arrays) - set(KEYS))
-    checks.append(
-        Check(
-            "only prompt keys",
-            not extra,
-            "exactly the three prompt arrays"
-            if not extra
-            else f"extra entries {', '.join(extra)}: transformers turns every entry into a tensor",
-            hard=False,
-        )
-    )
-    seconds = fine.shape[1] / CODEC_FRAME_RATE_HZ
-    checks.append(
-        Check(
-            "length",
-            seconds >= MIN_SPEECH_SECONDS,
-            f"covers {seconds:.2f} s" + ("" if seconds >= MIN_SPEECH_SECONDS else "; Bark needs at least about 1 s"),
-            hard=False,
-        )
-    )
-    return checks
+    seconds = n_frames / CODEC_FRAME_RATE_HZ
+    return [
+        Check("int64", not wrong_types, "all int64" if not wrong_types
+              else f"{', '.join(wrong_types)} not int64: transformers' Bark rejects uint16 and some other types",
+              hard=False),
+        Check("only prompt keys", not extra, "exactly the three prompt arrays" if not extra
+              else f"extra entries {', '.join(extra)}: transformers turns every entry into a tensor", hard=False),
+        Check("length", seconds >= MIN_SPEECH_SECONDS,
+              f"covers {seconds:.2f} s" + ("" if seconds >= MIN_SPEECH_SECONDS else "; Bark needs at least about 1 s"),
+              hard=False),
+    ]
 
 
 def bark_usage(n_semantic: int, n_frames: int) -> dict[str, Any]:

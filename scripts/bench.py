@@ -33,8 +33,6 @@ sys.path.insert(0, str(REPO / "tests"))  # the random-weight model builders live
 SIZES = {  # real / tiny
     "speech_seconds": ([10, 60], [3, 8]),
     "long_minutes": ([1, 10, 30], [0.25, 1.0]),
-    "train_clips": (64, 8),
-    "reference_clips": (16, 4),
     "generate_samples": (8, 4),
 }
 
@@ -160,54 +158,6 @@ def bench_long_inputs(models_paths: dict, work: Path, tiny: bool) -> dict:
     return {"rows": rows}
 
 
-def reference_loop(clips, device, budget_clips: int) -> float:
-    """The published trainer's shape: v1 LSTM, Adam, one utterance per step, unbatched. Returns frames/s."""
-    import torch
-
-    from quantizer.models import ARCHITECTURES, build_quantizer
-
-    model = build_quantizer(ARCHITECTURES["lstm"].config(clips[0].features.shape[1], 10_000)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    frames, start = 0, None
-    for index, clip in enumerate(clips[: budget_clips + 1]):
-        if index == 1:
-            start = time.perf_counter()  # the first step warms up kernels
-        features = torch.from_numpy(clip.features.astype(np.float32)).to(device)
-        tokens = torch.from_numpy(clip.tokens).to(device)
-        logits = model(features[None])[0]
-        n = min(len(logits), len(tokens))
-        loss = torch.nn.functional.cross_entropy(logits[:n], tokens[-n:])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if index >= 1:
-            frames += len(clip.features)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return frames / (time.perf_counter() - start)
-
-
-def bench_training(work: Path, tiny: bool, device) -> dict:
-    """Frames per second: our trainer (v1 shape, batch 16) against the reference loop, same data and device."""
-    from quantizer.data import Clip
-    from quantizer.models import ARCHITECTURES
-    from quantizer.train import TrainConfig, train
-
-    rng = np.random.default_rng(0)
-    width, frames = (32, 100) if tiny else (768, 500)
-    clips = [Clip(f"{i:04d}", rng.standard_normal((frames + rng.integers(-20, 20), width)).astype(np.float16),
-                  rng.integers(0, 10_000, frames - 2)) for i in range(size("train_clips", tiny))]
-    result = {"reference_v1": reference_loop(clips, device, size("reference_clips", tiny))}
-    for arch, config in {"ours_v1": ARCHITECTURES["lstm"].config(width, 10_000),
-                         "ours_context": ARCHITECTURES["context"].config(width, 10_000)}.items():
-        out = Path(tempfile.mkdtemp(dir=work))
-        metrics = train(config, clips, clips[:2], out, TrainConfig(epochs=2, batch_size=16), device, {})
-        result[arch] = metrics["epochs"][-1]["frames_per_second"]  # the second epoch: warmed up
-    result["v1_speedup"] = result["ours_v1"] / result["reference_v1"]
-    result["context_speedup"] = result["ours_context"] / result["reference_v1"]
-    return result
-
-
 def bench_generation(models_paths: dict, tiny: bool, device) -> dict:
     """Seconds of audio per second: one batch of B samples against B one-sample batches (tiny Bark)."""
     from bark_clone.bark import generate_batch, load_bark
@@ -282,6 +232,8 @@ def print_table(results: dict) -> None:
 
 
 def main() -> None:
+    from bench_training import bench_training  # beside this script
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny models and inputs (a smoke test of the bench)")
     parser.add_argument("--json", type=Path, help="also write the results here")

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Set up .venv with the test dependencies and run the whole test suite (offline, CPU). Extra arguments go to pytest.
+# Set up .venv with the test dependencies and run the tests (offline, CPU). Extra arguments go to pytest.
+#   scripts/test.sh           everything (what CI runs)
+#   scripts/test.sh --fast    skip the tests marked slow (browser, fuzzing, DDP, learnability, the bench): the edit loop
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args=()
+for argument in "$@"; do
+  if [[ "$argument" == "--fast" ]]; then args+=(-m "not slow"); else args+=("$argument"); fi
+done
 scripts/setup.sh --test
 # From Debian: espeak-ng makes the second voice in the selection tests; chromium is the browser Playwright drives
 # (downloading one is impossible here, so the tests launch /usr/bin/chromium).
@@ -13,4 +19,4 @@ if ((${#missing[@]})); then
   $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 \
     || { $sudo apt-get update -q >/dev/null 2>&1 && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; }
 fi
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest ${args[@]+"${args[@]}"}

@@ -91,11 +91,20 @@ def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_
     """
     import torch
     from transformers import (
-        BarkCoarseConfig, BarkConfig, BarkFineConfig, BarkModel, BarkProcessor, BarkSemanticConfig,
-        BertTokenizer, GenerationConfig,
+        BarkCoarseConfig,
+        BarkConfig,
+        BarkFineConfig,
+        BarkModel,
+        BarkProcessor,
+        BarkSemanticConfig,
+        BertTokenizer,
+        GenerationConfig,
     )
     from transformers.models.bark.generation_configuration_bark import (
-        BarkCoarseGenerationConfig, BarkFineGenerationConfig, BarkGenerationConfig, BarkSemanticGenerationConfig,
+        BarkCoarseGenerationConfig,
+        BarkFineGenerationConfig,
+        BarkGenerationConfig,
+        BarkSemanticGenerationConfig,
     )
 
     torch.manual_seed(seed)
@@ -150,8 +159,7 @@ def random_lstm_quantizer(input_size: int, version: int = 0, hidden_size: int = 
     """A published-shape LSTM quantizer (v0 or v1) with random weights, and its config."""
     import torch
 
-    from quantizer.models import V1_INTERMEDIATE_SIZE
-    from quantizer.models import QuantizerConfig, build_quantizer
+    from quantizer.models import V1_INTERMEDIATE_SIZE, QuantizerConfig, build_quantizer
 
     torch.manual_seed(seed)
     config = QuantizerConfig("lstm", input_size, output_size, hidden_size, 2,

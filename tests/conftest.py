@@ -11,12 +11,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import shutil
 from pathlib import Path
 
+import builders as testing
 import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-
-import builders as testing
 
 DATA = Path(__file__).parent / "data"
 ARCTIC = DATA / "arctic_a0007.wav"
@@ -184,3 +183,15 @@ def bark_presets() -> list[Path]:
     presets = sorted(root.rglob("*.npz"))
     assert len(presets) == 271
     return presets
+
+
+@pytest.fixture(scope="session")
+def generated(tiny, tmp_path_factory) -> Path:
+    """8 Bark samples from the tiny model, in 2 shards."""
+    out = tmp_path_factory.mktemp("generated") / "data"
+    from bark_clone.generate import generate_data
+    from bark_clone.requests import GenerateOptions
+
+    generate_data(out, GenerateOptions(samples=8, bark=str(tiny["bark"]), batch_size=4, shard_size=4), "cpu",
+                  progress=False)
+    return out

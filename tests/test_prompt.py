@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from hostile import Exploit
 
 from bark_clone.errors import UserError
 from bark_clone.prompt import SpeakerPrompt, bark_usage, check_arrays
@@ -95,18 +96,13 @@ def test_save_writes_exactly_three_int64_arrays_and_refuses_to_overwrite(tmp_pat
 
 def test_loading_never_unpickles(tmp_path):
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
     path = tmp_path / "evil.npz"
     arrays = _valid().arrays
-    np.savez(path, **arrays, extra=np.array([Exploit()], dtype=object))
+    np.savez(path, **arrays, extra=np.array([Exploit(marker)], dtype=object))
     with pytest.raises(UserError, match="Python objects"):
         SpeakerPrompt.load(path)
     assert not marker.exists()
-    (tmp_path / "raw.npz").write_bytes(pickle.dumps(Exploit()))
+    (tmp_path / "raw.npz").write_bytes(pickle.dumps(Exploit(marker)))
     with pytest.raises(UserError, match="not an .npz"):
         SpeakerPrompt.load(tmp_path / "raw.npz")
     assert not marker.exists()

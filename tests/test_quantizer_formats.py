@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import zipfile
 
+import builders as testing
 import numpy as np
 import pytest
 import torch
+from hostile import Exploit
 
-import builders as testing
 from bark_clone.errors import UserError
 from bark_clone.quantizers import PUBLISHED, load_quantizer
 from quantizer.formats import gitmylo_bytes, load_gitmylo, load_quantizer_path
@@ -68,12 +69,7 @@ def test_non_quantizers_are_refused_without_unpickling(tmp_path):
         load_quantizer_path(tmp_path / "other.pth")
 
     marker = tmp_path / "pwned"
-
-    class Exploit:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    torch.save({"lstm.weight_ih_l0": Exploit()}, tmp_path / "evil.pth")
+    torch.save({"lstm.weight_ih_l0": Exploit(marker)}, tmp_path / "evil.pth")
     with pytest.raises(QuantizerFormatError, match="could not be read as plain tensors"):
         load_quantizer_path(tmp_path / "evil.pth")
     assert not marker.exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from bark_clone.server import create_app
+
+pytestmark = pytest.mark.slow  # a browser, a live uvicorn and a fuzzer: the full CI run covers them
 
 
 def test_no_request_gets_a_server_error(config, hub, arctic):

@@ -23,6 +23,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 
+pytestmark = pytest.mark.slow  # a browser, a live uvicorn and a fuzzer: the full CI run covers them
+
 
 @pytest.fixture()
 def live_server(tmp_path, tiny, hub):
@@ -83,6 +85,36 @@ def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
 
+def mixed_plan(names: list[str], texts: list[str], count: int = 50) -> list[tuple]:
+    """Creates (each name 2-3 times), speaks, lists and previews, interleaved."""
+    plan = []
+    for index in range(count):
+        kind = index % 5
+        if kind == 0:
+            plan.append(("create", names[index // 5 % len(names)]))
+        elif kind in (1, 2):
+            plan.append(("speak", names[index % len(names)], texts[index % len(texts)]))
+        elif kind == 3:
+            plan.append(("list",))
+        else:
+            plan.append(("preview", names[index % len(names)]))
+    return plan
+
+
+def send_request(base: str, voices: dict[str, bytes], request: tuple) -> tuple[tuple, int, bytes]:
+    with httpx.Client(base_url=base, timeout=120) as http:
+        if request[0] == "create":
+            response = http.post("/speakers", data={"name": request[1]},
+                                 files={"audio": ("v.wav", voices[request[1]], "audio/wav")})
+        elif request[0] == "speak":
+            response = http.get(f"/speak/{request[1]}", params={"text": request[2]})
+        elif request[0] == "list":
+            response = http.get("/speakers")
+        else:
+            response = http.get(f"/speakers/{request[1]}/preview.wav")
+        return request, response.status_code, response.content
+
+
 def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
     """No 5xx, every speaker created exactly once, the cache consistent, all within a time bound."""
     base, config = live_server
@@ -93,31 +125,10 @@ def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
         buffer = io.BytesIO()
         soundfile.write(buffer, samples[: len(samples) - index * rate // 5] * (1 - 0.1 * index), rate, format="WAV")
         voices[name] = buffer.getvalue()
-    texts = ["hello", "the voice", "this is a test"]
-    plan = []
-    for index in range(50):
-        kind = index % 5
-        if kind == 0:
-            plan.append(("create", names[index // 5 % len(names)]))  # each name asked for 2-3 times
-        elif kind in (1, 2):
-            plan.append(("speak", names[index % len(names)], texts[index % len(texts)]))
-        elif kind == 3:
-            plan.append(("list",))
-        else:
-            plan.append(("preview", names[index % len(names)]))
+    plan = mixed_plan(names, ["hello", "the voice", "this is a test"])
 
     def send(request):
-        with httpx.Client(base_url=base, timeout=120) as http:
-            if request[0] == "create":
-                response = http.post("/speakers", data={"name": request[1]},
-                                     files={"audio": ("v.wav", voices[request[1]], "audio/wav")})
-            elif request[0] == "speak":
-                response = http.get(f"/speak/{request[1]}", params={"text": request[2]})
-            elif request[0] == "list":
-                response = http.get("/speakers")
-            else:
-                response = http.get(f"/speakers/{request[1]}/preview.wav")
-            return request, response.status_code, response.content
+        return send_request(base, voices, request)
 
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

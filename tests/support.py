@@ -1,0 +1,34 @@
+"""Helpers the tests share: reading a dataset's shards, and running the CLI in its own process."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import soundfile
+
+
+def shard_table(folder: Path, index: int):
+    return pq.read_table(folder / "shards" / f"{index:05d}.parquet")
+
+
+def assert_same_shards(first: Path, second: Path, n_shards: int = 2) -> None:
+    """Every column equal; the decoded audio may differ by one 16-bit step, because EnCodec's float sums round
+    differently with another thread count (torchrun runs one thread per process)."""
+    for index in range(n_shards):
+        a, b = shard_table(first, index), shard_table(second, index)
+        for column in a.column_names:
+            if column != "audio":
+                assert a.column(column).equals(b.column(column)), (index, column)
+        for blob_a, blob_b in zip(a.column("audio").to_pylist(), b.column("audio").to_pylist()):
+            audio_a, audio_b = soundfile.read(io.BytesIO(blob_a))[0], soundfile.read(io.BytesIO(blob_b))[0]
+            assert len(audio_a) == len(audio_b) and np.abs(audio_a - audio_b).max() <= 1.5 / 32768
+
+
+def run_process(arguments: list[str], env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(arguments, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
