@@ -20,6 +20,18 @@ TRUNCATION_TOLERANCE = 0.95  # compressed formats only estimate their length; be
 CLIP_LEVEL = 0.999  # a sample this close to full scale is clipped
 CLIP_FRAME_SECONDS = 0.032  # clipping is counted per 32 ms (the VAD's frames)
 STREAM_BLOCK_SECONDS = 30.0  # audio is decoded, checked and resampled this much at a time: memory stays flat
+MIN_SOURCE_RATE = 4_000  # Hz; below this no speech survives, and a tiny file would resample to gigabytes
+MAX_SOURCE_RATE = 384_000  # Hz; the highest rate audio interfaces record at
+MAX_RECORDING_SECONDS = 3 * 3600.0  # the CLI's bound: 3 h is about 700 MB at 16 kHz; the server sets its own
+
+
+class RecordingTooLong(UserError):
+    """A recording longer than the caller allows (the server answers 413): ``seconds`` is its declared length, or
+    (``exact`` False) how much of it was read before decoding stopped."""
+
+    def __init__(self, message: str, seconds: float, limit: float, exact: bool = True) -> None:
+        super().__init__(message)
+        self.seconds, self.limit, self.exact = seconds, limit, exact
 
 
 @dataclass(frozen=True)
@@ -63,12 +75,34 @@ def _unreadable(path: Path, error: Exception) -> UserError:
     return UserError(f"{path} is {kind} (wav, flac, ogg and mp3 work): {error}")
 
 
-def load_audio(path: Path | str, sample_rate: int | None = None) -> Audio:
+def _check_header(path: Path, rate: int, declared_frames: int, max_seconds: float) -> None:
+    """Refuse before decoding anything: an absurd sample rate, or a declared length over ``max_seconds``."""
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise UserError(f"{path} declares a sample rate of {rate} Hz; recordings must lie between "
+                        f"{MIN_SOURCE_RATE} and {MAX_SOURCE_RATE} Hz")
+    if declared_frames / rate > max_seconds:
+        raise RecordingTooLong(f"{path} lasts {declared_frames / rate:.0f} s; at most {max_seconds:.0f} s are taken",
+                               declared_frames / rate, max_seconds)
+
+
+def check_audio_header(path: Path | str, max_seconds: float = MAX_RECORDING_SECONDS) -> float:
+    """Open a recording and check its header only (no decoding): a readable format, a sample rate within
+    4-384 kHz and a declared length within ``max_seconds``. Returns the declared seconds."""
+    path = Path(path)
+    with _open(path) as handle:
+        _check_header(path, int(handle.samplerate), int(handle.frames), max_seconds)
+        return int(handle.frames) / int(handle.samplerate)
+
+
+def load_audio(path: Path | str, sample_rate: int | None = None,
+               max_seconds: float = MAX_RECORDING_SECONDS) -> Audio:
     """Read a recording (wav, flac, ogg, mp3, ...), downmix it to mono, check it, resample it to ``sample_rate``.
 
-    The file is decoded in 30 s blocks, each downmixed and resampled (soxr) as it comes, so a long recording never
-    sits in memory at its own rate. Returns (n,) float32 at ``sample_rate`` (default: the file's own).
-    Raises ``UserError`` for a missing, empty, non-audio, truncated, non-finite or silent file.
+    The header's rate and length are checked before any decoding, and decoding stops once ``max_seconds`` have been
+    read (a header may lie), so the work is bounded by what the caller allows. The file is decoded in 30 s blocks,
+    each downmixed and resampled (soxr) as it comes, so a long recording never sits in memory at its own rate.
+    Returns (n,) float32 at ``sample_rate`` (default: the file's own). Raises ``UserError`` for a missing, empty,
+    non-audio, truncated, non-finite or silent file, and ``RecordingTooLong`` past ``max_seconds``.
     """
     import soundfile
     import soxr
@@ -76,6 +110,7 @@ def load_audio(path: Path | str, sample_rate: int | None = None) -> Audio:
     path = Path(path)
     with _open(path) as handle:
         rate, channels, declared = int(handle.samplerate), int(handle.channels), int(handle.frames)
+        _check_header(path, rate, declared, max_seconds)
         target = sample_rate or rate
         stream = soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ") if target != rate else None
         pieces, clipped, peak, n_read = [], [], 0.0, 0
@@ -89,6 +124,9 @@ def load_audio(path: Path | str, sample_rate: int | None = None) -> Audio:
                 hits = np.flatnonzero(np.abs(block).max(axis=1) >= CLIP_LEVEL) + n_read
                 clipped.append((hits / per_frame).astype(np.int64))
                 n_read += len(block)
+                if n_read > max_seconds * rate:
+                    raise RecordingTooLong(f"{path} lasts over {max_seconds:.0f} s; at most {max_seconds:.0f} s are "
+                                           "taken", n_read / rate, max_seconds, exact=False)
                 pieces.append(stream.resample_chunk(mono) if stream is not None else mono)
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise _unreadable(path, error) from None

@@ -47,16 +47,10 @@ LONG_RECORDING_SECONDS = 60.0
 
 
 def recording_seconds(paths: list[str]) -> float:
-    """Total duration from the files' headers (no decoding); unreadable files count as 0 (they fail later)."""
-    import soundfile
+    """Total duration from the files' headers (no decoding; the headers were already checked)."""
+    from .audio import check_audio_header
 
-    total = 0.0
-    for path in paths:
-        try:
-            total += soundfile.info(path).duration
-        except Exception:  # a broken file gets its proper error message from load_audio
-            pass
-    return total
+    return sum(check_audio_header(path) for path in paths)
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
@@ -97,14 +91,15 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
 
     The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
     music and level; the sidecar <name>.json records it with its scores."""
+    from .audio import check_audio_header
+
+    window = parse_window(window_text)
+    for voice in voices:  # every file's header, before any model loads: a bad one fails at once
+        check_audio_header(voice)
     from tqdm import tqdm
 
     from .pipeline import analyse, load_models, make_speakers
 
-    window = parse_window(window_text)
-    missing = [voice for voice in voices if not Path(voice).is_file()]
-    if missing:
-        raise UserError(f"no such file: {missing[0]}")
     if refine is not None and bark is None:
         raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
     if refine is not None and (candidates > 1 or window is not None):

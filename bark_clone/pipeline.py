@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .audio import Audio, load_audio, normalize_level, read_segment, resample
+from .audio import MAX_RECORDING_SECONDS, Audio, load_audio, normalize_level, read_segment, resample
 from .constants import (
     CODEC_BANDWIDTH_KBPS,
     CODEC_FRAME_RATE_HZ,
@@ -87,12 +87,14 @@ class Recording:
         }
 
 
-def analyse(path: Path | str, vad, label: str | None = None) -> Recording:
+def analyse(path: Path | str, vad, label: str | None = None,
+            max_seconds: float = MAX_RECORDING_SECONDS) -> Recording:
     """Decode and check a recording straight to 16 kHz, and find its speech (at least about 1 s).
 
-    ``label`` names the recording in the sidecar (default: its resolved path).
+    ``label`` names the recording in the sidecar (default: its resolved path). A recording over ``max_seconds``
+    is refused (``RecordingTooLong``) before it is decoded, or as soon as decoding passes the limit.
     """
-    audio = load_audio(path, HUBERT_SAMPLE_RATE)
+    audio = load_audio(path, HUBERT_SAMPLE_RATE, max_seconds)
     probabilities = speech_probabilities(vad, audio.samples)
     segments = speech_segments(probabilities, len(audio.samples))
     label = label or str(Path(path).resolve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import re
@@ -18,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .audio import check_audio_header
 from .bark import require_text
 from .errors import UserError
 from .service import NAME, ApiError, ModelHub, Service, ServiceConfig, WavCache
@@ -59,6 +61,8 @@ async def create_speaker(request: Request, audio: UploadFile = File(...), name: 
     upload = await receive_upload(audio, config)
     try:
         client_name = Path(audio.filename or "upload").name
+        with client_errors(upload, client_name, config.max_audio_seconds):  # the header, before any queueing
+            check_audio_header(upload, config.max_audio_seconds)
         sidecar = await service.run(lambda: make_speaker_job(service, name, upload, client_name, max_seconds,
                                                              normalize))
     finally:
@@ -189,19 +193,29 @@ async def receive_upload(audio: UploadFile, config: ServiceConfig) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def client_errors(upload: Path, client_name: str, limit: float):
+    """A recording's problems in the client's terms: 413 past the duration limit, else 400 naming the client's file
+    (never the server's temporary path)."""
+    from .audio import RecordingTooLong
+
+    try:
+        yield
+    except RecordingTooLong as error:
+        lasts = f"{error.seconds:.0f} s" if error.exact else f"over {limit:.0f} s"
+        raise ApiError(413, f"the recording lasts {lasts}; this server takes at most {limit:.0f} s") from None
+    except UserError as error:
+        raise ApiError(400, str(error).replace(str(upload), client_name)) from None
+
+
 def make_speaker_job(service: Service, name: str, upload: Path, client_name: str, max_seconds: float,
                      normalize: bool) -> dict:
     """Worker side of POST /speakers: decode (400 if not audio), check the duration, make and write the prompt."""
     from .pipeline import analyse, make_speakers
 
     models = service.hub.speaker_models()
-    try:
-        recording = analyse(upload, models.vad, label=client_name)
-    except UserError as error:  # the server's temporary path means nothing to the client
-        raise UserError(str(error).replace(str(upload), client_name)) from None
-    if recording.audio.duration > service.config.max_audio_seconds:
-        raise ApiError(413, f"the recording lasts {recording.audio.duration:.0f} s; this server takes at most "
-                            f"{service.config.max_audio_seconds:.0f} s")
+    with client_errors(upload, client_name, service.config.max_audio_seconds):
+        recording = analyse(upload, models.vad, label=client_name, max_seconds=service.config.max_audio_seconds)
     speaker = make_speakers([recording], models, max_seconds, normalize)[0]
     npz, _ = service.paths(name)
     with service.names:
