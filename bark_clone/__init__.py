@@ -36,10 +36,10 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .bark import generate, load_bark, speak
-    from .errors import UserError
-    from .pipeline import Models, Speaker, load_models, make_speaker
-    from .prompt import SpeakerPrompt
+    from .bark import generate, load_bark, speak  # noqa: F401
+    from .errors import UserError  # noqa: F401
+    from .pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
+    from .prompt import SpeakerPrompt  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from .constants import CODEC_HOP_LENGTH, CODEC_SAMPLE_RATE, DEFAULT_BARK, N_COARSE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from .constants import (
+    CODEC_HOP_LENGTH,
+    CODEC_SAMPLE_RATE,
+    DEFAULT_BARK,
+    N_COARSE_CODEBOOKS,
+    SEMANTIC_VOCAB_SIZE,
+)
 from .errors import UserError
 from .models import Loaded, hub_offline, load_pretrained, offline_hint
 from .prompt import SpeakerPrompt
@@ -59,7 +65,10 @@ class StageConfigs:
 def stage_configs(bark: Loaded) -> StageConfigs:
     """Bark's per-stage generation settings; ``UserError`` when the folder lacks them."""
     from transformers.models.bark.generation_configuration_bark import (
-        BarkCoarseGenerationConfig, BarkFineGenerationConfig, BarkSemanticGenerationConfig)
+        BarkCoarseGenerationConfig,
+        BarkFineGenerationConfig,
+        BarkSemanticGenerationConfig,
+    )
 
     generation = bark.model.generation_config
     try:

@@ -10,7 +10,6 @@ import click
 from . import __version__
 from .errors import UserError
 
-
 # Each command lives in the module of its kind and is imported only when it runs (or when help lists it), so
 # ``bark-clone inspect`` never pays for torch, the server or the trainer.
 COMMANDS = {

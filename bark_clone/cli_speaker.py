@@ -9,7 +9,12 @@ from pathlib import Path
 import click
 
 from .cli_options import device_option, force_option
-from .constants import DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from .constants import (
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_QUANTIZER,
+)
 from .errors import UserError
 
 DEFAULT_SPEAKERS = Path("speakers")

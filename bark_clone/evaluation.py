@@ -12,10 +12,17 @@ import numpy as np
 
 from . import __version__
 from .audio import resample, wav_bytes
-from .bark import SEMANTIC_TEMPERATURE, generate, generate_semantic, language_presets, load_bark
-from .bark import prepare_inputs, semantic_until_end, stage_configs
-from .constants import CODEC_SAMPLE_RATE
-from .constants import HUBERT_SAMPLE_RATE
+from .bark import (
+    SEMANTIC_TEMPERATURE,
+    generate,
+    generate_semantic,
+    language_presets,
+    load_bark,
+    prepare_inputs,
+    semantic_until_end,
+    stage_configs,
+)
+from .constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE
 from .errors import UserError
 from .files import write_files_atomically
 from .prompt import SpeakerPrompt

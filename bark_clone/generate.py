@@ -14,12 +14,18 @@ import numpy as np
 
 from quantizer import distributed
 
-from .bark import COARSE_TEMPERATURE, FINE_TEMPERATURE, generate_batch, language_presets, load_bark
+from .bark import (
+    COARSE_TEMPERATURE,
+    FINE_TEMPERATURE,
+    generate_batch,
+    language_presets,
+    load_bark,
+)
 from .constants import CODEC_SAMPLE_RATE
 from .dataset import create_dataset, flac_bytes, join_dataset
 from .errors import UserError
-from .requests import GenerateOptions
 from .models import Loaded, resolve_device
+from .requests import GenerateOptions
 from .texts import TextSource
 
 SEMANTIC_TEMPERATURES = (0.6, 0.8)

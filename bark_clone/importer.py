@@ -15,8 +15,20 @@ from typing import Any
 import numpy as np
 
 from .audio import load_audio
-from .constants import CODEC_SAMPLE_RATE, DEFAULT_HUBERT, HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ
-from .dataset import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes
+from .constants import (
+    CODEC_SAMPLE_RATE,
+    DEFAULT_HUBERT,
+    HUBERT_FRAME_RATE_HZ,
+    HUBERT_LAYER,
+    SEMANTIC_RATE_HZ,
+)
+from .dataset import (
+    HELD_OUT_FRACTION,
+    check_lengths,
+    check_tokens,
+    create_dataset,
+    flac_bytes,
+)
 from .errors import UserError
 from .features import FeatureCache, cache_key
 

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .audio import MAX_RECORDING_SECONDS, Audio, load_audio, normalize_level, read_segment, resample
+from .audio import (
+    MAX_RECORDING_SECONDS,
+    Audio,
+    load_audio,
+    normalize_level,
+    read_segment,
+    resample,
+)
 from .constants import (
     CODEC_BANDWIDTH_KBPS,
     CODEC_FRAME_RATE_HZ,
@@ -28,11 +35,25 @@ from .constants import (
 )
 from .errors import UserError
 from .files import file_sha256, json_bytes, write_files_atomically
-from .models import Loaded, encodec_encode, hubert_features, load_encodec, load_hubert, resolve_device
+from .models import (
+    Loaded,
+    encodec_encode,
+    hubert_features,
+    load_encodec,
+    load_hubert,
+    resolve_device,
+)
 from .prompt import SpeakerPrompt, bark_usage
 from .quantizers import Quantizer, load_quantizer
 from .selection import Candidate, profile_recording, rank_windows
-from .speech import Segment, load_vad, require_speech, speech_probabilities, speech_segments, speech_seconds
+from .speech import (
+    Segment,
+    load_vad,
+    require_speech,
+    speech_probabilities,
+    speech_seconds,
+    speech_segments,
+)
 from .voice import load_voice_encoder
 
 

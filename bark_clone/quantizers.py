@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quantizer.formats import CONFIG_FILE, WEIGHTS_FILE, LoadedQuantizer, load_quantizer_path
+from quantizer.formats import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    LoadedQuantizer,
+    load_quantizer_path,
+)
 from quantizer.models import QuantizerFormatError
 
 from .errors import UserError

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS
+from .constants import (
+    DEFAULT_BARK,
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
+)
 
 
 @dataclass

@@ -16,7 +16,13 @@ import numpy as np
 
 from .constants import MIN_SPEECH_SECONDS
 from .errors import UserError
-from .speech import LEAD_SECONDS, TAIL_PAUSE_SECONDS, VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, Segment
+from .speech import (
+    LEAD_SECONDS,
+    TAIL_PAUSE_SECONDS,
+    VAD_FRAME_SAMPLES,
+    VAD_SAMPLE_RATE,
+    Segment,
+)
 from .voice import Partials, dominant_centroid, partial_embeddings
 
 FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE  # 32 ms analysis frames, the VAD's own

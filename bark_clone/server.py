@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import re
 import shutil
@@ -22,6 +21,7 @@ from . import __version__
 from .audio import check_audio_header
 from .bark import require_text
 from .errors import UserError
+from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
 from .service import NAME, ApiError, ModelHub, Service, ServiceConfig, WavCache
 
 UPLOAD_CHUNK = 1 << 20
@@ -33,31 +33,17 @@ def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-def authorised(request: Request, service: Service = Depends(get_service)) -> None:
-    """401 unless the request carries the server's bearer token (when it has one)."""
-    token = service.config.token
-    if token is None:
-        return
-    supplied = request.headers.get("authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-        raise ApiError(401, "missing or wrong bearer token (send Authorization: Bearer TOKEN)",
-                       {"WWW-Authenticate": "Bearer"})
-
-
-router = APIRouter(dependencies=[Depends(authorised)])
+router = APIRouter()  # the token and body limits are checked in front of it, by guard.RequestGuard
 
 
 @router.post("/speakers", status_code=201, summary="Make a speaker from a recording")
-async def create_speaker(request: Request, audio: UploadFile = File(...), name: str = Form(...),
+async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
                          max_seconds: float = Form(DEFAULTS.max_prompt_seconds, gt=0, le=60),
                          normalize: bool = Form(True), service: Service = Depends(get_service)) -> JSONResponse:
     config = service.config
     npz, _ = service.paths(name)
     if npz.exists():
         raise ApiError(409, f"a speaker named {name!r} already exists")
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > config.max_upload_bytes + 64 * 1024:
-        raise ApiError(413, f"the upload is larger than {config.max_upload_bytes // (1024 * 1024)} MB")
     upload = await receive_upload(audio, config)
     try:
         client_name = Path(audio.filename or "upload").name
@@ -159,6 +145,13 @@ async def page() -> HTMLResponse:
     return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
 
 
+def body_limit(config: ServiceConfig, method: str, path: str) -> int:
+    """The most bytes a request's body may hold: an upload's limit for POST /speakers, a little for the rest."""
+    if method == "POST" and path == "/speakers":
+        return config.max_upload_bytes + MULTIPART_OVERHEAD
+    return SMALL_BODY_BYTES
+
+
 def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
     """The FastAPI application; ``hub`` lets tests share already-built models."""
     app = FastAPI(title="bark-clone", version=__version__,
@@ -168,6 +161,8 @@ def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
                                 (RequestValidationError, invalid_request), (Exception, unexpected)):
         app.add_exception_handler(error_type, handler)
     app.include_router(router)
+    app.add_middleware(RequestGuard, token=config.token, body_limit=lambda method, path: body_limit(config, method,
+                                                                                                    path))
     app.add_api_route("/", page, response_class=HTMLResponse, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
     return app

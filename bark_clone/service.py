@@ -6,15 +6,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import re
 import queue
+import re
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from .constants import (
+    DEFAULT_BARK,
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_QUANTIZER,
+)
 from .errors import UserError
 from .files import write_files_atomically
 

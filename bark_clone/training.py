@@ -7,21 +7,33 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from quantizer.data import Clip, split_clips
 from quantizer import distributed
+from quantizer.data import Clip, split_clips
 from quantizer.formats import CONFIG_FILE, gitmylo_bytes, load_folder
 from quantizer.models import ARCHITECTURES, QuantizerConfig
-from quantizer.train import METRICS_FILE, STATE_FILE, TrainConfig, evaluate, fit_kmeans, save_quantizer_folder
+from quantizer.train import (
+    METRICS_FILE,
+    STATE_FILE,
+    TrainConfig,
+    evaluate,
+    fit_kmeans,
+    save_quantizer_folder,
+    write_metrics,
+)
 from quantizer.train import train as train_loop
-from quantizer.train import write_metrics
 
-from .constants import HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
+from .constants import (
+    HUBERT_FRAME_RATE_HZ,
+    HUBERT_LAYER,
+    SEMANTIC_RATE_HZ,
+    SEMANTIC_VOCAB_SIZE,
+)
 from .dataset import FEATURES, Dataset, open_dataset
 from .errors import UserError
-from .requests import TrainRequest
 from .features import FeatureCache, ensure_features, load_clips
 from .files import write_files_atomically
 from .models import load_hubert, resolve_device
+from .requests import TrainRequest
 
 RUN_FILES = (CONFIG_FILE, "model.safetensors", METRICS_FILE, STATE_FILE, "metrics.png")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import io
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
-import uvicorn
+from support import serving
 
 from bark_clone.server import create_app
 from bark_clone.service import ServiceConfig, WavCache
@@ -32,20 +30,8 @@ def live_server(tmp_path, tiny, hub):
     config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
                            encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
                            workers=2, queue_size=64)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(config, hub), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{port}", config
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(config, hub)) as base:
+        yield base, config
 
 
 def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
