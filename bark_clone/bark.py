@@ -39,7 +39,14 @@ def load_bark(source: str = DEFAULT_BARK, device=None) -> Loaded:
         raise offline_hint(source, "the Bark tokenizer of", "--bark", error) from None
     except ValueError as error:
         raise UserError(f"--bark {source} has no usable tokenizer: {error}") from None
+    stage_configs(loaded)  # a folder without suno's generation settings fails here, not in the middle of a job
     return loaded
+
+
+def bark_codec(bark: Loaded) -> Loaded:
+    """Bark's own EnCodec (``BarkModel.codec_model``, the 24 kHz model at 6 kbps), usable wherever an EnCodec is:
+    evaluation and the long-text guard need no second copy."""
+    return Loaded(bark.model.codec_model, f"{bark.source} (its codec)", bark.revision, bark.device)
 
 
 def language_presets(bark: Loaded, language: str) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import default, device_option, force_option
+from .cli_options import FiniteFloat, default, device_option, force_option
 from .constants import DEFAULT_BARK
 from .errors import UserError
 from .requests import EvaluateRequest
@@ -54,9 +54,8 @@ def speak(speaker: str, text: str, output: str, bark: str, device: str, seed: in
               help="Language of the stock voices to compare.")
 @click.option("--hubert", default=default(EvaluateRequest, "hubert"), show_default=True,
               help="HuBERT for --quantizer baselines.")
-@click.option("--encodec", default=default(EvaluateRequest, "encodec"), show_default=True,
-              help="EnCodec for the baselines.")
-@click.option("--max-seconds", type=float, default=default(EvaluateRequest, "max_seconds"), show_default=True)
+@click.option("--encodec", hidden=True, help="No longer used: the baselines use Bark's own codec.")
+@click.option("--max-seconds", type=FiniteFloat(), default=default(EvaluateRequest, "max_seconds"), show_default=True)
 @device_option
 @click.option("--seed", type=int, default=default(EvaluateRequest, "seed"), show_default=True)
 @force_option
@@ -64,12 +63,13 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
              device, seed, force) -> None:
     """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
     'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
-    from .evaluation import EvaluateRequest, run_evaluation
+    from .evaluation import run_evaluation
     from .report import ranked_rows
 
+    if encodec is not None:
+        click.echo("note: --encodec is no longer used; evaluate encodes with Bark's own codec", err=True)
     request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
-                              transcript, list(quantizers), language, hubert, encodec, max_seconds, device, seed,
-                              force)
+                              transcript, list(quantizers), language, hubert, max_seconds, device, seed, force)
     report = run_evaluation(request)
     for entry in ranked_rows(report):
         click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "
@@ -77,7 +77,6 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
     click.echo(f"report: {Path(out) / 'report.md'}")
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MB = 1024 * 1024
 
 
@@ -98,11 +97,11 @@ def serve_default(name: str):
 @click.option("--quantizer", default=serve_default("quantizer"), show_default=True, help="Quantizer name or path.")
 @device_option
 @click.option("--token", help="Bearer token every API call must carry; required to bind beyond loopback.")
-@click.option("--max-upload-mb", type=click.FloatRange(min=0.1), default=serve_default("max_upload_bytes") / MB,
+@click.option("--max-upload-mb", type=FiniteFloat(min=0.1), default=serve_default("max_upload_bytes") / MB,
               show_default=True)
-@click.option("--max-audio-seconds", type=click.FloatRange(min=1), default=serve_default("max_audio_seconds"),
+@click.option("--max-audio-seconds", type=FiniteFloat(min=1), default=serve_default("max_audio_seconds"),
               show_default=True)
-@click.option("--cache-mb", type=click.FloatRange(min=1), default=serve_default("cache_bytes") / MB, show_default=True,
+@click.option("--cache-mb", type=FiniteFloat(min=1), default=serve_default("cache_bytes") / MB, show_default=True,
               help="Size bound of the /speak WAV cache (least recently used files go first).")
 @click.option("--workers", type=click.IntRange(1, 16), default=serve_default("workers"), show_default=True,
               help="Model worker threads.")
@@ -111,9 +110,10 @@ def serve_default(name: str):
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
           cache_mb, workers, queue_size) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
+    from .guard import loopback_only
     from .server import create_app
 
-    if host not in LOOPBACK and not host.startswith("127.") and not token:
+    if not token and not loopback_only(host):
         raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
                         "(clients then send Authorization: Bearer TOKEN)")
     config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),

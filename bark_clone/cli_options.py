@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import click
@@ -16,6 +17,19 @@ def default(request_type: type, name: str) -> Any:
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     raise KeyError(f"{request_type.__name__}.{name} has no default")
+
+
+class FiniteFloat(click.FloatRange):
+    """A number within [min, max] that is finite: click's FloatRange alone lets ``nan`` through (every comparison
+    with nan is false)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def device_option(function):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import device_option, force_option
+from .cli_options import FiniteFloat, device_option, force_option
 from .constants import (
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
@@ -16,6 +16,7 @@ from .constants import (
     DEFAULT_QUANTIZER,
 )
 from .errors import UserError
+from .progress import progress_bar
 
 DEFAULT_SPEAKERS = Path("speakers")
 
@@ -79,7 +80,7 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
 @click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
 @click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
 @device_option
-@click.option("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, show_default=True,
+@click.option("--max-seconds", type=FiniteFloat(), default=DEFAULT_MAX_SECONDS, show_default=True,
               help="Longest prompt window, in seconds of audio.")
 @click.option("--window", "window_text", help="Use exactly START:END seconds of the recording.")
 @click.option("--combine", is_flag=True, help="All inputs are one speaker: pool their windows, make one prompt.")
@@ -101,8 +102,6 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
     window = parse_window(window_text)
     for voice in voices:  # every file's header, before any model loads: a bad one fails at once
         check_audio_header(voice)
-    from tqdm import tqdm
-
     from .pipeline import analyse, load_models, make_speakers
 
     if refine is not None and bark is None:
@@ -118,9 +117,9 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
 
         refiner = Refiner(bark, models)
     results = []
-    for group in tqdm(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
+    for group in progress_bar(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
         # a long recording gets its own bar: decoding and voice analysis take a while before the models run
-        stages = tqdm(total=3 if refiner is None else 4, desc=Path(group[0]).name, leave=False,
+        stages = progress_bar(total=3 if refiner is None else 4, desc=Path(group[0]).name, leave=False,
                       disable=len(groups) > 1 or recording_seconds(group) < LONG_RECORDING_SECONDS)
         stages.set_postfix_str("decoding, finding the speech")
         recordings = [analyse(path, models.vad) for path in group]

@@ -9,7 +9,7 @@ import click
 
 from quantizer.models import ARCHITECTURES
 
-from .cli_options import default, device_option, force_option
+from .cli_options import FiniteFloat, default, device_option, force_option
 from .constants import DEFAULT_HUBERT
 from .errors import UserError
 from .requests import GenerateOptions, TrainRequest
@@ -29,7 +29,7 @@ from .requests import GenerateOptions, TrainRequest
 @click.option("--presets", is_flag=True, help="Use the language's stock voices for half the batches.")
 @click.option("--shard-size", type=int, default=default(GenerateOptions, "shard_size"), show_default=True,
               help="Samples per parquet shard.")
-@click.option("--held-out", type=float, default=default(GenerateOptions, "held_out"), show_default=True,
+@click.option("--held-out", type=FiniteFloat(), default=default(GenerateOptions, "held_out"), show_default=True,
               help="Fraction of clips set aside (by a hash of their id) to measure accuracy on.")
 @device_option
 @click.option("--force", is_flag=True, help="Delete an existing dataset made with other settings and start over.")
@@ -51,7 +51,7 @@ def generate_data_command(out, samples, bark, texts, language, batch_size, seed,
 @click.option("--out", required=True, help="Dataset folder to create, e.g. data/imported.")
 @click.option("--features-hubert", default=DEFAULT_HUBERT, show_default=True,
               help="For the prepared form: the HuBERT that computed the *_semantic_features.npy files.")
-@click.option("--held-out", type=float, default=0.05, show_default=True,
+@click.option("--held-out", type=FiniteFloat(), default=0.05, show_default=True,
               help="Fraction of clips set aside (by a hash of their id) to measure accuracy on.")
 @force_option
 def import_data_command(source, out, features_hubert, held_out, force) -> None:
@@ -71,7 +71,7 @@ def import_data_command(source, out, features_hubert, held_out, force) -> None:
               help="HuBERT hub id or local folder.")
 @click.option("--epochs", type=int, default=default(TrainRequest, "epochs"), show_default=True)
 @click.option("--batch-size", type=int, default=default(TrainRequest, "batch_size"), show_default=True)
-@click.option("--lr", type=float, default=default(TrainRequest, "lr"), show_default=True)
+@click.option("--lr", type=FiniteFloat(), default=default(TrainRequest, "lr"), show_default=True)
 @device_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch, optimizer included.")
 @click.option("--seed", type=int, default=default(TrainRequest, "seed"), show_default=True)
@@ -94,7 +94,7 @@ def train_quantizer_command(data, out, arch, hubert, epochs, batch_size, lr, dev
         raise UserError("--epochs, --batch-size and --lr must be positive")
     request = TrainRequest(Path(data), Path(out), arch, hubert, epochs, batch_size, lr, device, resume, force, seed,
                            int(lstm_version), clusters, hidden_size, Path(export_gitmylo) if export_gitmylo else None)
-    metrics = train_quantizer(request)
+    metrics = train_quantizer(request, warn=lambda message: click.echo(f"warning: {message}", err=True))
     best = metrics["best"]["held_out"]
     click.echo(f"{out}: best held-out top-1 {100 * best['top1']:.1f} %, top-5 {100 * best['top5']:.1f} % "
                f"over {best['frames']} tokens")
@@ -104,15 +104,18 @@ def train_quantizer_command(data, out, arch, hubert, epochs, batch_size, lr, dev
 @click.option("--quantizer", "quantizer_name", required=True, help="A published name (en, en-large, ...) or a path.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="A dataset folder.")
 @click.option("--hubert", default=DEFAULT_HUBERT, show_default=True, help="HuBERT hub id or local folder.")
+@click.option("--split", type=click.Choice(["auto", "held-out", "all"]), default="auto", show_default=True,
+              help="auto: the held-out clips if the quantizer was trained on this dataset, else every clip.")
 @device_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with top1, top5 and frames.")
-def evaluate_quantizer_command(quantizer_name, data, hubert, device, as_json) -> None:
-    """Held-out token accuracy of any quantizer on a dataset, so published and trained ones compare directly."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object with top1, top5, clips and frames.")
+def evaluate_quantizer_command(quantizer_name, data, hubert, split, device, as_json) -> None:
+    """Token accuracy of any quantizer on a dataset, so published and trained ones compare directly: the whole
+    dataset when the quantizer never saw it, its held-out clips when it was trained on it."""
     from .training import evaluate_quantizer
 
-    result = evaluate_quantizer(quantizer_name, Path(data), hubert, device, progress=not as_json)
+    result = evaluate_quantizer(quantizer_name, Path(data), hubert, device, progress=not as_json, split=split)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        click.echo(f"{quantizer_name} on {data} (held-out, {result['clips']} clips, {result['frames']} tokens): "
-                   f"top-1 {100 * result['top1']:.2f} %, top-5 {100 * result['top5']:.2f} %")
+        click.echo(f"{quantizer_name} on {data} ({result['split']}, {result['clips']} clips, {result['frames']} "
+                   f"tokens): top-1 {100 * result['top1']:.2f} %, top-5 {100 * result['top5']:.2f} %")

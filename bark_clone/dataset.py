@@ -77,6 +77,16 @@ class Dataset:
         return [index for index in range(self.n_shards) if self.shard_path(index).exists()]
 
     @property
+    def identity(self) -> str:
+        """A short id of this dataset (its settings and creation time): a quantizer's run records it, so evaluation
+        can tell whether the quantizer has seen these clips."""
+        import hashlib
+
+        basis = json.dumps([self.manifest.get("settings"), self.manifest.get("n_shards"), self.manifest.get("created")],
+                           sort_keys=True)
+        return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+    @property
     def held_out_fraction(self) -> float:
         return float(self.manifest.get("held_out_fraction", HELD_OUT_FRACTION))
 

@@ -1,4 +1,5 @@
-"""The one exception type for problems a user can fix: the CLI prints it as a single line."""
+"""The exceptions for problems a user can fix: ``UserError`` (the CLI prints it as one line) and ``ApiError`` (the
+server answers it with its status and a JSON message)."""
 
 
 class UserError(Exception):
@@ -9,3 +10,11 @@ class UserError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(str(message).split()))
+
+
+class ApiError(Exception):
+    """An HTTP error response: its status and a message for people; every error body is {"error": message}."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, " ".join(str(message).split()), headers or {}

@@ -4,6 +4,7 @@ is scored against the target voice (see ``scoring``); ``report`` writes the resu
 from __future__ import annotations
 
 import datetime
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from .bark import (
 from .constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE
 from .errors import UserError
 from .files import write_files_atomically
+from .progress import progress_bar
 from .prompt import SpeakerPrompt
 from .report import write_report
 from .requests import EvaluateRequest
@@ -91,6 +93,12 @@ def check_out(out: Path, force: bool) -> None:
         raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
     if not out.parent.is_dir():
         raise UserError(f"folder {out.parent} does not exist")
+    try:  # created now and probed with a real write, so a read-only place fails before Bark runs
+        out.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write the report into {out}: {error.strerror or error}") from None
 
 
 def write_wavs(out: Path, name: str, generations: list[np.ndarray]) -> list[str]:
@@ -130,7 +138,8 @@ def score_voice(session: Session, name: str, kind: str, voice, **extra) -> dict[
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[dict[str, Any]]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
-    from .models import encodec_encode, load_encodec, load_hubert
+    from .bark import bark_codec
+    from .models import encodec_encode, load_hubert
     from .pipeline import Models, choose_windows, cut_window, prompt_from_window
     from .quantizers import load_quantizer
 
@@ -140,7 +149,7 @@ def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, d
     cut = cut_window(recordings[best.source], best.start, best.end)
     window = [round(cut.start, 3), round(cut.end, 3)]
     hubert = load_hubert(request.hubert, device) if request.quantizers else None
-    codec = load_encodec(request.encodec, device)
+    codec = bark_codec(session.bark)  # Bark's own EnCodec: no second model to download and hold
     rows = []
     for name in request.quantizers:
         models = Models(hubert, codec, load_quantizer(name, hubert.model.config.hidden_size, device), vad,
@@ -168,8 +177,6 @@ def load_targets(paths: list[Path], vad) -> list:
 
 def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     """Every prompt and baseline speaks the same sentences with the same seed; writes and returns the report."""
-    from tqdm import tqdm
-
     from .models import resolve_device
     from .speech import load_vad
     from .voice import load_voice_encoder
@@ -186,10 +193,10 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     target = target_from_recordings(recordings, encoder)
     out = Path(request.out)
     check_out(out, request.force)
-    out.mkdir(exist_ok=True)
     session = Session(load_bark(request.bark, device), encoder, target, EVALUATION_SENTENCES[: request.sentences],
                       request.seed, out)
-    session.bar = tqdm(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1, unit="voice",
+    session.bar = progress_bar(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1,
+                               unit="voice",
                        desc="evaluate")
     report: dict[str, Any] = {
         "tool": {"name": "bark-clone", "version": __version__},

@@ -24,6 +24,7 @@ from .dataset import FEATURES, Dataset, check_lengths, check_tokens, decode_flac
 from .errors import UserError
 from .files import json_bytes, write_files_atomically
 from .models import Loaded, hubert_features
+from .progress import progress_bar
 
 INFO = "info.json"
 
@@ -85,8 +86,6 @@ def clip_features(hubert: Loaded, samples: np.ndarray, sample_rate: int) -> np.n
 
 def ensure_features(dataset: Dataset, hubert: Loaded, progress: bool = True) -> FeatureCache:
     """Compute the missing shards' features (this process's share, under torchrun) and return the cache."""
-    from tqdm import tqdm
-
     place = distributed.position()
     info = {"hubert": hubert.source, "revision": hubert.revision, "layer": hubert.model.layer,
             "frame_rate_hz": HUBERT_FRAME_RATE_HZ, "dim": hubert.model.config.hidden_size}
@@ -96,7 +95,7 @@ def ensure_features(dataset: Dataset, hubert: Loaded, progress: bool = True) -> 
     if not todo:
         return cache
     total = sum(dataset.shard_rows(index) for index in todo)  # from the parquet footers: no audio read yet
-    with tqdm(total=total, unit="clip", desc="HuBERT features", disable=not progress) as bar:
+    with progress_bar(total=total, unit="clip", desc="HuBERT features", disable=not progress) as bar:
         for index in todo:  # one shard's audio in memory at a time
             table = dataset.read_shard(index, ["id", "audio", "sample_rate"])
             ids, arrays = [], []

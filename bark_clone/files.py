@@ -25,6 +25,21 @@ def check_output_path(path: Path, force: bool, suffix: str | None = None) -> Non
         raise UserError(f"{path} is a folder, not a file")
     if not path.parent.is_dir():
         raise UserError(f"folder {path.parent} does not exist")
+    try:  # a real write, not os.access: it also catches read-only file systems, whoever runs it
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write into folder {path.parent}: {error.strerror or error}") from None
+
+
+def _file_mode() -> int:
+    """What a plain ``open(path, "w")`` would create under the current umask (mkstemp itself makes 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()  # read once, at import: changing the umask is not thread-safe
 
 
 def write_files_atomically(contents: dict[Path, bytes], force: bool) -> None:
@@ -40,12 +55,15 @@ def write_files_atomically(contents: dict[Path, bytes], force: bool) -> None:
         for path, data in contents.items():
             handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temporaries.append((tmp_name, path))
+            os.fchmod(handle, FILE_MODE)
             with os.fdopen(handle, "wb") as tmp_file:
                 tmp_file.write(data)
                 tmp_file.flush()
                 os.fsync(tmp_file.fileno())
         for tmp_name, path in temporaries:
             _commit(tmp_name, path, force)
+    except OSError as error:  # a full disk, a folder made read-only meanwhile
+        raise UserError(f"could not write {path}: {error.strerror or error}") from None
     finally:
         for tmp_name, _ in temporaries:
             if os.path.exists(tmp_name):

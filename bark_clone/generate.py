@@ -25,6 +25,7 @@ from .constants import CODEC_SAMPLE_RATE
 from .dataset import create_dataset, flac_bytes, join_dataset
 from .errors import UserError
 from .models import Loaded, resolve_device
+from .progress import progress_bar
 from .requests import GenerateOptions
 from .texts import TextSource
 
@@ -63,8 +64,6 @@ def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextS
 def generate_data(out: Path, options: GenerateOptions, device: str = "auto", force: bool = False,
                   progress: bool = True) -> dict[str, Any]:
     """Make (or resume) ``out``. Under torchrun/accelerate, rank r makes the shards with index % world == r."""
-    from tqdm import tqdm
-
     if options.samples <= 0 or options.batch_size <= 0 or options.shard_size <= 0:
         raise UserError("--samples, --batch-size and --shard-size must be positive")
     source = TextSource(options.language, Path(options.texts) if options.texts else None)
@@ -84,7 +83,7 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     if options.presets and not voices:
         raise UserError(f"--presets: the Bark model has no stock voices for language {options.language!r}")
     total = sum(min(options.shard_size, options.samples - index * options.shard_size) for index in todo)
-    bar = tqdm(total=total, unit="sample", desc=f"generate-data{f' rank {rank}' if world > 1 else ''}",
+    bar = progress_bar(total=total, unit="sample", desc=f"generate-data{f' rank {rank}' if world > 1 else ''}",
                disable=not progress)
     for index in todo:
         seconds_before = summary["seconds"]

@@ -19,6 +19,21 @@ def bearer_matches(header: str | None, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())
 
 
+def loopback_only(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address (a name like ``127.evil.test`` is not:
+    it binds wherever it resolves). An unresolvable host is a ``UserError``."""
+    import ipaddress
+    import socket
+
+    from .errors import UserError
+
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (socket.gaierror, UnicodeError) as error:
+        raise UserError(f"--host {host}: cannot be resolved ({error})") from None
+    return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+
+
 def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 

@@ -31,6 +31,7 @@ from .dataset import (
 )
 from .errors import UserError
 from .features import FeatureCache, cache_key
+from .progress import progress_bar
 
 SEMANTIC_SUFFIX = "_semantic.npy"
 FEATURES_SUFFIX = "_semantic_features.npy"
@@ -102,8 +103,6 @@ def read_pair(stem: str, tokens_path: Path, other: Path, layout: str) -> tuple[d
 def import_data(source: Path, out: Path, features_hubert: str = DEFAULT_HUBERT, force: bool = False,
                 progress: bool = True, held_out: float = HELD_OUT_FRACTION) -> dict[str, Any]:
     """Check every pair, then build the dataset in a staging folder and move it into place in one step."""
-    from tqdm import tqdm
-
     source, out = Path(source), Path(out)
     layout, pairs = find_pairs(source)
     if out.exists() and not force:
@@ -121,7 +120,7 @@ def import_data(source: Path, out: Path, features_hubert: str = DEFAULT_HUBERT, 
         dataset = create_dataset(staging / "dataset", settings, n_shards, False, features_info, held_out)
         cache = FeatureCache.create(dataset, features_info["key"], features_info) if features_info else None
         seconds = 0.0
-        with tqdm(total=len(pairs), unit="clip", desc="import-data", disable=not progress) as bar:
+        with progress_bar(total=len(pairs), unit="clip", desc="import-data", disable=not progress) as bar:
             for shard in range(n_shards):
                 rows, arrays = [], []
                 for stem, tokens_path, other in pairs[shard * IMPORT_SHARD_SIZE:(shard + 1) * IMPORT_SHARD_SIZE]:

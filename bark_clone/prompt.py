@@ -100,25 +100,52 @@ class SpeakerPrompt:
         return prompt
 
 
+MAX_PROMPT_ENTRIES = 16  # a prompt holds 3 arrays; a few extra entries are tolerated (and warned about)
+MAX_ENTRY_VALUES = N_FINE_CODEBOOKS * 3600 * 75  # an hour of fine codes: far more than Bark ever reads
+
+
 def read_prompt_arrays(path: Path | str) -> dict[str, np.ndarray]:
-    """The arrays of an .npz, read without unpickling anything; ``UserError`` if it is not a prompt file."""
+    """The arrays of an .npz, read without unpickling anything and with each entry's size bounded by what its
+    header declares; ``UserError`` if it is not a prompt file."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no such prompt file: {path}")
+        raise UserError(f"no such prompt file: {path}" if not path.exists() else f"{path} is a folder, not a prompt")
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path} is not an .npz file (a Bark prompt holds {', '.join(KEYS)})")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        with loaded:
-            arrays = {key: loaded[key] for key in loaded.files}
-    except ValueError as error:
-        raise UserError(f"{path} holds Python objects; prompts are plain arrays, so it is refused ({error})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"{path} is not a readable .npz file: {error}") from None
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_PROMPT_ENTRIES:
+                raise UserError(f"{path} holds {len(members)} entries; a Bark prompt holds {len(KEYS)}")
+            arrays = {member.filename.removesuffix(".npy"): _read_entry(archive, member, path) for member in members}
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise UserError(f"{path} is truncated or damaged: {error}") from None
     missing = [key for key in KEYS if key not in arrays]
     if missing:
         raise UserError(f"{path} is not a Bark prompt: it lacks {', '.join(missing)}")
     return arrays
+
+
+def _read_entry(archive: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path) -> np.ndarray:
+    """One .npy entry: its header first, then exactly the bytes it declares (at most ``MAX_ENTRY_VALUES``)."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise UserError(f"{path}: entry {member.filename} uses .npy format {version}; prompts use 1.0 or 2.0")
+        shape, fortran_order, dtype = readers[version](stream)
+        if dtype.hasobject:
+            raise UserError(f"{path} holds Python objects in {member.filename}; prompts are plain arrays, so it is "
+                            "refused")
+        count = math.prod(shape)
+        if count > MAX_ENTRY_VALUES:
+            raise UserError(f"{path}: entry {member.filename} declares {count} values; a prompt holds at most "
+                            f"{MAX_ENTRY_VALUES}")
+        data = stream.read(count * dtype.itemsize)
+        if len(data) < count * dtype.itemsize:
+            raise UserError(f"{path} is truncated: entry {member.filename} declares {count * dtype.itemsize} bytes "
+                            f"but holds {len(data)}")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C").copy()
 
 
 def _values_check(name: str, array: np.ndarray, rows: int | None, upper: int) -> Check:

@@ -11,7 +11,6 @@ from typing import Any
 
 from .constants import (
     DEFAULT_BARK,
-    DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
     DEFAULT_MAX_SECONDS,
 )
@@ -30,7 +29,6 @@ class EvaluateRequest:
     quantizers: list[str] = field(default_factory=list)
     language: str = "en"
     hubert: str = DEFAULT_HUBERT
-    encodec: str = DEFAULT_ENCODEC
     max_seconds: float = DEFAULT_MAX_SECONDS
     device: str = "auto"
     seed: int = 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .audio import check_audio_header
 from .bark import require_text
-from .errors import UserError
+from .constants import MIN_SPEECH_SECONDS
+from .errors import ApiError, UserError
 from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
-from .service import NAME, ApiError, ModelHub, Service, ServiceConfig, WavCache
+from .service import ModelHub, Service, ServiceConfig, WavCache
+from .speakers import public_document
 
 UPLOAD_CHUNK = 1 << 20
 DEFAULTS = ServiceConfig()  # the form's documented defaults; each request is checked against its server's config
@@ -38,19 +38,20 @@ router = APIRouter()  # the token and body limits are checked in front of it, by
 
 @router.post("/speakers", status_code=201, summary="Make a speaker from a recording")
 async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
-                         max_seconds: float = Form(DEFAULTS.max_prompt_seconds, gt=0, le=60),
+                         max_seconds: float = Form(DEFAULTS.max_prompt_seconds, ge=MIN_SPEECH_SECONDS, le=60),
                          normalize: bool = Form(True), service: Service = Depends(get_service)) -> JSONResponse:
     config = service.config
-    npz, _ = service.paths(name)
+    npz, _ = service.speakers.paths(name)
     if npz.exists():
         raise ApiError(409, f"a speaker named {name!r} already exists")
-    upload = await receive_upload(audio, config)
+    upload = await receive_upload(audio, config, service.speakers.upload_folder())
     try:
         client_name = Path(audio.filename or "upload").name
         with client_errors(upload, client_name, config.max_audio_seconds):  # the header, before any queueing
             check_audio_header(upload, config.max_audio_seconds)
         sidecar = await service.run(lambda: make_speaker_job(service, name, upload, client_name, max_seconds,
                                                              normalize))
+        sidecar = public_document(sidecar)
     finally:
         shutil.rmtree(upload.parent, ignore_errors=True)
     return JSONResponse({"name": name, **sidecar}, status_code=201)
@@ -59,41 +60,39 @@ async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
 @router.get("/speakers", summary="List speakers with their metadata")
 async def list_speakers(service: Service = Depends(get_service)) -> dict[str, Any]:
     speakers = []
-    for sidecar in sorted(service.config.speakers.glob("*.json")):
-        if NAME.match(sidecar.stem) and sidecar.with_suffix(".npz").exists():
-            speakers.append({"name": sidecar.stem, **json.loads(sidecar.read_text(encoding="utf-8"))})
+    for name in service.speakers.names():
+        try:
+            speakers.append(service.speakers.metadata(name))
+        except ApiError:  # deleted while listing
+            pass
     return {"speakers": speakers}
 
 
 @router.get("/speakers/{name}.npz", summary="Download a speaker prompt", response_class=FileResponse)
 async def download(name: str, service: Service = Depends(get_service)) -> FileResponse:
-    npz, _ = service.existing(name)
+    npz, _ = service.speakers.existing(name)
     return FileResponse(npz, media_type="application/octet-stream", filename=f"{name}.npz")
 
 
 @router.get("/speakers/{name}", summary="A speaker's metadata")
 async def metadata(name: str, service: Service = Depends(get_service)) -> dict[str, Any]:
-    _, sidecar = service.existing(name)
-    return {"name": name, **json.loads(sidecar.read_text(encoding="utf-8"))}
+    return service.speakers.metadata(name)
 
 
 @router.delete("/speakers/{name}", status_code=204, summary="Delete a speaker")
 async def delete(name: str, service: Service = Depends(get_service)) -> Response:
-    with service.names:
-        npz, sidecar = service.existing(name)
-        npz.unlink()
-        sidecar.unlink(missing_ok=True)
+    service.speakers.delete(name)
     return Response(status_code=204)
 
 
 @router.get("/speakers/{name}/preview.wav", summary="Hear the prompt (EnCodec decode)", response_class=Response,
             responses={200: {"content": {"audio/wav": {}}}})
 async def preview(name: str, service: Service = Depends(get_service)) -> Response:
-    npz, _ = service.existing(name)
+    npz, _ = service.speakers.existing(name)
     key = WavCache.key("preview", npz.read_bytes())
     data = service.cache.get(key)
     if data is None:
-        data = await service.run(lambda: preview_job(service, npz, key), key)
+        data = await service.run(lambda: preview_job(service, name, key), key)
     return Response(data, media_type="audio/wav")
 
 
@@ -101,7 +100,7 @@ async def preview(name: str, service: Service = Depends(get_service)) -> Respons
             responses={200: {"content": {"audio/wav": {}}}})
 async def speak(name: str, text: str = Query(..., min_length=1),
                 seed: int = Query(0, ge=0, le=2**31 - 1), service: Service = Depends(get_service)) -> Response:
-    npz, _ = service.existing(name)
+    npz, _ = service.speakers.existing(name)
     if len(text) > service.config.max_text_characters:
         raise ApiError(422, f"invalid request: text: at most {service.config.max_text_characters} characters")
     try:
@@ -112,7 +111,7 @@ async def speak(name: str, text: str = Query(..., min_length=1),
     data = service.cache.get(key)
     if data is not None:
         return Response(data, media_type="audio/wav", headers={"X-Cache": "hit"})
-    data = await service.run(lambda: speak_job(service, npz, text, seed, key), key)
+    data = await service.run(lambda: speak_job(service, name, text, seed, key), key)
     return Response(data, media_type="audio/wav", headers={"X-Cache": "miss"})
 
 
@@ -168,11 +167,10 @@ def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
     return app
 
 
-async def receive_upload(audio: UploadFile, config: ServiceConfig) -> Path:
-    """Copy the upload to a private temporary file, refusing (413) anything over the size limit."""
+async def receive_upload(audio: UploadFile, config: ServiceConfig, folder: Path) -> Path:
+    """Copy the upload into ``folder`` (private to the server), refusing (413) anything over the size limit."""
     suffix = Path(audio.filename or "").suffix.lower()
     suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".audio"
-    folder = Path(tempfile.mkdtemp(prefix="bark-clone-upload-"))
     target = folder / f"upload{suffix}"
     received = 0
     with open(target, "wb") as handle:
@@ -212,32 +210,26 @@ def make_speaker_job(service: Service, name: str, upload: Path, client_name: str
     with client_errors(upload, client_name, service.config.max_audio_seconds):
         recording = analyse(upload, models.vad, label=client_name, max_seconds=service.config.max_audio_seconds)
     speaker = make_speakers([recording], models, max_seconds, normalize)[0]
-    npz, _ = service.paths(name)
-    with service.names:
-        if npz.exists():
-            raise ApiError(409, f"a speaker named {name!r} already exists")
-        speaker.write(npz)
+    service.speakers.write(name, speaker)
     return speaker.sidecar
 
 
-def preview_job(service: Service, npz: Path, key: str) -> bytes:
+def preview_job(service: Service, name: str, key: str) -> bytes:
     from .audio import wav_bytes
     from .constants import CODEC_SAMPLE_RATE
     from .models import encodec_decode
-    from .prompt import SpeakerPrompt
 
-    prompt = SpeakerPrompt.load(npz)
+    prompt = service.speakers.read_prompt(name)
     data = wav_bytes(encodec_decode(service.hub.speaker_models().encodec, prompt.fine_codes), CODEC_SAMPLE_RATE)
     service.cache.put(key, data)
     return data
 
 
-def speak_job(service: Service, npz: Path, text: str, seed: int, key: str) -> bytes:
+def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> bytes:
     from .audio import wav_bytes
     from .bark import sample_rate, speak
-    from .prompt import SpeakerPrompt
 
     bark = service.hub.bark()
-    data = wav_bytes(speak(bark, SpeakerPrompt.load(npz), text, seed), sample_rate(bark))
+    data = wav_bytes(speak(bark, service.speakers.read_prompt(name), text, seed), sample_rate(bark))
     service.cache.put(key, data)
     return data

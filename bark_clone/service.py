@@ -4,10 +4,12 @@ pool, and an on-disk WAV cache with least-recently-used eviction."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import queue
-import re
+import sys
+import tempfile
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,10 +23,9 @@ from .constants import (
     DEFAULT_MAX_SECONDS,
     DEFAULT_QUANTIZER,
 )
-from .errors import UserError
+from .errors import ApiError, UserError
 from .files import write_files_atomically
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a speaker's name, also its file name
+from .speakers import SpeakerFolder
 
 
 @dataclass
@@ -68,7 +69,7 @@ class ModelHub:
     def speaker_models(self):
         from .pipeline import load_models
 
-        with self._lock:
+        with self._lock, self.unusable("make-speaker models"):
             if self._speaker_models is None:
                 self._speaker_models = load_models(self.config.hubert, self.config.encodec, self.config.quantizer,
                                                    self.config.device)
@@ -78,10 +79,20 @@ class ModelHub:
         from .bark import load_bark
         from .models import resolve_device
 
-        with self._lock:
+        with self._lock, self.unusable("Bark model"):
             if self._bark is None:
                 self._bark = load_bark(self.config.bark, resolve_device(self.config.device))
             return self._bark
+
+    @contextlib.contextmanager
+    def unusable(self, what: str):
+        """A model the server cannot load is the server's problem (503), told in full to its log only: the
+        message names the server's folders."""
+        try:
+            yield
+        except UserError as error:
+            print(f"bark-clone serve: cannot load the {what}: {error}", file=sys.stderr, flush=True)
+            raise ApiError(503, f"the server cannot load its {what}; its log says why") from None
 
 
 class JobQueue:
@@ -187,14 +198,6 @@ class InFlight:
                 del self._futures[key]
 
 
-class ApiError(Exception):
-    """An error response: its status and a message for people; every error body is {"error": message}."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, " ".join(str(message).split()), headers or {}
-
-
 class Service:
     """The state behind the routes: configuration, models, queue, cache and the speakers folder."""
 
@@ -204,23 +207,15 @@ class Service:
         self.jobs = JobQueue(config.workers, config.queue_size)
         self.cache = WavCache(config.cache, config.cache_bytes)
         self.in_flight = InFlight()
-        self.names = threading.Lock()  # "does it exist" and "write it" happen together
-        config.speakers.mkdir(parents=True, exist_ok=True)
+        self.speakers = SpeakerFolder(config.speakers)
+        self.repaired = self.speakers.repair()  # what a killed server left behind
 
-    def checked_name(self, name: str) -> str:
-        if not NAME.match(name):
-            raise ApiError(400, "a speaker name is 1-64 letters, digits, '-' or '_', starting with a letter or digit")
-        return name
-
-    def paths(self, name: str) -> tuple[Path, Path]:
-        base = self.config.speakers / self.checked_name(name)
-        return base.with_suffix(".npz"), base.with_suffix(".json")
-
-    def existing(self, name: str) -> tuple[Path, Path]:
-        npz, sidecar = self.paths(name)
-        if not npz.exists():
-            raise ApiError(404, f"no speaker named {name!r}")
-        return npz, sidecar
+    def public_message(self, message: str) -> str:
+        """An error message without the server's own folders (a client must never see a server path)."""
+        folders = {str(self.config.speakers.resolve()), str(self.config.speakers), tempfile.gettempdir()}
+        for folder in sorted(folders, key=len, reverse=True):  # the longest first: /tmp/x/speakers before /tmp
+            message = message.replace(folder + os.sep, "").replace(folder, "")
+        return message
 
     async def run(self, function, key: str | None = None) -> Any:
         """Do model work on the worker pool; 429 when the queue is full; UserError -> 400."""
@@ -233,4 +228,4 @@ class Service:
         try:
             return await asyncio.wrap_future(future)
         except UserError as error:
-            raise ApiError(400, str(error)) from None
+            raise ApiError(400, self.public_message(str(error))) from None

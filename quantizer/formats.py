@@ -13,7 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import V1_INTERMEDIATE_SIZE, QuantizerConfig, QuantizerFormatError, quantizer_from_state
+from .models import (
+    V1_INTERMEDIATE_SIZE,
+    QuantizerConfig,
+    QuantizerFormatError,
+    quantizer_from_state,
+)
 
 FOLDER_FORMAT = "bark-clone-quantizer"
 FOLDER_FORMAT_VERSION = 1
@@ -58,9 +63,7 @@ def load_gitmylo(path: Path) -> LoadedQuantizer:
     """
     if not zipfile.is_zipfile(path):
         raise QuantizerFormatError(f"{path} is not a quantizer: it is not a PyTorch checkpoint (zip) file")
-    with zipfile.ZipFile(path) as archive:
-        info_names = [name for name in archive.namelist() if name.endswith("/.info")]
-        info = json.loads(archive.read(info_names[0]).decode("utf-8")) if info_names else None
+    info = read_info(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a damaged or hostile file
@@ -74,6 +77,23 @@ def load_gitmylo(path: Path) -> LoadedQuantizer:
         raise QuantizerFormatError(f"{path}: {error}") from None
     version = 1 if config.intermediate_size else 0
     return LoadedQuantizer(model.eval(), config, path, "gitmylo", {"version": version, "info": info})
+
+
+def read_info(path: Path) -> dict[str, int] | None:
+    """The JSON ``.info`` entry of a published-format file (None when absent); its sizes must be whole numbers."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [name for name in archive.namelist() if name.endswith("/.info")]
+            if not names:
+                return None
+            info = json.loads(archive.read(names[0]).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise QuantizerFormatError(f"{path}: its .info entry is not readable JSON ({error})") from None
+    if not isinstance(info, dict) or not all(isinstance(info.get(key, 0), int) and not isinstance(info.get(key), bool)
+                                             for key in ("input_size", "hidden_size", "output_size", "version")):
+        raise QuantizerFormatError(f"{path}: its .info entry must map input_size, hidden_size, output_size and "
+                                   "version to whole numbers")
+    return info
 
 
 def gitmylo_config_from_state(state: dict[str, torch.Tensor], info: dict | None, name: str) -> QuantizerConfig:
@@ -138,9 +158,16 @@ def load_folder(path: Path) -> LoadedQuantizer:
         raise QuantizerFormatError(f"{path / CONFIG_FILE} is not valid JSON: {error}") from None
     if not isinstance(document, dict) or document.get("format") != FOLDER_FORMAT:
         raise QuantizerFormatError(f"{path} is not a bark-clone quantizer folder ({CONFIG_FILE} has no format tag)")
-    if int(document.get("format_version", 0)) > FOLDER_FORMAT_VERSION:
-        raise QuantizerFormatError(f"{path} was written by a newer bark-clone (format {document['format_version']})")
-    config = QuantizerConfig.from_dict(document["model"])
+    version = document.get("format_version", 0)
+    if not isinstance(version, int) or not isinstance(document.get("model"), dict):
+        raise QuantizerFormatError(f"{path / CONFIG_FILE} is damaged: it needs a whole-number format_version and a "
+                                   "model object")
+    if version > FOLDER_FORMAT_VERSION:
+        raise QuantizerFormatError(f"{path} was written by a newer bark-clone (format {version})")
+    try:
+        config = QuantizerConfig.from_dict(document["model"])
+    except QuantizerFormatError as error:
+        raise QuantizerFormatError(f"{path / CONFIG_FILE}: {error}") from None
     weights = path / WEIGHTS_FILE
     if not weights.exists():
         raise QuantizerFormatError(f"{path} has no {WEIGHTS_FILE}")

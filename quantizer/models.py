@@ -43,6 +43,10 @@ class QuantizerConfig:
             raise QuantizerFormatError(
                 f"unknown quantizer architecture {values.get('arch')!r}; known: {', '.join(ARCHITECTURES)}"
             )
+        wrong = [key for key, value in values.items()
+                 if key != "arch" and (not isinstance(value, int) or isinstance(value, bool) or value < 0)]
+        if wrong:
+            raise QuantizerFormatError(f"quantizer settings {', '.join(sorted(wrong))} must be whole numbers >= 0")
         return cls(**values)
 
 

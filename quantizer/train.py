@@ -22,6 +22,8 @@ from .formats import CONFIG_FILE, WEIGHTS_FILE, folder_config_document
 from .models import QuantizerConfig, build_quantizer
 
 STATE_FILE = "train_state.pt"
+UMASK = os.umask(0o022)
+os.umask(UMASK)  # read once, at import: changing the umask is not thread-safe
 METRICS_FILE = "metrics.json"
 
 
@@ -88,6 +90,7 @@ def evaluate(model: nn.Module, clips: list[Clip], config: TrainConfig, device, b
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(handle, 0o666 & ~UMASK)  # mkstemp makes 0600; a run folder is as readable as any other output
     os.close(handle)
     try:
         write(Path(temporary))
@@ -126,16 +129,26 @@ class RunState:
     metrics: dict[str, Any] = field(default_factory=lambda: {"epochs": [], "best": None})
 
 
+class CheckpointError(ValueError):
+    """A ``train_state.pt`` that this trainer did not write, or that was damaged; the message says which file."""
+
+
 def load_checkpoint(run: RunState, path: Path) -> None:
     """Restore weights, optimizer, epoch, step, metrics and the random-number state from ``train_state.pt``.
 
-    Read with ``weights_only=True``: a checkpoint holds tensors and plain values, never code to run.
+    Read with ``weights_only=True``: a checkpoint holds tensors and plain values, never code to run. Anything else
+    (a hostile pickle, a truncated file, another program's checkpoint) is a ``CheckpointError``.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    run.model.load_state_dict(state["model"])
-    run.optimizer.load_state_dict(state["optimizer"])
-    run.epoch, run.step, run.metrics = state["epoch"], state["step"], json.loads(state["metrics"])
-    torch.set_rng_state(state["torch_rng"])
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.epoch, run.step, run.metrics = int(state["epoch"]), int(state["step"]), json.loads(state["metrics"])
+        torch.set_rng_state(state["torch_rng"])
+    except Exception as error:  # torch and pickle raise many types for a damaged or hostile file
+        summary = str(error).split("\n")[0][:200]
+        raise CheckpointError(f"{path} is not a checkpoint this trainer wrote, or it is damaged; it was not used "
+                              f"({type(error).__name__}: {summary})") from None
 
 
 def save_checkpoint(run: RunState, path: Path) -> None:

@@ -121,3 +121,48 @@ def test_a_folder_is_called_a_folder(tmp_path, run_cli):
     (tmp_path / "voices").mkdir()
     result = run_cli("make-speaker", tmp_path / "voices")
     assert result.exit_code == 1 and "is a folder, not an audio file" in result.stderr
+
+
+def npy_header(shape: tuple[int, ...], dtype: str = "<i8") -> bytes:
+    buffer = io.BytesIO()  # numpy writes the magic string and the header
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def prompt_with(path: Path, fine_shape: tuple[int, int], fine_bytes: int | None = None) -> Path:
+    """A prompt .npz whose fine_prompt declares ``fine_shape``, holding ``fine_bytes`` of zeros (default: all)."""
+    import zipfile
+
+    declared = fine_shape[0] * fine_shape[1] * 8
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, array in (("semantic_prompt", np.zeros(100, np.int64)),
+                           ("coarse_prompt", np.zeros((2, 150), np.int64))):
+            archive.writestr(f"{key}.npy", npy_header(array.shape) + array.tobytes())
+        with archive.open("fine_prompt.npy", "w", force_zip64=True) as entry:
+            entry.write(npy_header(fine_shape))
+            remaining = declared if fine_bytes is None else fine_bytes
+            while remaining > 0:
+                entry.write(b"\0" * min(remaining, 1 << 20))
+                remaining -= 1 << 20
+    return path
+
+
+def test_inspect_bounds_what_an_npz_may_expand_to(tmp_path):
+    bomb = prompt_with(tmp_path / "bomb.npz", (8, 3_200_000))  # 205 MB of zeros in a small file
+    assert bomb.stat().st_size < 1_000_000
+    small = prompt_with(tmp_path / "small.npz", (8, 150))
+    baseline = measured([sys.executable, "-m", "bark_clone", "inspect", str(small)])
+    run = measured([sys.executable, "-m", "bark_clone", "inspect", str(bomb)])
+    assert run["code"] == 1 and "declares 25600000 values; a prompt holds at most 2160000" in run["stderr"]
+    assert (run["rss_kb"] - baseline["rss_kb"]) / 1024 < 50, (run, baseline)  # not the 205 MB
+
+
+def test_inspect_names_impossible_shapes_and_truncated_entries(tmp_path, run_cli):
+    huge = prompt_with(tmp_path / "huge.npz", (8, 125_000_000_000), fine_bytes=1024)  # 10^12 values declared
+    result = run_cli("inspect", huge)
+    assert result.exit_code == 1 and "declares 1000000000000 values" in result.stderr
+    assert "unexpected" not in result.stderr and "MemoryError" not in result.stderr
+    short = prompt_with(tmp_path / "short.npz", (8, 150), fine_bytes=4000)
+    result = run_cli("inspect", short)
+    assert result.exit_code == 1 and "is truncated: entry fine_prompt.npy declares 9600 bytes" in result.stderr
+    assert "Python objects" not in result.stderr

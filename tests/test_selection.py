@@ -138,13 +138,19 @@ def test_no_usable_window_is_a_clear_error(run_cli, model_args, arctic_audio, tm
 
 
 @pytest.mark.slow
-def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, arctic, tmp_path):
+def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, arctic, tmp_path, monkeypatch):
+    from bark_clone import models
+
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     model_paths = dict(zip(model_args[0::2], model_args[1::2]))
+
+    def no_second_codec(*args, **kwargs):
+        raise AssertionError("evaluate must encode with Bark's own codec, not load another EnCodec")
+
+    monkeypatch.setattr(models, "load_encodec", no_second_codec)
     result = run_cli("evaluate", "me.npz", "--target", arctic, "--out", "report", "--bark", tiny["bark"],
                      "--sentences", "2", "--transcript", "Author of the danger trail, Philip Steels, et cetera.",
-                     "--quantizer", tiny["quantizer"], "--hubert", model_paths["--hubert"], "--encodec",
-                     model_paths["--encodec"], "--device", "cpu")
+                     "--quantizer", tiny["quantizer"], "--hubert", model_paths["--hubert"], "--device", "cpu")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert [entry["name"] for entry in report["prompts"]] == ["me"]

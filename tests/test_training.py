@@ -76,6 +76,7 @@ def test_learnability_planted_teacher_and_misaligned_labels_score_worse(tiny, ru
     assert recorded["top1"] == pytest.approx(scores["aligned"]["top1"])  # training's split is evaluate's split
 
 
+@pytest.mark.filterwarnings("ignore:this run takes only:UserWarning")  # tiny data, on purpose
 def test_resume_continues_training_exactly(generated, tiny, tmp_path, monkeypatch):
     from quantizer import train as train_module
 
@@ -136,18 +137,30 @@ def test_prepared_features_import_and_train_with_their_hubert(tiny, tmp_path, ru
     assert refused.exit_code == 1 and "holds features from HuBERT" in refused.stderr
 
 
-def test_evaluate_published_format_quantizer_as_json(generated, tiny, run_cli):
-    result = run_cli("evaluate-quantizer", "--quantizer", tiny["quantizer"], "--data", generated, "--hubert",
-                     tiny["hubert"], "--device", "cpu", "--json")
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+def test_evaluate_quantizer_scores_an_unseen_dataset_whole_and_its_own_held_out(generated, tiny, run_cli):
     from quantizer.data import Clip, split_clips
 
     rows = [row for index in range(2) for row in shard_table(generated, index).select(["id", "semantic"]).to_pylist()]
-    _, held_out = split_clips([Clip(row["id"], np.zeros((1, 1)), np.array(row["semantic"])) for row in rows], 0.05)
-    assert report["clips"] == len(held_out) >= 1
-    assert report["frames"] == sum(len(clip.tokens) for clip in held_out)  # every held-out token was scored
-    assert 0 <= report["top1"] < 0.05 and report["top1"] <= report["top5"]  # a random quantizer: near chance
+    every = [Clip(row["id"], np.zeros((1, 1)), np.array(row["semantic"])) for row in rows]
+    _, held_out = split_clips(every, 0.05)
+    common = ["--data", generated, "--hubert", tiny["hubert"], "--device", "cpu", "--json"]
+
+    def scored(*arguments):
+        result = run_cli("evaluate-quantizer", *arguments, *common)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    published = scored("--quantizer", tiny["quantizer"])  # never saw these clips: every clip is a test clip
+    assert published["split"] == "all" and not published["trained_on_this_data"]
+    assert published["clips"] == len(every) == 8 and published["frames"] == sum(len(c.tokens) for c in every)
+    assert 0 <= published["top1"] < 0.05 and published["top1"] <= published["top5"]  # a random quantizer
+    forced = scored("--quantizer", tiny["quantizer"], "--split", "held-out")
+    assert forced["clips"] == len(held_out) and forced["frames"] == sum(len(c.tokens) for c in held_out)
+    trained = run_cli("train-quantizer", "--data", generated, "--out", "run", "--arch", "linear", "--hubert",
+                      tiny["hubert"], "--epochs", "1", "--device", "cpu")
+    assert trained.exit_code == 0 and "warning: this run takes only 1 optimizer step (7 training clips" in trained.stderr
+    own = scored("--quantizer", "run")  # its own training data: only the held-out clips count
+    assert own["split"] == "held-out" and own["trained_on_this_data"] and own["clips"] == len(held_out)
 
 
 def _prepared(folder: Path, n_tokens: int = 300, n_frames: int = 301, nan: bool = False,
