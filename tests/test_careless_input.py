@@ -162,3 +162,24 @@ def test_server_messages_name_form_fields_not_cli_options(client, arctic):
                            files={"audio": ("me.wav", arctic.read_bytes())})
     assert response.status_code == 422 and "max_seconds" in response.json()["error"]
     assert "--" not in response.json()["error"]
+
+
+def test_progress_bars_are_quiet_in_logs_and_shown_on_terminals(monkeypatch):
+    import io
+
+    from bark_clone.progress import progress_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    for _ in progress_bar(range(500), desc="quiet", file=log, mininterval=0):
+        pass
+    assert log.getvalue() == ""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    for _ in progress_bar(range(5), desc="shown", file=terminal, mininterval=0):
+        pass
+    assert "shown" in terminal.getvalue()
