@@ -225,8 +225,19 @@ def normalize_level(samples: np.ndarray, speech_mask: np.ndarray | None = None,
 
 def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     """Encode (n,) float audio as 16-bit PCM WAV bytes."""
+    return encoded_audio(samples, sample_rate, ".wav")
+
+
+OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+
+
+def encoded_audio(samples: np.ndarray, sample_rate: int, suffix: str) -> bytes:
+    """(n,) float audio encoded for a file ending in ``suffix``: .wav (16-bit), .flac or .ogg (Vorbis)."""
     import soundfile
 
+    if suffix.lower() not in OUTPUT_FORMATS:
+        raise UserError(f"the output must end in {', '.join(OUTPUT_FORMATS)}; got {suffix or 'no suffix'}")
+    file_format, subtype = OUTPUT_FORMATS[suffix.lower()]
     buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format=file_format, subtype=subtype)
     return buffer.getvalue()

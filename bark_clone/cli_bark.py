@@ -7,36 +7,59 @@ from pathlib import Path
 import click
 
 from .cli_options import FiniteFloat, default, device_option, force_option
-from .constants import DEFAULT_BARK
 from .errors import UserError
-from .requests import EvaluateRequest
+from .requests import EvaluateRequest, SpeakRequest
 from .service import ServiceConfig
+
+
+def speak_default(name: str):
+    return default(SpeakRequest, name)
 
 
 @click.command()
 @click.argument("speaker", type=click.Path(dir_okay=False))
-@click.argument("text")
-@click.option("-o", "--output", required=True, help="Output .wav file.")
-@click.option("--bark", default=DEFAULT_BARK, show_default=True, help="suno/bark, suno/bark-small or a local folder.")
+@click.argument("text", required=False)
+@click.option("--text-file", type=click.Path(), help="Read the text from this UTF-8 file instead.")
+@click.option("-o", "--output", required=True, help="Output .wav, .flac or .ogg; the report goes beside it as .json.")
+@click.option("--bark", default=speak_default("bark"), show_default=True,
+              help="suno/bark, suno/bark-small or a local folder.")
 @device_option
-@click.option("--seed", type=int, help="Seed for reproducible sampling.")
+@click.option("--language", default=speak_default("language"), show_default=True,
+              help="The text's language: sentence splitting and the speaking rate.")
+@click.option("--seed", type=int, help="Seed for reproducible audio (default: a random one, written to the report).")
+@click.option("--batch-size", type=click.IntRange(1, 64), default=speak_default("batch_size"), show_default=True,
+              help="Chunks per Bark generation.")
+@click.option("--tries", type=click.IntRange(1, 20), default=speak_default("tries"), show_default=True,
+              help="Generations per chunk at most (the first and its retries).")
+@click.option("--min-similarity", type=FiniteFloat(-1, 1), default=speak_default("min_similarity"), show_default=True,
+              help="Retry a chunk whose speaker similarity to the reference is below this.")
+@click.option("--chunk-seconds", type=FiniteFloat(1, 14), default=speak_default("chunk_seconds"), show_default=True,
+              help="Longest estimated duration of one chunk.")
+@click.option("--pause", type=FiniteFloat(0, 5), default=speak_default("pause"), show_default=True,
+              help="Seconds of silence between chunks.")
+@click.option("--chain", is_flag=True, help="Continue each chunk from the previous one's audio (drifts more).")
+@click.option("--max-chars", type=click.IntRange(1, 1_000_000), default=speak_default("max_chars"),
+              show_default=True, help="Refuse longer texts.")
+@click.option("--json", "as_json", is_flag=True, help="Also print the report on stdout.")
 @force_option
-def speak(speaker: str, text: str, output: str, bark: str, device: str, seed: int | None, force: bool) -> None:
-    """Have Bark say TEXT in the voice of SPEAKER (.npz)."""
-    from .audio import wav_bytes
-    from .bark import load_bark, require_text, sample_rate
-    from .bark import speak as bark_speak
-    from .files import check_output_path, write_files_atomically
-    from .models import resolve_device
-    from .prompt import SpeakerPrompt
+def speak(speaker, text, text_file, output, bark, device, language, seed, batch_size, tries, min_similarity,
+          chunk_seconds, pause, chain, max_chars, as_json, force) -> None:
+    """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
+    against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json)."""
+    import json
 
-    check_output_path(Path(output), force, ".wav")
-    prompt = SpeakerPrompt.load(speaker)
-    require_text(text)
-    model = load_bark(bark, resolve_device(device))
-    audio = bark_speak(model, prompt, text, seed)
-    write_files_atomically({Path(output): wav_bytes(audio, sample_rate(model))}, force)
-    click.echo(f"{output}: {len(audio) / sample_rate(model):.2f} s")
+    from .speaking import run_speak
+
+    request = SpeakRequest(Path(speaker), Path(output), text, Path(text_file) if text_file else None, bark, device,
+                           language, seed, batch_size, tries, min_similarity, chunk_seconds, pause, chain,
+                           max_chars, force)
+    report = run_speak(request, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(f"{output}: {report['duration']:.2f} s in {len(report['chunks'])} chunk(s), speaker similarity "
+                   f"mean {report['mean_similarity']:.3f}, min {report['min_similarity']:.3f}; "
+                   f"{report['retried']} retried, {report['flagged']} flagged")
 
 
 @click.command()

@@ -76,3 +76,25 @@ class GenerateOptions:
                 "texts": str(Path(self.texts).resolve()) if self.texts else "built-in markov",
                 "batch_size": self.batch_size, "seed": self.seed, "presets": self.presets,
                 "shard_size": self.shard_size}
+
+
+@dataclass
+class SpeakRequest:
+    """bark-clone speak's options, one to one: one of ``text`` or ``text_file``."""
+
+    speaker: Path
+    output: Path
+    text: str | None = None
+    text_file: Path | None = None
+    bark: str = DEFAULT_BARK
+    device: str = "auto"
+    language: str = "en"
+    seed: int | None = None  # None: a random seed, written to the report
+    batch_size: int = 4
+    tries: int = 3
+    min_similarity: float = 0.75  # consistency.DEFAULT_MIN_SIMILARITY (checked equal by the tests)
+    chunk_seconds: float = 12.0
+    pause: float = 0.3
+    chain: bool = False
+    max_chars: int = 20_000
+    force: bool = False

@@ -118,7 +118,8 @@ def few_steps_warning(request: TrainRequest, n_train_clips: int) -> str | None:
     steps = -(-n_train_clips // request.batch_size) // distributed.position().world * request.epochs
     if steps >= MIN_USEFUL_STEPS:
         return None
-    return (f"this run takes only {steps} optimizer step{'s' if steps != 1 else ''} ({n_train_clips} training clips, --batch-size "
+    plural = "s" if steps != 1 else ""
+    return (f"this run takes only {steps} optimizer step{plural} ({n_train_clips} training clips, --batch-size "
             f"{request.batch_size}, --epochs {request.epochs}); below about {MIN_USEFUL_STEPS} a quantizer stays near "
             "chance. Use a smaller --batch-size (e.g. 2), more --epochs, or a higher --lr (e.g. 1e-2), or more data")
 
