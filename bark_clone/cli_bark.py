@@ -126,12 +126,14 @@ def serve_default(name: str):
               show_default=True)
 @click.option("--cache-mb", type=FiniteFloat(min=1), default=serve_default("cache_bytes") / MB, show_default=True,
               help="Size bound of the /speak WAV cache (least recently used files go first).")
+@click.option("--max-text-chars", type=click.IntRange(1, 1_000_000), default=serve_default("max_text_characters"),
+              show_default=True, help="Longest text /speak takes (longer: 413); long texts are spoken in chunks.")
 @click.option("--workers", type=click.IntRange(1, 16), default=serve_default("workers"), show_default=True,
               help="Model worker threads.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, workers, queue_size) -> None:
+          cache_mb, max_text_chars, workers, queue_size) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from .guard import loopback_only
     from .server import create_app
@@ -140,7 +142,8 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
         raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
                         "(clients then send Authorization: Bearer TOKEN)")
     config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
-                           max_audio_seconds, cache_bytes=int(cache_mb * MB), workers=workers, queue_size=queue_size)
+                           max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
+                           workers=workers, queue_size=queue_size)
     import uvicorn
 
     app = create_app(config)

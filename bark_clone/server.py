@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Upl
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
@@ -25,6 +26,7 @@ from .service import ModelHub, Service, ServiceConfig, WavCache
 from .speakers import public_document
 
 UPLOAD_CHUNK = 1 << 20
+SPEAK_SETTINGS_VERSION = "long-form-1"  # part of the cache key: cached audio from older settings is not reused
 DEFAULTS = ServiceConfig()  # the form's documented defaults; each request is checked against its server's config
 
 
@@ -96,23 +98,52 @@ async def preview(name: str, service: Service = Depends(get_service)) -> Respons
     return Response(data, media_type="audio/wav")
 
 
+class SpeakBody(BaseModel):
+    """POST /speak: a text of any length (up to the server's limit) for a speaker."""
+
+    name: str
+    text: str
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
 @router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
             responses={200: {"content": {"audio/wav": {}}}})
-async def speak(name: str, text: str = Query(..., min_length=1),
-                seed: int = Query(0, ge=0, le=2**31 - 1), service: Service = Depends(get_service)) -> Response:
+async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=2**31 - 1),
+                service: Service = Depends(get_service)) -> Response:
+    return await answer_speak(service, name, text, seed)
+
+
+@router.post("/speak", summary="Bark speaks a long text with a speaker (JSON body)", response_class=Response,
+             responses={200: {"content": {"audio/wav": {}}}})
+async def speak_posted(body: SpeakBody, service: Service = Depends(get_service)) -> Response:
+    return await answer_speak(service, body.name, body.text, body.seed)
+
+
+def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str) -> str:
+    """The whole request (the speaker's content, the text, the seed, the Bark model, the long-form settings)."""
+    return WavCache.key("speak", prompt_bytes, text, str(seed), bark, SPEAK_SETTINGS_VERSION)
+
+
+async def answer_speak(service: Service, name: str, text: str, seed: int) -> Response:
+    """The WAV of Bark saying ``text`` (in checked chunks), from the cache when the same request came before."""
     npz, _ = service.speakers.existing(name)
-    if len(text) > service.config.max_text_characters:
-        raise ApiError(422, f"invalid request: text: at most {service.config.max_text_characters} characters")
+    limit = service.config.max_text_characters
+    if len(text) > limit:
+        raise ApiError(413, f"the text has {len(text)} characters; this server speaks at most {limit} at once")
     try:
         require_text(text)
     except UserError as error:
         raise ApiError(400, str(error)) from None
-    key = WavCache.key("speak", npz.read_bytes(), text, str(seed), service.config.bark)
-    data = service.cache.get(key)
-    if data is not None:
-        return Response(data, media_type="audio/wav", headers={"X-Cache": "hit"})
-    data = await service.run(lambda: speak_job(service, name, text, seed, key), key)
-    return Response(data, media_type="audio/wav", headers={"X-Cache": "miss"})
+    key = speak_cache_key(npz.read_bytes(), text, seed, service.config.bark)
+    entry = service.cache.get_entry(key)
+    hit = entry is not None
+    if not hit:
+        entry = await service.run(lambda: speak_job(service, name, text, seed, key), key)
+    data, meta = entry
+    headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
+               "X-Min-Similarity": str(meta.get("min_similarity", "")),
+               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", []))}
+    return Response(data, media_type="audio/wav", headers=headers)
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -148,6 +179,8 @@ def body_limit(config: ServiceConfig, method: str, path: str) -> int:
     """The most bytes a request's body may hold: an upload's limit for POST /speakers, a little for the rest."""
     if method == "POST" and path == "/speakers":
         return config.max_upload_bytes + MULTIPART_OVERHEAD
+    if method == "POST" and path == "/speak":  # JSON: up to 4 UTF-8 bytes a character, escaped, plus the fields
+        return max(SMALL_BODY_BYTES, 12 * config.max_text_characters + 1024)
     return SMALL_BODY_BYTES
 
 
@@ -225,11 +258,18 @@ def preview_job(service: Service, name: str, key: str) -> bytes:
     return data
 
 
-def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> bytes:
+def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> tuple[bytes, dict]:
+    """Worker side of /speak: the long-form path with its guard, the same as ``bark-clone speak``."""
     from .audio import wav_bytes
-    from .bark import sample_rate, speak
+    from .longform import LongFormSettings, speak_long
 
     bark = service.hub.bark()
-    data = wav_bytes(speak(bark, service.speakers.read_prompt(name), text, seed), sample_rate(bark))
-    service.cache.put(key, data)
-    return data
+    encoder, vad = service.hub.listeners()
+    prompt = service.speakers.read_prompt(name)
+    audio, report = speak_long(bark, prompt, text, LongFormSettings(seed=seed), encoder=encoder, vad=vad,
+                               progress=False)
+    meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
+            "similarities": [row["similarity"] for row in report["chunks"]]}
+    data = wav_bytes(audio, report["sample_rate"])
+    service.cache.put(key, data, meta)
+    return data, meta

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import queue
 import sys
@@ -42,7 +43,7 @@ class ServiceConfig:
     max_upload_bytes: int = 50 * 1024 * 1024
     max_audio_seconds: float = 600.0
     max_prompt_seconds: float = DEFAULT_MAX_SECONDS
-    max_text_characters: int = 400
+    max_text_characters: int = 5_000  # long texts are spoken in chunks; GET carries short ones, POST /speak any
     cache_bytes: int = 500 * 1024 * 1024
     workers: int = 1
     queue_size: int = 8
@@ -65,6 +66,7 @@ class ModelHub:
         self._lock = threading.Lock()
         self._speaker_models = None
         self._bark = None
+        self._listeners = None
 
     def speaker_models(self):
         from .pipeline import load_models
@@ -83,6 +85,19 @@ class ModelHub:
             if self._bark is None:
                 self._bark = load_bark(self.config.bark, resolve_device(self.config.device))
             return self._bark
+
+    def listeners(self):
+        """The speaker encoder and the VAD that judge long-form chunks (the make-speaker ones, when loaded)."""
+        from .models import resolve_device
+        from .speech import load_vad
+        from .voice import load_voice_encoder
+
+        with self._lock:
+            if self._speaker_models is not None:
+                return self._speaker_models.voice, self._speaker_models.vad
+            if self._listeners is None:
+                self._listeners = (load_voice_encoder(resolve_device(self.config.device)), load_vad())
+            return self._listeners
 
     @contextlib.contextmanager
     def unusable(self, what: str):
@@ -146,19 +161,31 @@ class WavCache:
         return self.folder / f"{key}.wav"
 
     def get(self, key: str) -> bytes | None:
+        entry = self.get_entry(key)
+        return None if entry is None else entry[0]
+
+    def get_entry(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The cached WAV and the metadata stored with it ({} when none), or None."""
         path = self.path(key)
         with self._lock:
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
                 return None
+            try:
+                meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            except (FileNotFoundError, ValueError):
+                meta = {}
             os.utime(path)
-            return data
+            return data, meta
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, meta: dict[str, Any] | None = None) -> None:
+        files = {self.path(key): data}
+        if meta is not None:
+            files[self.path(key).with_suffix(".json")] = json.dumps(meta).encode("utf-8")
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_files_atomically({self.path(key): data}, force=True)
+            write_files_atomically(files, force=True)
             self._evict()
 
     def _evict(self) -> None:
@@ -169,6 +196,7 @@ class WavCache:
             if total <= self.max_bytes:
                 break
             path.unlink(missing_ok=True)
+            path.with_suffix(".json").unlink(missing_ok=True)
             total -= size
 
     def entries(self) -> list[str]:

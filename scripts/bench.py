@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""bark-clone benchmarks: make-speaker latency, long inputs, training throughput and data generation.
+"""bark-clone benchmarks: make-speaker latency, long inputs, training throughput, data generation and long-form speech.
 
 Every target is a ratio of two numbers measured in the same run, on the same machine. Models are the real
 architectures (HuBERT base, EnCodec 24 kHz, the published LSTM v0/v1 shapes) with random weights: fine for timing.
@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+from bench_generation import median_time  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 ARCTIC = REPO / "tests" / "data" / "arctic_a0007.wav"
@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO / "tests"))  # the random-weight model builders live
 SIZES = {  # real / tiny
     "speech_seconds": ([10, 60], [3, 8]),
     "long_minutes": ([1, 10, 30], [0.25, 1.0]),
-    "generate_samples": (8, 4),
 }
 
 
@@ -69,15 +68,6 @@ def build_models(folder: Path, tiny: bool) -> dict[str, Path]:
         "v1": testing.write_gitmylo_quantizer(folder / "v1.pth", width, 1, hidden_size=64 if tiny else 1024),
         "bark": testing.build_bark(folder / "bark", tiny=True),
     }
-
-
-def median_time(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 RUNNER = """
@@ -158,30 +148,14 @@ def bench_long_inputs(models_paths: dict, work: Path, tiny: bool) -> dict:
     return {"rows": rows}
 
 
-def bench_generation(models_paths: dict, tiny: bool, device) -> dict:
-    """Seconds of audio per second: one batch of B samples against B one-sample batches (tiny Bark)."""
-    from bark_clone.bark import generate_batch, load_bark
-    from bark_clone.texts import TextSource
-
-    bark = load_bark(str(models_paths["bark"]), device)
-    texts = [TextSource("en").sample(np.random.default_rng(i)) for i in range(size("generate_samples", tiny))]
-    generate_batch(bark, texts[:1])  # warm-up
-    batched_time, batched = median_time(lambda: generate_batch(bark, texts, seed=0), 1)
-    sequential_time, sequential = median_time(lambda: [generate_batch(bark, [text])[0] for text in texts], 1)
-    batched_audio = sum(len(generation.audio) for generation in batched) / 24_000
-    sequential_audio = sum(len(generation.audio) for generation in sequential) / 24_000
-    return {"batch_size": len(texts), "batched_audio_per_second": batched_audio / batched_time,
-            "sequential_audio_per_second": sequential_audio / sequential_time,
-            "speedup": (batched_audio / batched_time) / (sequential_audio / sequential_time), "model": "tiny Bark"}
-
-
 def machine(device) -> dict:
     import torch
 
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu", "python": platform.python_version()}
+            "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
+            "python": platform.python_version()}
 
 
 def targets(results: dict, device) -> list[dict]:
@@ -225,14 +199,19 @@ def print_table(results: dict) -> None:
           f"({training['context_speedup']:.2f}x)")
     generation = results["generation"]
     print(f"data generation (audio s per s): batched {generation['batched_audio_per_second']:.2f}, sequential "
-          f"{generation['sequential_audio_per_second']:.2f} ({generation['speedup']:.2f}x, {generation['model']})\n")
+          f"{generation['sequential_audio_per_second']:.2f} ({generation['speedup']:.2f}x, {generation['model']})")
+    long_form = results["long_form"]
+    print(f"long-form speak, {long_form['chunks']} chunks (audio s per s): batched "
+          f"{long_form['batched_audio_per_second']:.2f}, chunk by chunk {long_form['sequential_audio_per_second']:.2f} "
+          f"({long_form['speedup']:.2f}x, {long_form['model']})\n")
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")
 
 
 def main() -> None:
-    from bench_training import bench_training  # beside this script
+    from bench_generation import bench_generation, bench_long_form  # beside this script
+    from bench_training import bench_training
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny models and inputs (a smoke test of the bench)")
@@ -251,6 +230,7 @@ def main() -> None:
         results["long_inputs"] = bench_long_inputs(models_paths, work, arguments.tiny)
         results["training"] = bench_training(work, arguments.tiny, device)
         results["generation"] = bench_generation(models_paths, arguments.tiny, device)
+        results["long_form"] = bench_long_form(models_paths, arguments.tiny, device)
         results["targets"] = targets(results, device)
     print_table(results)
     if arguments.json:

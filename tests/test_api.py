@@ -56,3 +56,6 @@ def test_readme_example_runs_with_the_tiny_models(tiny, arctic, tmp_path, monkey
     bark_checks(tmp_path / "me.npz")
     audio, rate = soundfile.read(tmp_path / "hello.wav")
     assert rate == 24_000 and len(audio) == len(namespace["audio"]) > 0
+    report = namespace["report"]
+    assert len(report["chunks"]) >= 2 and report["reference"]["kind"] == "recording"  # found through me.json
+    assert abs(len(namespace["story_audio"]) / 24_000 - report["duration"]) < 1e-3

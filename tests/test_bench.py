@@ -29,6 +29,11 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     assert [row["minutes"] for row in report["long_inputs"]["rows"]] == [0.25, 1.0]
     assert report["training"]["reference_v1"] > 0 and report["training"]["ours_v1"] > 0
     assert report["generation"]["batched_audio_per_second"] > 0
+    long_form = report["long_form"]
+    assert long_form["chunks"] >= 4 and long_form["batched_audio_per_second"] > 0
+    assert long_form["speedup"] == pytest.approx(long_form["batched_audio_per_second"]
+                                                 / long_form["sequential_audio_per_second"])
+    assert "long-form speak" in result.stdout
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts

@@ -207,3 +207,14 @@ def test_library_defaults_match_the_cli():
     request = SpeakRequest("me.npz", "out.wav", "hi", seed=0)
     assert request.min_similarity == DEFAULT_MIN_SIMILARITY
     assert settings_for(request) == LongFormSettings(seed=0)
+
+
+def test_default_threshold_lies_between_measured_same_and_other_voices():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "scripts" / "guard_threshold.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "lies in it" in result.stdout

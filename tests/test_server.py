@@ -51,6 +51,16 @@ def test_every_endpoint(client, arctic, config, hub):
     assert second.headers["x-cache"] == "hit" and second.content == first.content
     other_seed = client.get("/speak/arctic", params={"text": "hello this is a test", "seed": 5})
     assert other_seed.headers["x-cache"] == "miss"
+    assert int(first.headers["x-chunks"]) == 1 and second.headers["x-chunks"] == "1"  # the cache keeps them
+    assert -1 <= float(first.headers["x-min-similarity"]) <= 1
+    assert first.headers["x-min-similarity"] == second.headers["x-min-similarity"]
+    posted = client.post("/speak", json={"name": "arctic", "text": "hello this is a test"})
+    assert posted.headers["x-cache"] == "hit" and posted.content == first.content  # the same request, either way
+    long_text = "hello this is a test. " * 12  # about 19 s at 14 characters a second: two chunks
+    spoken = client.post("/speak", json={"name": "arctic", "text": long_text, "seed": 2})
+    assert spoken.status_code == 200 and int(spoken.headers["x-chunks"]) == 2
+    similarities = [float(value) for value in spoken.headers["x-chunk-similarities"].split(",")]
+    assert len(similarities) == 2 and min(similarities) == float(spoken.headers["x-min-similarity"])
 
     assert client.delete("/speakers/arctic").status_code == 204
     assert client.get("/speakers/arctic").status_code == 404
@@ -85,7 +95,11 @@ def test_error_codes_have_json_messages(client, arctic, config, tmp_path):
     error(client.get("/speak/ghost", params={"text": "hi"}), 404, "no speaker named")
     error(client.get("/speak/me"), 422, "text")
     error(client.get("/speak/me", params={"text": "   "}), 400, "empty")
-    error(client.get("/speak/me", params={"text": "x" * 401}), 422, "text")
+    too_long = "x" * (config.max_text_characters + 1)
+    error(client.get("/speak/me", params={"text": too_long}), 413, "at most 5000")
+    error(client.post("/speak", json={"name": "me", "text": too_long}), 413, "at most 5000")
+    error(client.post("/speak", json={"name": "nobody", "text": "hi"}), 404, "no speaker")
+    error(client.post("/speak", json={"name": "me"}), 422, "text")
     assert not any(path.name.startswith(("text", "empty", "big", "long")) for path in config.speakers.iterdir())
 
 

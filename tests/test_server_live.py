@@ -14,7 +14,7 @@ import pytest
 import soundfile
 from support import serving
 
-from bark_clone.server import create_app
+from bark_clone.server import create_app, speak_cache_key
 from bark_clone.service import ServiceConfig, WavCache
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,6 +58,8 @@ def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
         page.click("#speak-button")
         page.wait_for_function("document.getElementById('spoken').duration > 0", timeout=120_000)
         spoken_duration = page.evaluate("document.getElementById('spoken').duration")
+        shown_similarities = page.locator("#chunk-similarities li").count()
+        similarity_caption = page.inner_text("#similarity")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         page.fill("#text", "")  # an error from the server shows its message
         page.evaluate("document.getElementById('text').removeAttribute('required')")
@@ -66,6 +68,7 @@ def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
         shown_error = page.inner_text("#speak-status")
         browser.close()
     assert preview_duration > 1.0 and spoken_duration > 0.1
+    assert shown_similarities == 1 and "1 chunk(s); speaker similarity, lowest" in similarity_caption
     assert "text" in shown_error
     assert not errors, errors
     assert (tmp_path / "page.png").stat().st_size > 10_000
@@ -138,7 +141,7 @@ def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
     cache = WavCache(Path(config.cache), config.cache_bytes)
     for (name, text), (content,) in speech.items():  # the cache holds exactly what was answered, under its key
         prompt = (Path(config.speakers) / f"{name}.npz").read_bytes()
-        assert cache.get(WavCache.key("speak", prompt, text, "0", config.bark)) == content
+        assert cache.get(speak_cache_key(prompt, text, 0, config.bark)) == content
     assert len(set(cache.entries())) == len(speech) + len({r[1] for r, s, _ in results if r[0] == "preview"
                                                            and s == 200})
     assert not list(Path(config.speakers).glob(".*.tmp")) and not list(Path(config.cache).glob(".*.tmp"))

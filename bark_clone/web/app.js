@@ -200,6 +200,7 @@ async function select(name) {
   $("speak").hidden = false;
   $("current-name").textContent = name;
   $("spoken").removeAttribute("src");
+  showSimilarities(new Headers());
   setStatus("speak-status", "loading the preview…", "busy");
   try {
     setAudio("preview", await (await api(`/speakers/${encodeURIComponent(name)}/preview.wav`)).blob());
@@ -213,14 +214,35 @@ $("speak-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const done = busy("speak-button", "speak-status", "Bark is speaking…");
   try {
-    const url = `/speak/${encodeURIComponent(current)}?text=${encodeURIComponent($("text").value)}`;
-    setAudio("spoken", await (await api(url)).blob());
+    const response = await api("/speak", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: current, text: $("text").value }),
+    });
+    setAudio("spoken", await response.blob());
+    showSimilarities(response.headers);
     done();
     $("spoken").play().catch(() => { /* autoplay may be blocked; the controls are there */ });
   } catch (error) {
     done(error);
   }
 });
+
+// Each chunk's speaker similarity to the reference voice: below the guard's threshold it was retried, and the
+// best try kept (the server's report says more; the CLI writes it as JSON).
+function showSimilarities(headers) {
+  const values = (headers.get("X-Chunk-Similarities") || "").split(",").filter(Boolean).map(Number);
+  const list = $("chunk-similarities");
+  list.replaceChildren();
+  $("similarity").textContent = values.length
+    ? `${values.length} chunk(s); speaker similarity, lowest ${Number(headers.get("X-Min-Similarity")).toFixed(3)}:`
+    : "";
+  for (const value of values) {
+    const item = document.createElement("li");
+    item.textContent = value.toFixed(3);
+    item.className = value < 0.75 ? "low" : "";
+    list.append(item);
+  }
+}
 
 $("download").addEventListener("click", async (event) => {
   event.preventDefault();
