@@ -218,3 +218,15 @@ def test_default_threshold_lies_between_measured_same_and_other_voices():
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "lies in it" in result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg"])
+def test_output_format_follows_the_suffix(suffix):
+    import io
+
+    from bark_clone.audio import encoded_audio
+
+    tone = (0.3 * np.sin(np.arange(CODEC_SAMPLE_RATE) / 10)).astype(np.float32)
+    decoded, rate = soundfile.read(io.BytesIO(encoded_audio(tone, CODEC_SAMPLE_RATE, suffix)), dtype="float32")
+    assert rate == CODEC_SAMPLE_RATE and len(decoded) == len(tone)
+    assert np.corrcoef(decoded, tone)[0, 1] > 0.99
