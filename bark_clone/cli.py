@@ -18,6 +18,7 @@ COMMANDS = {
     "decode": ("cli_speaker", "decode"),
     "speak": ("cli_bark", "speak"),
     "evaluate": ("cli_bark", "evaluate"),
+    "search": ("cli_search", "search"),
     "serve": ("cli_bark", "serve"),
     "generate-data": ("cli_train", "generate_data_command"),
     "import-data": ("cli_train", "import_data_command"),

@@ -56,20 +56,21 @@ def speak_and_score(bark, voice: SpeakerPrompt | str | None, sentences: list[str
     return score_generations(generations, target, encoder), generations
 
 
-def nearest_preset(bark, presets: list[str], target: Target, encoder) -> tuple[str, float]:
-    """The stock voice whose own prompt audio (decoded with Bark's codec) is closest to the target."""
+def preset_similarity(bark, name: str, target: Target, encoder) -> float:
+    """How close a stock voice's own prompt audio (decoded with Bark's codec) is to the target."""
     import torch
 
-    best_name, best_similarity = presets[0], -2.0
-    for name in presets:
-        history = bark.processor("x", voice_preset=name)["history_prompt"]
-        with torch.inference_mode():
-            audio = bark.model.codec_decode(history["fine_prompt"][None].to(bark.device))[0]
-        clip = resample(audio.float().cpu().numpy().reshape(-1), CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE)
-        similarity = float(embed(encoder, clip) @ target.embedding)
-        if similarity > best_similarity:
-            best_name, best_similarity = name, similarity
-    return best_name, best_similarity
+    history = bark.processor("x", voice_preset=name)["history_prompt"]
+    with torch.inference_mode():
+        audio = bark.model.codec_decode(history["fine_prompt"][None].to(bark.device))[0]
+    clip = resample(audio.float().cpu().numpy().reshape(-1), CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE)
+    return float(embed(encoder, clip) @ target.embedding)
+
+
+def nearest_preset(bark, presets: list[str], target: Target, encoder) -> tuple[str, float]:
+    """The stock voice whose own prompt audio is closest to the target, and its similarity."""
+    similarity, name = max((preset_similarity(bark, name, target, encoder), name) for name in presets)
+    return name, similarity
 
 
 def transcript_prompt(bark, transcript: str, fine_codes: np.ndarray) -> SpeakerPrompt:

@@ -9,11 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import (
-    DEFAULT_BARK,
-    DEFAULT_HUBERT,
-    DEFAULT_MAX_SECONDS,
-)
+from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
 
 
 @dataclass
@@ -97,4 +93,27 @@ class SpeakRequest:
     pause: float = 0.3
     chain: bool = False
     max_chars: int = 20_000
+    force: bool = False
+
+
+@dataclass
+class SearchRequest:
+    """bark-clone search's options, one to one."""
+
+    recordings: list[Path]
+    output: Path
+    work: Path
+    bark: str = DEFAULT_BARK
+    steps: int | None = None
+    minutes: float | None = None
+    keep: int = 4
+    patience: int = 3
+    sentences: int = 3
+    seed: int = 0
+    hubert: str = DEFAULT_HUBERT
+    encodec: str = DEFAULT_ENCODEC
+    quantizer: str = DEFAULT_QUANTIZER
+    device: str = "auto"
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    language: str = "en"
     force: bool = False

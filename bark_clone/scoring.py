@@ -39,9 +39,12 @@ def spectral_features(samples: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def feature_similarity(features: np.ndarray, target: np.ndarray) -> float:
-    """1 minus the mean relative difference of the statistics, floored at 0.01 (KVoiceWalk's feature penalty)."""
+    """1 minus the mean relative difference of the statistics (each capped at 1), floored at 0.01 (KVoiceWalk's
+    feature penalty)."""
     relative = np.abs(features - target) / (np.abs(target) + 1e-6)
-    return float(max(0.01, 1.0 - np.mean(np.minimum(relative, 10.0))))
+    # Each statistic counts at most 1 (of 36): a statistic whose target value is near zero (spectral flatness of
+    # clean speech is about 0.02) would otherwise swing the whole similarity on tiny absolute differences.
+    return float(max(0.01, 1.0 - np.mean(np.minimum(relative, 1.0))))
 
 
 def clone_score(target_similarity: float, self_similarity: float, feature_sim: float) -> float:

@@ -13,11 +13,10 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
+import builders
 import pytest
 import torch
 from hostile import Exploit
-
-import builders
 
 REPO = Path(__file__).resolve().parents[1]
 

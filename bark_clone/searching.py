@@ -1,0 +1,98 @@
+"""bark-clone search as a command: check the request, load the models and recordings, run the search in --work,
+and write the best prompt with a sidecar that records its lineage and score."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import UserError
+from .requests import SearchRequest
+
+
+def settings_for(request: SearchRequest):
+    from .search import SearchSettings
+
+    settings = SearchSettings(request.keep, request.sentences, request.seed, request.max_seconds, request.language,
+                              steps=request.steps, minutes=request.minutes, patience=request.patience)
+    settings.check()
+    return settings
+
+
+def check_outputs(request: SearchRequest) -> None:
+    from .files import check_output_path
+
+    output = Path(request.output)
+    check_output_path(output, request.force, ".npz")
+    check_output_path(output.with_suffix(".json"), request.force)
+    if not Path(request.work).parent.is_dir():
+        raise UserError(f"--work {request.work}: its parent folder does not exist")
+
+
+def search_voice(request: SearchRequest, generator=None, progress: bool = True) -> dict[str, Any]:
+    """Run (or continue) the search and write ``request.output``; returns its sidecar. ``generator`` replaces Bark
+    for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
+    from .audio import check_audio_header
+    from .bark import load_bark
+    from .evaluation import EVALUATION_SENTENCES
+    from .longform import bark_generator
+    from .models import resolve_device
+    from .pipeline import analyse, load_models
+    from .scoring import target_from_recordings
+    from .search import Context, run_search, start_population
+
+    check_outputs(request)
+    settings = settings_for(request)
+    if not 2 <= request.sentences <= len(EVALUATION_SENTENCES):
+        raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
+    for path in request.recordings:
+        check_audio_header(path)
+    models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+    recordings = [analyse(path, models.vad) for path in request.recordings]
+    bark = load_bark(request.bark, resolve_device(request.device))
+    target = target_from_recordings(recordings, models.voice)
+    identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
+                "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
+                **settings.fixed()}
+    context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
+                      settings, EVALUATION_SENTENCES[: request.sentences], identity)
+    work = Path(request.work)
+    work.mkdir(exist_ok=True)
+    start_population(context, bark, work)
+    state = run_search(context, work, progress)
+    best = state.best(1)[0]
+    sidecar = best_sidecar(best, state, recordings, models, request)
+    from .files import json_bytes, write_files_atomically
+
+    output = Path(request.output)
+    write_files_atomically({output.with_suffix(".json"): json_bytes(sidecar), output: best.prompt.npz_bytes()},
+                           request.force)
+    return sidecar
+
+
+def best_sidecar(best, state, recordings, models, request: SearchRequest) -> dict[str, Any]:
+    """The sidecar of the search's result: its lineage, score parts, the search, the sources and the models."""
+    from .constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
+    from .prompt import bark_usage
+
+    n_tokens, n_frames = len(best.prompt.semantic_tokens), best.prompt.fine_codes.shape[1]
+    sidecar = {
+        "tool": {"name": "bark-clone", "version": __version__},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "method": "search", "kind": best.kind, "lineage": best.lineage,
+        "score": {key: round(value, 4) for key, value in best.scores.items()},
+        "search": {"work": str(request.work), "steps": state.step, "candidates": len(state.candidates),
+                   "sentences": request.sentences, "seed": request.seed, "bark": request.bark},
+        "sources": [recording.describe() for recording in recordings],
+        "prompt": {"semantic_tokens": n_tokens, "codec_frames": n_frames, "semantic_rate_hz": SEMANTIC_RATE_HZ,
+                   "codec_frame_rate_hz": CODEC_FRAME_RATE_HZ, "bark_reads": bark_usage(n_tokens, n_frames)},
+        "models": {"hubert": models.hubert.describe(), "encodec": models.encodec.describe(),
+                   "quantizer": models.quantizer.describe()},
+    }
+    root = best.lineage[0]
+    if root["kind"] == "window":  # the recording the voice came from: speak's guard uses it as its reference
+        sidecar["window"] = root["window"]
+        sidecar["selection"] = {"method": "search", "source": root["source"]}
+    return sidecar

@@ -1,0 +1,141 @@
+"""Voice search: on a generator whose voice is a known function of the prompt, the search finds the closest
+candidate, never loses its best, and resumes exactly; bootstraps from the tiny Bark pass Bark's own checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from recordings import RATE, Layout, main_speaker_phrase, silence
+from standins import LevelStandIn, arctic_speech, prompt_level
+
+from bark_clone.prompt import SpeakerPrompt
+from bark_clone.requests import SearchRequest
+from bark_clone.searching import search_voice
+
+
+@pytest.fixture(scope="module")
+def phrases(tmp_path_factory, arctic_audio) -> str:
+    """The ARCTIC speaker's phrase three times, with pauses: several windows and moves between them."""
+    samples, rate = arctic_audio
+    layout = Layout()
+    for gain in (1.0, 0.8, 0.9):
+        layout.add(silence(0.6))
+        layout.add(main_speaker_phrase(samples, gain), "main_phrases")
+    layout.add(silence(0.6))
+    return str(layout.write(tmp_path_factory.mktemp("phrases") / "phrases.wav"))
+
+
+def request_for(phrases, tiny, tmp_path, work: str, steps: int, output: str = "best.npz", **extra) -> SearchRequest:
+    return SearchRequest([phrases], tmp_path / output, tmp_path / work, str(tiny["bark"]), steps=steps, keep=2,
+                         hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]),
+                         device="cpu", max_seconds=6.0, **extra)
+
+
+def test_search_finds_the_closest_voice_and_never_loses_its_best(phrases, tiny, tmp_path, arctic):
+    standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
+    sidecar = search_voice(request_for(phrases, tiny, tmp_path, "work", steps=3), generator=standin, progress=False)
+    best = SpeakerPrompt.load(tmp_path / "best.npz")
+    assert prompt_level(best) == 0  # the speaker's own voice: two bootstraps below any window
+    state = json.loads((tmp_path / "work" / "search.json").read_text())
+    scored = [entry for entry in state["candidates"] if entry["rejected"] is None]
+    kinds = {entry["kind"] for entry in state["candidates"]}
+    assert kinds == {"window", "preset", "bootstrap"}
+    assert max(entry["score"] for entry in scored) == sidecar["score"]["score"]
+    history = [entry["score"] for entry in state["history"]]
+    assert [entry["step"] for entry in state["history"]] == [0, 1, 2, 3]
+    assert all(later >= earlier for earlier, later in zip(history, history[1:]))
+    assert history[-1] > history[0]  # the windows alone (level >= 4) were worse
+    for entry in scored:  # the GE2E score tracks the construction: no level-L candidate beats a level-0 one
+        assert entry["score"] <= sidecar["score"]["score"]
+    lineage = sidecar["lineage"]
+    assert lineage[0]["kind"] in ("window", "preset") and [step["kind"] for step in lineage[1:]] == ["bootstrap"] * 2
+    assert sidecar["score"]["target_similarity"] > 0.75 and (tmp_path / "work" / "top-2.npz").exists()
+    assert (tmp_path / "work" / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lengths = [len(SpeakerPrompt.load(tmp_path / "work" / "candidates" / f"{e['id']}.npz").semantic_tokens)
+               for e in scored]
+    assert all(length > 0 for length in lengths)
+
+
+def test_a_resumed_search_equals_an_uninterrupted_one_and_rescores_nothing(phrases, tiny, tmp_path, arctic):
+    speaker = arctic_speech(arctic, pad_seconds=0)
+    straight = search_voice(request_for(phrases, tiny, tmp_path, "straight", 3, "a.npz"), LevelStandIn(speaker),
+                            progress=False)
+    first = LevelStandIn(speaker)
+    search_voice(request_for(phrases, tiny, tmp_path, "resumed", 1, "b.npz"), first, progress=False)
+    scored_before = len(json.loads((tmp_path / "resumed" / "search.json").read_text())["candidates"])
+    second = LevelStandIn(speaker)
+    resumed = search_voice(request_for(phrases, tiny, tmp_path, "resumed", 3, "c.npz"), second, progress=False)
+    documents = [json.loads((tmp_path / name / "search.json").read_text()) for name in ("straight", "resumed")]
+    assert [(e["id"], e["score"]) for e in documents[0]["candidates"]] == \
+        [(e["id"], e["score"]) for e in documents[1]["candidates"]]
+    assert documents[0]["history"] == documents[1]["history"]
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "c.npz").read_bytes()
+    assert resumed["lineage"] == straight["lineage"]
+    assert second.scoring_calls == len(documents[1]["candidates"]) - scored_before  # only the new ones
+
+
+def test_bootstraps_from_the_tiny_bark_pass_barks_checks(bark_checks, tmp_path):
+    import builders
+
+    from bark_clone.bark import generate_batch, load_bark
+    from bark_clone.bootstrap import prompt_from_generation
+    from bark_clone.constants import semantic_length_for_frames
+
+    # 96 semantic tokens (about 1.9 s): the random Bark never ends by itself, and a prompt needs at least 1 s
+    bark = load_bark(str(builders.build_bark(tmp_path / "bark", semantic_max_new_tokens=96)), "cpu")
+    voice = SpeakerPrompt.from_streams(np.random.default_rng(1).integers(0, 10_000, 100),
+                                       np.random.default_rng(2).integers(0, 1024, (8, 150)))
+    for index, generation in enumerate(generate_batch(bark, ["hello this is a test", "the voice"], voice, seed=4)):
+        prompt = prompt_from_generation(generation, max_seconds=14)
+        n_frames = prompt.fine_codes.shape[1]
+        assert len(prompt.semantic_tokens) == semantic_length_for_frames(n_frames)
+        np.testing.assert_array_equal(prompt.fine_codes, generation.fine_codes[:, -n_frames:])  # ends together
+        np.testing.assert_array_equal(prompt.semantic_tokens,
+                                      generation.semantic_tokens[-len(prompt.semantic_tokens):])
+        path = tmp_path / f"boot{index}.npz"
+        prompt.save(path)
+        bark_checks(path)
+
+
+def test_search_refuses_bad_input_with_one_line(run_cli, tiny, model_args, tmp_path, phrases):
+    import shutil
+
+    (tmp_path / "taken.npz").write_bytes(b"mine")
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, 0.001 * np.random.default_rng(0).standard_normal(3 * RATE).astype(np.float32), RATE)
+    no_config = tmp_path / "bark-no-config"
+    shutil.copytree(tiny["bark"], no_config)
+    (no_config / "generation_config.json").unlink()
+    common = [*model_args, "--bark", tiny["bark"]]
+    cases = {
+        "steps 0": ([phrases, "-o", "out.npz", "--work", "w", "--steps", "0", *common], "--steps must be at least 1"),
+        "no budget": ([phrases, "-o", "out.npz", "--work", "w", *common], "give the search a budget"),
+        "exists": ([phrases, "-o", "taken.npz", "--work", "w", "--steps", "1", *common], "pass --force"),
+        "no speech": ([silent, "-o", "out.npz", "--work", "w", "--steps", "1", *common], "speech"),
+        "no generation config": ([phrases, "-o", "out.npz", "--work", "w", "--steps", "1", *model_args, "--bark",
+                                  no_config], "has no usable generation_config.json"),
+    }
+    for name, (arguments, message) in cases.items():
+        result = run_cli("search", *arguments)
+        assert result.exit_code == 1, (name, result.output)
+        assert message in result.stderr and result.stderr.count("\n") == 1, (name, result.stderr)
+        assert not (tmp_path / "out.npz").exists() and (tmp_path / "taken.npz").read_bytes() == b"mine", name
+
+
+def test_search_command_with_the_tiny_bark_rejects_silent_candidates_and_says_why(run_cli, tiny, model_args,
+                                                                                   tmp_path, phrases):
+    """The real path, Bark included: the random tiny Bark speaks no speech, so every candidate is rejected (not
+    scored on noise), the reasons are kept in search.json, and no prompt is written."""
+    arguments = [phrases, "-o", "out.npz", "--work", "w", "--steps", "2", "--keep", "2", *model_args, "--bark",
+                 tiny["bark"], "--max-seconds", "6"]
+    result = run_cli("search", *arguments)
+    assert result.exit_code == 1 and "no candidate could be scored" in result.stderr, result.output
+    assert "mostly silence" in result.stderr and not (tmp_path / "out.npz").exists()
+    state = json.loads((tmp_path / "w" / "search.json").read_text())
+    assert state["candidates"] and all("mostly silence" in entry["rejected"] for entry in state["candidates"])
+    assert {entry["kind"] for entry in state["candidates"]} == {"window", "preset"}
+    again = run_cli("search", *arguments)  # resuming meets the same verdict without generating again
+    assert again.exit_code == 1 and "no candidate could be scored" in again.stderr
