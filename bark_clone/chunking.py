@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .constants import DEFAULT_CHUNK_SECONDS
 from .errors import UserError
 
 BARK_TEXT_TOKENS = 256  # Bark's processor cuts its text input here
-DEFAULT_CHUNK_SECONDS = 12.0  # under Bark's ~14 s per generation, with room for a slower speaker
 # Speaking rate in characters per second (spaces and punctuation included): about 14 for alphabetic scripts read
 # aloud at a relaxed pace; syllabic and logographic scripts pack more speech into each character.
 CHARACTERS_PER_SECOND = {"en": 14.0, "de": 14.0, "es": 14.0, "fr": 14.0, "it": 14.0, "pl": 13.0, "pt": 14.0,

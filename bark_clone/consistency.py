@@ -18,8 +18,7 @@ from .speech import speech_probabilities, speech_segments
 
 # Measured with the GE2E encoder against ARCTIC a0007 (scripts/guard_threshold.py): 2 s pieces of the same speaker
 # score 0.90-0.93, one espeak-ng voice across different texts 0.81-0.92, other voices 0.45-0.62 (KVoiceWalk's
-# nearest stock voice to its target: 0.71). 0.75 sits in the gap between different and same speakers.
-DEFAULT_MIN_SIMILARITY = 0.75
+# nearest stock voice to its target: 0.71). DEFAULT_MIN_SIMILARITY (0.75) sits in the gap between them.
 MIN_SPEECH_FRACTION = 0.3  # below this share of speech (VAD), a chunk is "mostly silence"
 DURATION_SLACK = 2.5  # speech lasting under 1/2.5 or over 2.5 times the language's estimate is implausible
 DURATION_ALLOWANCE_SECONDS = 1.0  # short texts vary most: this much more is always allowed

@@ -43,6 +43,12 @@ MIN_SPEECH_SECONDS = 1.0  # below this, the semantic/coarse ratio is unstable an
 DEFAULT_MAX_SECONDS = 14.0  # the published quantizers were trained on clips of about this length
 
 
+# Long-form speech (speak): the defaults, measured or reasoned where they are used.
+DEFAULT_CHUNK_SECONDS = 12.0  # under Bark's ~14 s per generation, with room for a slower speaker
+DEFAULT_PAUSE_SECONDS = 0.3  # between chunks
+DEFAULT_MIN_SIMILARITY = 0.75  # the guard's threshold (consistency.py and scripts/guard_threshold.py say why)
+
+
 def semantic_length_for_frames(n_frames: int) -> int:
     """Number of semantic tokens that cover ``n_frames`` codec frames (75 Hz) of the same audio (49.9 Hz)."""
     return round(n_frames * SEMANTIC_RATE_HZ / CODEC_FRAME_RATE_HZ)

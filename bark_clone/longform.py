@@ -9,11 +9,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .chunking import DEFAULT_CHUNK_SECONDS, plan_chunks
-from .consistency import DEFAULT_MIN_SIMILARITY, Attempt, Reference, judge, reference_for
-from .constants import CODEC_SAMPLE_RATE
+from .chunking import plan_chunks
+from .consistency import Attempt, Reference, judge, reference_for
+from .constants import CODEC_SAMPLE_RATE, DEFAULT_CHUNK_SECONDS, DEFAULT_MIN_SIMILARITY, DEFAULT_PAUSE_SECONDS
 from .errors import UserError
-from .joining import DEFAULT_PAUSE_SECONDS, join_chunks
+from .joining import join_chunks
 from .progress import progress_bar
 from .prompt import SpeakerPrompt
 

@@ -34,8 +34,6 @@ def markdown_table(report: dict[str, Any]) -> str:
 
 def plot_scores(report: dict[str, Any]) -> bytes:
     """A PNG bar chart of every entry's score and similarities."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,6 +50,15 @@ def plot_scores(report: dict[str, Any]) -> bytes:
                     ha="right")
     axis.set(ylabel="similarity", title="clone quality (higher is better)")
     axis.legend(fontsize=8)
+    return figure_png(figure)
+
+
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes (100 dpi), the figure closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)

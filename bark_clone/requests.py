@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from .constants import (
+    DEFAULT_BARK,
+    DEFAULT_CHUNK_SECONDS,
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_MIN_SIMILARITY,
+    DEFAULT_PAUSE_SECONDS,
+    DEFAULT_QUANTIZER,
+)
 
 
 @dataclass
@@ -88,9 +97,9 @@ class SpeakRequest:
     seed: int | None = None  # None: a random seed, written to the report
     batch_size: int = 4
     tries: int = 3
-    min_similarity: float = 0.75  # consistency.DEFAULT_MIN_SIMILARITY (checked equal by the tests)
-    chunk_seconds: float = 12.0
-    pause: float = 0.3
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    pause: float = DEFAULT_PAUSE_SECONDS
     chain: bool = False
     max_chars: int = 20_000
     force: bool = False

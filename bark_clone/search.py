@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from .candidates import BOOTSTRAP_SENTENCES, Candidate, bootstrap, score_candidate, window_candidate, window_moves
+from .candidates import (
+    BOOTSTRAP_SENTENCES,
+    Candidate,
+    bootstrap,
+    score_candidate,
+    window_candidate,
+    window_moves,
+)
 from .errors import UserError
 from .search_state import SearchState, load_state, save_state
 
@@ -107,7 +114,7 @@ def score_new(state: SearchState, context: Context, candidates: list[Candidate],
         state.add(candidate, work)
 
 
-def run_search(context: Context, work: Path, progress: bool = True) -> SearchState:
+def run_search(context: Context, work: Path, progress: bool = True, on_step=None) -> SearchState:
     """Run (or continue) the search in ``work`` until its budget or patience runs out; returns the state."""
     from .progress import progress_bar
 
@@ -130,6 +137,8 @@ def run_search(context: Context, work: Path, progress: bool = True) -> SearchSta
             score_new(state, context, children, work)
             state.finish_step(settings.keep)
             save_state(work, state)
+            if on_step is not None:
+                on_step(state)
             bar.update(1)
             best = state.best(1)[0]
             bar.set_postfix_str(f"best {best.score:.3f} (target {best.scores['target_similarity']:.3f}, self "

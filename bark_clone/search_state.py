@@ -13,6 +13,7 @@ from .candidates import Candidate
 from .errors import UserError
 from .files import json_bytes, write_files_atomically
 from .prompt import SpeakerPrompt
+from .report import figure_png
 
 STATE_FILE = "search.json"
 FORMAT = "bark-clone-search"
@@ -106,8 +107,6 @@ def save_state(work: Path, state: SearchState) -> None:
 
 def plot_history(history: list[dict[str, Any]]) -> bytes:
     """A PNG: the best score after each step, with its target and self similarity."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,8 +120,4 @@ def plot_history(history: list[dict[str, Any]]) -> bytes:
              title="voice search: the best so far (never decreases)")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)

@@ -31,48 +31,57 @@ def check_outputs(request: SearchRequest) -> None:
         raise UserError(f"--work {request.work}: its parent folder does not exist")
 
 
+def search_recordings(recordings, models, bark, settings, work: Path, identity: dict[str, Any], generator=None,
+                      progress: bool = True, on_step=None):
+    """The search over analysed ``recordings`` in ``work`` (new or resumed); returns its state. ``on_step(state)``
+    hears of every finished step (the server reports the best score so far with it)."""
+    from .evaluation import EVALUATION_SENTENCES
+    from .longform import bark_generator
+    from .scoring import target_from_recordings
+    from .search import Context, run_search, start_population
+
+    if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
+        raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
+    target = target_from_recordings(recordings, models.voice)
+    context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
+                      settings, EVALUATION_SENTENCES[: settings.sentences], identity)
+    Path(work).mkdir(exist_ok=True)
+    state = start_population(context, bark, Path(work))
+    if on_step is not None:
+        on_step(state)
+    return run_search(context, Path(work), progress, on_step)
+
+
 def search_voice(request: SearchRequest, generator=None, progress: bool = True) -> dict[str, Any]:
     """Run (or continue) the search and write ``request.output``; returns its sidecar. ``generator`` replaces Bark
     for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
     from .audio import check_audio_header
     from .bark import load_bark
-    from .evaluation import EVALUATION_SENTENCES
-    from .longform import bark_generator
+    from .files import json_bytes, write_files_atomically
     from .models import resolve_device
     from .pipeline import analyse, load_models
-    from .scoring import target_from_recordings
-    from .search import Context, run_search, start_population
 
     check_outputs(request)
     settings = settings_for(request)
-    if not 2 <= request.sentences <= len(EVALUATION_SENTENCES):
-        raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     for path in request.recordings:
         check_audio_header(path)
     models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
     recordings = [analyse(path, models.vad) for path in request.recordings]
     bark = load_bark(request.bark, resolve_device(request.device))
-    target = target_from_recordings(recordings, models.voice)
     identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
                 "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
                 **settings.fixed()}
-    context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
-                      settings, EVALUATION_SENTENCES[: request.sentences], identity)
-    work = Path(request.work)
-    work.mkdir(exist_ok=True)
-    start_population(context, bark, work)
-    state = run_search(context, work, progress)
+    state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress)
     best = state.best(1)[0]
-    sidecar = best_sidecar(best, state, recordings, models, request)
-    from .files import json_bytes, write_files_atomically
-
+    sidecar = best_sidecar(best, state, recordings, models, {"work": str(request.work), "bark": request.bark,
+                                                              "sentences": settings.sentences, "seed": settings.seed})
     output = Path(request.output)
     write_files_atomically({output.with_suffix(".json"): json_bytes(sidecar), output: best.prompt.npz_bytes()},
                            request.force)
     return sidecar
 
 
-def best_sidecar(best, state, recordings, models, request: SearchRequest) -> dict[str, Any]:
+def best_sidecar(best, state, recordings, models, search: dict[str, Any]) -> dict[str, Any]:
     """The sidecar of the search's result: its lineage, score parts, the search, the sources and the models."""
     from .constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
     from .prompt import bark_usage
@@ -83,8 +92,7 @@ def best_sidecar(best, state, recordings, models, request: SearchRequest) -> dic
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "method": "search", "kind": best.kind, "lineage": best.lineage,
         "score": {key: round(value, 4) for key, value in best.scores.items()},
-        "search": {"work": str(request.work), "steps": state.step, "candidates": len(state.candidates),
-                   "sentences": request.sentences, "seed": request.seed, "bark": request.bark},
+        "search": {**search, "steps": state.step, "candidates": len(state.candidates)},
         "sources": [recording.describe() for recording in recordings],
         "prompt": {"semantic_tokens": n_tokens, "codec_frames": n_frames, "semantic_rate_hz": SEMANTIC_RATE_HZ,
                    "codec_frame_rate_hz": CODEC_FRAME_RATE_HZ, "bark_reads": bark_usage(n_tokens, n_frames)},

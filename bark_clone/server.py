@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 from importlib import resources
@@ -22,6 +21,7 @@ from .bark import require_text
 from .constants import MIN_SPEECH_SECONDS
 from .errors import ApiError, UserError
 from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
+from .jobs import client_errors, make_speaker_job, preview_job, speak_job
 from .service import ModelHub, Service, ServiceConfig, WavCache
 from .speakers import public_document
 
@@ -41,7 +41,10 @@ router = APIRouter()  # the token and body limits are checked in front of it, by
 @router.post("/speakers", status_code=201, summary="Make a speaker from a recording")
 async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
                          max_seconds: float = Form(DEFAULTS.max_prompt_seconds, ge=MIN_SPEECH_SECONDS, le=60),
-                         normalize: bool = Form(True), service: Service = Depends(get_service)) -> JSONResponse:
+                         normalize: bool = Form(True),
+                         search_minutes: float | None = Form(None, gt=0, le=120, description="Also search this many "
+                                                             "minutes for a better prompt (status: searching)"),
+                         service: Service = Depends(get_service)) -> JSONResponse:
     config = service.config
     npz, _ = service.speakers.paths(name)
     if npz.exists():
@@ -54,9 +57,15 @@ async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
         sidecar = await service.run(lambda: make_speaker_job(service, name, upload, client_name, max_seconds,
                                                              normalize))
         sidecar = public_document(sidecar)
+        status = {"status": "ready"}
+        if search_minutes is not None:  # the search keeps the recording in its own folder until it is done
+            kept = service.speakers.search_folder(name) / upload.name
+            shutil.move(str(upload), kept)
+            status = {"status": "searching",
+                      "search": service.start_search(name, kept, client_name, search_minutes)}
     finally:
         shutil.rmtree(upload.parent, ignore_errors=True)
-    return JSONResponse({"name": name, **sidecar}, status_code=201)
+    return JSONResponse({"name": name, **sidecar, **status}, status_code=201)
 
 
 @router.get("/speakers", summary="List speakers with their metadata")
@@ -78,12 +87,17 @@ async def download(name: str, service: Service = Depends(get_service)) -> FileRe
 
 @router.get("/speakers/{name}", summary="A speaker's metadata")
 async def metadata(name: str, service: Service = Depends(get_service)) -> dict[str, Any]:
-    return service.speakers.metadata(name)
+    metadata = service.speakers.metadata(name)
+    search = service.searches.get(name)
+    if search is None:
+        return {**metadata, "status": "ready"}
+    return {**metadata, "status": search["status"], "search": dict(search)}
 
 
 @router.delete("/speakers/{name}", status_code=204, summary="Delete a speaker")
 async def delete(name: str, service: Service = Depends(get_service)) -> Response:
     service.speakers.delete(name)
+    service.searches.pop(name, None)  # a search still running finds its speaker gone and writes nothing
     return Response(status_code=204)
 
 
@@ -217,59 +231,3 @@ async def receive_upload(audio: UploadFile, config: ServiceConfig, folder: Path)
         shutil.rmtree(folder, ignore_errors=True)
         raise ApiError(400, "the uploaded audio file is empty")
     return target
-
-
-@contextlib.contextmanager
-def client_errors(upload: Path, client_name: str, limit: float):
-    """A recording's problems in the client's terms: 413 past the duration limit, else 400 naming the client's file
-    (never the server's temporary path)."""
-    from .audio import RecordingTooLong
-
-    try:
-        yield
-    except RecordingTooLong as error:
-        lasts = f"{error.seconds:.0f} s" if error.exact else f"over {limit:.0f} s"
-        raise ApiError(413, f"the recording lasts {lasts}; this server takes at most {limit:.0f} s") from None
-    except UserError as error:
-        raise ApiError(400, str(error).replace(str(upload), client_name)) from None
-
-
-def make_speaker_job(service: Service, name: str, upload: Path, client_name: str, max_seconds: float,
-                     normalize: bool) -> dict:
-    """Worker side of POST /speakers: decode (400 if not audio), check the duration, make and write the prompt."""
-    from .pipeline import analyse, make_speakers
-
-    models = service.hub.speaker_models()
-    with client_errors(upload, client_name, service.config.max_audio_seconds):
-        recording = analyse(upload, models.vad, label=client_name, max_seconds=service.config.max_audio_seconds)
-    speaker = make_speakers([recording], models, max_seconds, normalize)[0]
-    service.speakers.write(name, speaker)
-    return speaker.sidecar
-
-
-def preview_job(service: Service, name: str, key: str) -> bytes:
-    from .audio import wav_bytes
-    from .constants import CODEC_SAMPLE_RATE
-    from .models import encodec_decode
-
-    prompt = service.speakers.read_prompt(name)
-    data = wav_bytes(encodec_decode(service.hub.speaker_models().encodec, prompt.fine_codes), CODEC_SAMPLE_RATE)
-    service.cache.put(key, data)
-    return data
-
-
-def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> tuple[bytes, dict]:
-    """Worker side of /speak: the long-form path with its guard, the same as ``bark-clone speak``."""
-    from .audio import wav_bytes
-    from .longform import LongFormSettings, speak_long
-
-    bark = service.hub.bark()
-    encoder, vad = service.hub.listeners()
-    prompt = service.speakers.read_prompt(name)
-    audio, report = speak_long(bark, prompt, text, LongFormSettings(seed=seed), encoder=encoder, vad=vad,
-                               progress=False)
-    meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
-            "similarities": [row["similarity"] for row in report["chunks"]]}
-    data = wav_bytes(audio, report["sample_rate"])
-    service.cache.put(key, data, meta)
-    return data, meta

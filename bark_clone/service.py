@@ -237,6 +237,19 @@ class Service:
         self.in_flight = InFlight()
         self.speakers = SpeakerFolder(config.speakers)
         self.repaired = self.speakers.repair()  # what a killed server left behind
+        self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
+
+    def start_search(self, name: str, recording: Path, client_name: str, minutes: float) -> dict[str, Any]:
+        """Queue a voice search for a new speaker; its progress is ``searches[name]``."""
+        from .jobs import search_job
+
+        status = {"status": "searching", "minutes": minutes, "step": 0, "best_score": None}
+        self.searches[name] = status
+        try:
+            self.jobs.submit(lambda: search_job(self, name, recording, client_name, minutes))
+        except QueueFull:
+            status.update(status="ready", error="the search was not started: the server is busy")
+        return status
 
     def public_message(self, message: str) -> str:
         """An error message without the server's own folders (a client must never see a server path)."""

@@ -16,6 +16,7 @@ from .errors import ApiError, UserError
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # a speaker's name, also its file name (matched whole)
 UPLOADS = ".uploads"  # private to the server: uploads wait here for their job, and are removed after it
+SEARCHES = ".search"  # a speaker's recording and search state while a search runs for it
 
 
 def valid_name(name: str) -> bool:
@@ -89,6 +90,25 @@ class SpeakerFolder:
             write_files_atomically({sidecar: json_bytes(speaker.sidecar)}, force=True)
             write_files_atomically({npz: speaker.prompt.npz_bytes()}, force=False)
 
+    def replace(self, name: str, prompt, sidecar: dict[str, Any]) -> bool:
+        """Give an existing speaker a new prompt and sidecar (a search's result); False if it was deleted."""
+        from .files import json_bytes, write_files_atomically
+
+        npz, path = self.paths(name)
+        with self.lock:
+            if not npz.exists():
+                return False
+            write_files_atomically({path: json_bytes(sidecar)}, force=True)
+            write_files_atomically({npz: prompt.npz_bytes()}, force=True)
+            return True
+
+    def search_folder(self, name: str) -> Path:
+        """A fresh private folder for one speaker's search (its recording and state)."""
+        folder = self.root / SEARCHES / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, mode=0o700)
+        return folder
+
     def delete(self, name: str) -> None:
         with self.lock:
             npz, sidecar = self.existing(name)
@@ -106,6 +126,7 @@ class SpeakerFolder:
         (a pair whose writing was cut short). Returns what was removed, for the log."""
         removed = []
         shutil.rmtree(self.root / UPLOADS, ignore_errors=True)
+        shutil.rmtree(self.root / SEARCHES, ignore_errors=True)  # searches die with the server; speakers stay
         for folder in (self.root, self.root / ".cache"):
             for path in folder.glob(".*.tmp"):
                 path.unlink(missing_ok=True)

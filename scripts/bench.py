@@ -203,14 +203,21 @@ def print_table(results: dict) -> None:
     long_form = results["long_form"]
     print(f"long-form speak, {long_form['chunks']} chunks (audio s per s): batched "
           f"{long_form['batched_audio_per_second']:.2f}, chunk by chunk {long_form['sequential_audio_per_second']:.2f} "
-          f"({long_form['speedup']:.2f}x, {long_form['model']})\n")
+          f"({long_form['speedup']:.2f}x, {long_form['model']})")
+    scoring = results["search_scoring"]
+    print(f"search: candidates scored per minute: batched {scoring['batched_per_minute']:.1f}, one sentence at a "
+          f"time {scoring['sequential_per_minute']:.1f} ({scoring['speedup']:.2f}x, {scoring['model']})\n")
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")
 
 
 def main() -> None:
-    from bench_generation import bench_generation, bench_long_form  # beside this script
+    from bench_generation import (  # beside this script
+        bench_generation,
+        bench_long_form,
+        bench_search_scoring,
+    )
     from bench_training import bench_training
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -231,6 +238,7 @@ def main() -> None:
         results["training"] = bench_training(work, arguments.tiny, device)
         results["generation"] = bench_generation(models_paths, arguments.tiny, device)
         results["long_form"] = bench_long_form(models_paths, arguments.tiny, device)
+        results["search_scoring"] = bench_search_scoring(models_paths, arguments.tiny, device)
         results["targets"] = targets(results, device)
     print_table(results)
     if arguments.json:

@@ -34,6 +34,9 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     assert long_form["speedup"] == pytest.approx(long_form["batched_audio_per_second"]
                                                  / long_form["sequential_audio_per_second"])
     assert "long-form speak" in result.stdout
+    scoring = report["search_scoring"]
+    assert scoring["batched_per_minute"] > 0 and scoring["sequential_per_minute"] > 0
+    assert "candidates scored per minute" in result.stdout
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts

@@ -11,8 +11,8 @@ import soundfile
 from standins import VoiceStandIn, arctic_speech, generation_of
 
 from bark_clone.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
-from bark_clone.consistency import DEFAULT_MIN_SIMILARITY, Reference, failure_flags, judge
-from bark_clone.constants import CODEC_SAMPLE_RATE
+from bark_clone.consistency import Reference, failure_flags, judge
+from bark_clone.constants import CODEC_SAMPLE_RATE, DEFAULT_MIN_SIMILARITY
 from bark_clone.joining import join_chunks
 from bark_clone.longform import LongFormSettings, speak_long
 from bark_clone.requests import SpeakRequest
@@ -201,7 +201,7 @@ def test_speak_refuses_bad_input_with_one_line_and_writes_nothing(run_cli, speak
 
 
 def test_library_defaults_match_the_cli():
-    from bark_clone.consistency import DEFAULT_MIN_SIMILARITY
+    from bark_clone.constants import DEFAULT_MIN_SIMILARITY
     from bark_clone.speaking import settings_for
 
     request = SpeakRequest("me.npz", "out.wav", "hi", seed=0)

@@ -139,3 +139,30 @@ def test_search_command_with_the_tiny_bark_rejects_silent_candidates_and_says_wh
     assert {entry["kind"] for entry in state["candidates"]} == {"window", "preset"}
     again = run_cli("search", *arguments)  # resuming meets the same verdict without generating again
     assert again.exit_code == 1 and "no candidate could be scored" in again.stderr
+
+
+def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrases, arctic, monkeypatch, config):
+    import time
+
+    from bark_clone import longform
+
+    standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
+    monkeypatch.setattr(longform, "bark_generator", lambda bark: standin)
+    with open(phrases, "rb") as handle:
+        created = client.post("/speakers", data={"name": "me", "search_minutes": "0.15"},
+                              files={"audio": ("phrases.wav", handle.read())})
+    assert created.status_code == 201 and created.json()["status"] == "searching"
+    seen, deadline = [], time.time() + 120
+    while time.time() < deadline:
+        metadata = client.get("/speakers/me").json()
+        seen.append((metadata["status"], metadata.get("search", {}).get("best_score")))
+        if metadata["status"] == "ready":
+            break
+        time.sleep(0.2)
+    assert metadata["status"] == "ready" and "error" not in metadata["search"], metadata.get("search")
+    assert any(status == "searching" and score is not None for status, score in seen)  # the best so far, live
+    scores = [score for _, score in seen if score is not None]
+    assert scores == sorted(scores)  # never decreases
+    assert metadata["method"] == "search" and metadata["score"]["score"] == metadata["search"]["best_score"]
+    assert prompt_level(SpeakerPrompt.load(config.speakers / "me.npz")) < 4  # better than any window
+    assert not (config.speakers / ".search").exists() or not list((config.speakers / ".search").iterdir())

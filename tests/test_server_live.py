@@ -148,3 +148,28 @@ def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
     for name in names:
         with np.load(Path(config.speakers) / f"{name}.npz", allow_pickle=False) as archive:
             assert archive["fine_prompt"].shape[0] == 8
+
+
+def test_browser_starts_a_search_and_follows_it(live_server, arctic, monkeypatch):
+    from playwright.sync_api import sync_playwright
+    from standins import LevelStandIn, arctic_speech
+
+    from bark_clone import longform
+
+    monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
+    base, _ = live_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.set_input_files("#audio", str(arctic))
+        page.fill("#name", "searched")
+        page.fill("#search-minutes", "0.1")
+        page.click("#create-button")
+        page.wait_for_function("document.getElementById('create-status').textContent.includes('searching')",
+                               timeout=120_000)
+        page.wait_for_function("document.getElementById('create-status').textContent.includes('kept the best')",
+                               timeout=120_000)
+        shown = page.inner_text("#create-status")
+        browser.close()
+    assert "searched: the search kept the best prompt (score 0." in shown

@@ -143,9 +143,12 @@ $("create-form").addEventListener("submit", async (event) => {
     const form = new FormData();
     form.append("audio", file, file.name || "recording.wav");
     form.append("name", name);
+    const minutes = Number($("search-minutes").value) || 0;
+    if (minutes > 0) form.append("search_minutes", String(minutes));
     const sidecar = await (await api("/speakers", { method: "POST", body: form })).json();
     done();
     setStatus("create-status", `made ${name}`);
+    if (sidecar.status === "searching") followSearch(name);
     await drawWaveform(file, sidecar);
     await refresh();
     select(name);
@@ -153,6 +156,26 @@ $("create-form").addEventListener("submit", async (event) => {
     done(error);
   }
 });
+
+// A running search reports its best score so far; when it is done the speaker holds the best prompt.
+async function followSearch(name) {
+  try {
+    const metadata = await (await api(`/speakers/${encodeURIComponent(name)}`)).json();
+    const search = metadata.search || {};
+    if (metadata.status === "searching") {
+      const best = search.best_score === null || search.best_score === undefined ? "-" : search.best_score.toFixed(3);
+      setStatus("create-status", `searching ${name}: step ${search.step}, best score ${best}`, "busy");
+      setTimeout(() => followSearch(name), 2000);
+    } else {
+      setStatus("create-status", search.error ? `${name}: ${search.error}` :
+        `${name}: the search kept the best prompt (score ${(metadata.score || {}).score})`, search.error ? "error" : "");
+      await refresh();
+      if (current === name) select(name);
+    }
+  } catch (error) {
+    setStatus("create-status", error.message, "error");
+  }
+}
 
 // ---- the list -------------------------------------------------------------------------------------------
 async function refresh() {
