@@ -28,11 +28,23 @@ FINE_TEMPERATURE = 0.5
 MIN_EOS_P = 0.2  # the semantic model stops once end-of-speech has at least this probability
 
 
-def load_bark(source: str = DEFAULT_BARK, device=None) -> Loaded:
-    """``BarkModel`` plus its ``BarkProcessor`` (as ``loaded.processor``) from a hub id or local folder."""
+DTYPES = ("float32", "float16", "bfloat16")
+GENERATION_STAGES = ("semantic", "coarse_acoustics", "fine_acoustics")  # the transformers; the codec stays float32
+
+
+def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", offload: bool = False) -> Loaded:
+    """``BarkModel`` plus its ``BarkProcessor`` (as ``loaded.processor``) from a hub id or local folder.
+
+    ``dtype`` sets the three generation stages' precision (EnCodec and the audio stay float32): bfloat16 halves
+    their memory on any device, float16 needs a GPU. ``offload`` keeps only the running stage on the GPU
+    (transformers' ``enable_cpu_offload``, which needs CUDA and the accelerate package)."""
     from transformers import BarkModel, BarkProcessor
 
+    check_precision(dtype, offload, device)
     loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", device)
+    set_precision(loaded, dtype)
+    if offload:
+        loaded.model.enable_cpu_offload(gpu_id=loaded.device.index or 0)
     try:
         loaded.processor = BarkProcessor.from_pretrained(source, local_files_only=hub_offline())
     except OSError as error:
@@ -57,6 +69,32 @@ def language_presets(bark: Loaded, language: str) -> list[str]:
         if names:
             return names
     return []
+
+
+def check_precision(dtype: str, offload: bool, device) -> None:
+    """Refuse, before loading anything, a precision or offload the device cannot run."""
+    import importlib.util
+
+    import torch
+
+    kind = torch.device(device).type if device is not None else "cpu"
+    if dtype not in DTYPES:
+        raise UserError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
+    if dtype == "float16" and kind == "cpu":
+        raise UserError("--dtype float16 is for GPUs (CPU kernels for it are slow or missing); use bfloat16 on CPU")
+    if offload and kind != "cuda":
+        raise UserError("--offload moves Bark's stages between the CPU and a GPU: it needs --device cuda")
+    if offload and importlib.util.find_spec("accelerate") is None:
+        raise UserError("--offload needs the accelerate package: pip install accelerate")
+
+
+def set_precision(bark: Loaded, dtype: str) -> None:
+    """The generation stages in ``dtype``; the codec (and so the audio) stays float32."""
+    import torch
+
+    for stage in GENERATION_STAGES:
+        getattr(bark.model, stage).to(getattr(torch, dtype))
+    bark.dtype = dtype
 
 
 @dataclass
@@ -117,11 +155,13 @@ def prepare_inputs(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | 
 
 
 def generate_semantic(bark: Loaded, inputs: dict, history: dict | None, configs: StageConfigs,
-                      temperature: float = SEMANTIC_TEMPERATURE):
-    """Text -> semantic tokens: (B, N) int64 at 49.9 Hz, each row padded after its end-of-speech with ids >= 10 000."""
+                      temperature: float = SEMANTIC_TEMPERATURE, min_eos_p: float = MIN_EOS_P):
+    """Text -> semantic tokens: (B, N) int64 at 49.9 Hz, each row padded after its end-of-speech with ids >= 10 000.
+
+    ``min_eos_p`` above 1 puts end of speech out of reach (the benchmark's fixed-length samples)."""
     return bark.model.semantic.generate(
         inputs["input_ids"], attention_mask=inputs["attention_mask"], history_prompt=history,
-        semantic_generation_config=configs.semantic, do_sample=True, temperature=temperature, min_eos_p=MIN_EOS_P)
+        semantic_generation_config=configs.semantic, do_sample=True, temperature=temperature, min_eos_p=min_eos_p)
 
 
 def generate_coarse(bark: Loaded, semantic, history: dict | None, configs: StageConfigs):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import FiniteFloat, default, device_option, force_option
+from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option, offload_option
 from .errors import UserError
 from .requests import EvaluateRequest, SpeakRequest
 from .service import ServiceConfig
@@ -41,9 +41,11 @@ def speak_default(name: str):
 @click.option("--max-chars", type=click.IntRange(1, 1_000_000), default=speak_default("max_chars"),
               show_default=True, help="Refuse longer texts.")
 @click.option("--json", "as_json", is_flag=True, help="Also print the report on stdout.")
+@dtype_option
+@offload_option
 @force_option
 def speak(speaker, text, text_file, output, bark, device, language, seed, batch_size, tries, min_similarity,
-          chunk_seconds, pause, chain, max_chars, as_json, force) -> None:
+          chunk_seconds, pause, chain, max_chars, as_json, dtype, offload, force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
     against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json)."""
     import json
@@ -52,7 +54,7 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
 
     request = SpeakRequest(Path(speaker), Path(output), text, Path(text_file) if text_file else None, bark, device,
                            language, seed, batch_size, tries, min_similarity, chunk_seconds, pause, chain,
-                           max_chars, force)
+                           max_chars, force, dtype, offload)
     report = run_speak(request, progress=not as_json)
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -81,9 +83,11 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
 @click.option("--max-seconds", type=FiniteFloat(), default=default(EvaluateRequest, "max_seconds"), show_default=True)
 @device_option
 @click.option("--seed", type=int, default=default(EvaluateRequest, "seed"), show_default=True)
+@dtype_option
+@offload_option
 @force_option
 def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, encodec, max_seconds,
-             device, seed, force) -> None:
+             device, seed, dtype, offload, force) -> None:
     """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
     'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
     from .evaluation import run_evaluation
@@ -92,7 +96,8 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
     if encodec is not None:
         click.echo("note: --encodec is no longer used; evaluate encodes with Bark's own codec", err=True)
     request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
-                              transcript, list(quantizers), language, hubert, max_seconds, device, seed, force)
+                              transcript, list(quantizers), language, hubert, max_seconds, device, seed, force,
+                              dtype, offload)
     report = run_evaluation(request)
     for entry in ranked_rows(report):
         click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "
@@ -132,8 +137,10 @@ def serve_default(name: str):
               help="Model worker threads.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
+@dtype_option
+@offload_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, max_text_chars, workers, queue_size) -> None:
+          cache_mb, max_text_chars, workers, queue_size, dtype, offload) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from .guard import loopback_only
     from .server import create_app
@@ -143,7 +150,7 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
                         "(clients then send Authorization: Bearer TOKEN)")
     config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
                            max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
-                           workers=workers, queue_size=queue_size)
+                           workers=workers, queue_size=queue_size, dtype=dtype, offload=offload)
     import uvicorn
 
     app = create_app(config)

@@ -38,5 +38,16 @@ def device_option(function):
     )(function)
 
 
+def dtype_option(function):
+    return click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
+                        show_default=True, help="Precision of Bark's three stages (bfloat16 halves their memory; "
+                        "float16 needs a GPU). EnCodec, HuBERT and the quantizer stay float32.")(function)
+
+
+def offload_option(function):
+    return click.option("--offload", is_flag=True, help="Keep only the running Bark stage on the GPU (for 6-8 GB "
+                        "cards; needs --device cuda and the accelerate package).")(function)
+
+
 def force_option(function):
     return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import FiniteFloat, default, device_option, force_option
+from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option, offload_option
 from .requests import SearchRequest
 
 
@@ -38,9 +38,11 @@ def search_default(name: str):
               help="Longest prompt, in seconds.")
 @click.option("--language", default=search_default("language"), show_default=True,
               help="Language of the stock voices to start from.")
+@dtype_option
+@offload_option
 @force_option
 def search(recordings, output, work, bark, steps, minutes, keep, patience, sentences, seed, quantizer, hubert,
-           encodec, device, max_seconds, language, force) -> None:
+           encodec, device, max_seconds, language, dtype, offload, force) -> None:
     """Search for the speaker prompt that makes Bark sound most like RECORDING(s): start from the best windows
     and the nearest stock voices, expand the best by window moves and bootstraps from Bark's own speech, keep the
     best --keep, until --steps / --minutes or --patience. Writes the best prompt; --work holds search.json,
@@ -49,7 +51,7 @@ def search(recordings, output, work, bark, steps, minutes, keep, patience, sente
 
     request = SearchRequest([Path(path) for path in recordings], Path(output), Path(work), bark, steps, minutes,
                             keep, patience, sentences, seed, hubert, encodec, quantizer, device, max_seconds,
-                            language, force)
+                            language, force, dtype, offload)
     sidecar = search_voice(request)
     score = sidecar["score"]
     click.echo(f"{output}: score {score['score']:.3f} (target {score['target_similarity']:.3f}, self "

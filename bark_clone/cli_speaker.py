@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import FiniteFloat, device_option, force_option
+from .cli_options import FiniteFloat, device_option, dtype_option, force_option, offload_option
 from .constants import (
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
@@ -90,9 +90,11 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
               "with each, and keep the one whose speech scores best against the recording (needs --bark).")
 @click.option("--bark", help="Bark for --refine: suno/bark, suno/bark-small or a local folder.")
 @click.option("--normalize/--no-normalize", default=True, show_default=True, help="Level the speech to -20 dBFS.")
+@dtype_option
+@offload_option
 @force_option
 def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, combine,
-                         candidates, refine, bark, normalize, force) -> None:
+                         candidates, refine, bark, normalize, dtype, offload, force) -> None:
     """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3), or one from all with --combine.
 
     The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
@@ -115,7 +117,7 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
     if refine is not None:
         from .refine import Refiner
 
-        refiner = Refiner(bark, models)
+        refiner = Refiner(bark, models, dtype, offload)
     results = []
     for group in progress_bar(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
         # a long recording gets its own bar: decoding and voice analysis take a while before the models run

@@ -9,7 +9,7 @@ import click
 
 from quantizer.models import ARCHITECTURES
 
-from .cli_options import FiniteFloat, default, device_option, force_option
+from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option
 from .constants import DEFAULT_HUBERT
 from .errors import UserError
 from .requests import GenerateOptions, TrainRequest
@@ -32,15 +32,16 @@ from .requests import GenerateOptions, TrainRequest
 @click.option("--held-out", type=FiniteFloat(), default=default(GenerateOptions, "held_out"), show_default=True,
               help="Fraction of clips set aside (by a hash of their id) to measure accuracy on.")
 @device_option
+@dtype_option
 @click.option("--force", is_flag=True, help="Delete an existing dataset made with other settings and start over.")
 def generate_data_command(out, samples, bark, texts, language, batch_size, seed, presets, shard_size, held_out,
-                          device, force) -> None:
+                          device, dtype, force) -> None:
     """Generate synthetic training data with Bark: text, semantic tokens, 24 kHz audio and settings per sample.
 
     Under torchrun or accelerate launch, each process makes its share of the shards."""
     from .generate import generate_data
 
-    options = GenerateOptions(samples, bark, language, texts, batch_size, seed, presets, shard_size, held_out)
+    options = GenerateOptions(samples, bark, language, texts, batch_size, seed, presets, shard_size, held_out, dtype)
     summary = generate_data(Path(out), options, device, force)
     click.echo(f"{out}: {summary['shards_made']} shard(s) made now, {summary['samples']} samples, "
                f"{summary['seconds'] / 60:.1f} min of audio")

@@ -194,8 +194,8 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     target = target_from_recordings(recordings, encoder)
     out = Path(request.out)
     check_out(out, request.force)
-    session = Session(load_bark(request.bark, device), encoder, target, EVALUATION_SENTENCES[: request.sentences],
-                      request.seed, out)
+    bark = load_bark(request.bark, device, request.dtype, request.offload)
+    session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out)
     session.bar = progress_bar(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1,
                                unit="voice",
                        desc="evaluate")

@@ -78,7 +78,7 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     summary = {"shards_made": 0, "samples": 0, "seconds": 0.0}
     if not todo:
         return summary
-    bark = load_bark(options.bark, distributed.local_device(resolve_device(device)))
+    bark = load_bark(options.bark, distributed.local_device(resolve_device(device)), options.dtype)
     voices = language_presets(bark, options.language) if options.presets else []
     if options.presets and not voices:
         raise UserError(f"--presets: the Bark model has no stock voices for language {options.language!r}")

@@ -15,9 +15,9 @@ REFINE_SENTENCES = 3  # per candidate window
 class Refiner:
     """Holds Bark and the speaker encoder for one make-speaker run; ``best`` picks among candidate speakers."""
 
-    def __init__(self, bark_source: str, models) -> None:
+    def __init__(self, bark_source: str, models, dtype: str = "float32", offload: bool = False) -> None:
         self.bark_source = bark_source
-        self.bark = load_bark(bark_source, models.hubert.device)
+        self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)
         self.encoder = models.voice
 
     def best(self, speakers: list, recordings: list) -> Any:

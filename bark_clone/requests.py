@@ -38,6 +38,8 @@ class EvaluateRequest:
     device: str = "auto"
     seed: int = 0
     force: bool = False
+    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    offload: bool = False
 
 
 @dataclass
@@ -75,12 +77,16 @@ class GenerateOptions:
     presets: bool = False
     shard_size: int = 64
     held_out: float = 0.05
+    dtype: str = "float32"  # Bark's stages; another precision makes other samples, so it is a setting
 
     def settings(self) -> dict[str, Any]:
-        return {"kind": "generated", "samples": self.samples, "bark": self.bark, "language": self.language,
-                "texts": str(Path(self.texts).resolve()) if self.texts else "built-in markov",
-                "batch_size": self.batch_size, "seed": self.seed, "presets": self.presets,
-                "shard_size": self.shard_size}
+        settings = {"kind": "generated", "samples": self.samples, "bark": self.bark, "language": self.language,
+                    "texts": str(Path(self.texts).resolve()) if self.texts else "built-in markov",
+                    "batch_size": self.batch_size, "seed": self.seed, "presets": self.presets,
+                    "shard_size": self.shard_size}
+        if self.dtype != "float32":  # float32 datasets made before --dtype existed keep resuming
+            settings["dtype"] = self.dtype
+        return settings
 
 
 @dataclass
@@ -103,6 +109,8 @@ class SpeakRequest:
     chain: bool = False
     max_chars: int = 20_000
     force: bool = False
+    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    offload: bool = False
 
 
 @dataclass
@@ -126,3 +134,5 @@ class SearchRequest:
     max_seconds: float = DEFAULT_MAX_SECONDS
     language: str = "en"
     force: bool = False
+    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    offload: bool = False

@@ -67,7 +67,7 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
         check_audio_header(path)
     models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
     recordings = [analyse(path, models.vad) for path in request.recordings]
-    bark = load_bark(request.bark, resolve_device(request.device))
+    bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
     identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
                 "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
                 **settings.fixed()}

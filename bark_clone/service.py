@@ -48,6 +48,8 @@ class ServiceConfig:
     workers: int = 1
     queue_size: int = 8
     retry_after_seconds: int = 5
+    dtype: str = "float32"  # Bark's stages
+    offload: bool = False
 
     @property
     def cache(self) -> Path:
@@ -83,7 +85,8 @@ class ModelHub:
 
         with self._lock, self.unusable("Bark model"):
             if self._bark is None:
-                self._bark = load_bark(self.config.bark, resolve_device(self.config.device))
+                self._bark = load_bark(self.config.bark, resolve_device(self.config.device), self.config.dtype,
+                                       self.config.offload)
             return self._bark
 
     def listeners(self):

@@ -65,7 +65,7 @@ def run_speak(request: SpeakRequest, progress: bool = True) -> dict[str, Any]:
     text = read_text(request)
     settings = settings_for(request)
     prompt = SpeakerPrompt.load(request.speaker)
-    bark = load_bark(request.bark, resolve_device(request.device))
+    bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
     audio, report = speak_long(bark, prompt, text, settings, sidecar=Path(request.speaker).with_suffix(".json"),
                                progress=progress)
     report = {"speaker": str(request.speaker), "bark": request.bark, "output": str(output), **report}

@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""bark-clone benchmarks: make-speaker latency, long inputs, training throughput, data generation and long-form speech.
+"""bark-clone benchmarks: make-speaker latency, long inputs, training throughput, data generation, long-form
+speech, search scoring, and Bark generation at bark-small size, stage by stage.
 
 Every target is a ratio of two numbers measured in the same run, on the same machine. Models are the real
 architectures (HuBERT base, EnCodec 24 kHz, the published LSTM v0/v1 shapes) with random weights: fine for timing.
 
-    python scripts/bench.py                 # CPU (or CUDA when present), real sizes; about 15 minutes on 2 cores
+    python scripts/bench.py                 # CPU (or CUDA when present), real sizes; about 30 minutes on 2 cores
     python scripts/bench.py --json out.json # also write the numbers
+    python scripts/bench.py --rows bark     # only some rows (comma-separated)
     python scripts/bench.py --tiny          # tiny models and inputs: checks the bench itself works (the tests do)
 """
 
@@ -158,87 +160,50 @@ def machine(device) -> dict:
             "python": platform.python_version()}
 
 
-def targets(results: dict, device) -> list[dict]:
-    checks = []
-    for row in results["make_speaker"]["rows"]:
-        checks.append({"measure": f"make-speaker warm / bare passes ({row['speech_seconds']} s of speech)",
-                       "value": row["warm_over_bare"], "target": "<= 1.25", "met": row["warm_over_bare"] <= 1.25})
-        checks.append({"measure": f"cold CLI / warm ({row['speech_seconds']} s of speech)",
-                       "value": row["cold_over_warm"], "target": "<= 3", "met": row["cold_over_warm"] <= 3})
-    long_rows = results["long_inputs"]["rows"]
-    pair = next((row for row in long_rows if row["input_ratio"] == 10), long_rows[-1])
-    checks.append({"measure": f"{pair['minutes']} min vs {long_rows[0]['minutes']} min: time", "value":
-                   pair["time_ratio"], "target": f"<= {1.1 * pair['input_ratio']:.1f}",
-                   "met": pair["time_ratio"] <= 1.1 * pair["input_ratio"]})
-    checks.append({"measure": f"{pair['minutes']} min vs {long_rows[0]['minutes']} min: peak RSS",
-                   "value": pair["rss_ratio"], "target": "<= 1.5", "met": pair["rss_ratio"] <= 1.5})
-    wanted = 10.0 if device.type == "cuda" else 1.3
-    checks.append({"measure": f"training throughput, {device.type}, v1 shape / reference loop",
-                   "value": results["training"]["v1_speedup"], "target": f">= {wanted}",
-                   "met": results["training"]["v1_speedup"] >= wanted})
-    checks.append({"measure": "batched / sequential data generation", "value": results["generation"]["speedup"],
-                   "target": ">= 4", "met": results["generation"]["speedup"] >= 4})
-    return checks
+ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "search_scoring", "bark")
 
 
-def print_table(results: dict) -> None:
-    print(f"\nmachine: {results['machine']}\n")
-    print("make-speaker (warm, seconds; median)        hubert  quant  encodec  other  total  bare  ratio  cold  RSS MB")
-    for row in results["make_speaker"]["rows"]:
-        print(f"  {row['speech_seconds']:>4} s of speech ({row['window_seconds']:>5} s window)         "
-              f"{row['hubert']:6.2f} {row['quantizer']:6.2f} {row['encodec']:8.2f} {row['other']:6.2f} "
-              f"{row['warm_total']:6.2f} {row['bare']:5.2f} {row['warm_over_bare']:6.2f} {row['cold_cli']:5.1f} "
-              f"{row['peak_rss_mb']:7.0f}")
-    print("\nlong inputs (fresh process each)   work s   RSS MB   time x   RSS x")
-    for row in results["long_inputs"]["rows"]:
-        print(f"  {row['minutes']:>5} min                      {row['work_seconds']:7.2f} {row['peak_rss_mb']:8.0f} "
-              f"{row['time_ratio']:7.2f} {row['rss_ratio']:7.2f}")
-    training = results["training"]
-    print(f"\ntraining frames/s: reference v1 {training['reference_v1']:.0f}, ours v1 {training['ours_v1']:.0f} "
-          f"({training['v1_speedup']:.2f}x), ours context {training['ours_context']:.0f} "
-          f"({training['context_speedup']:.2f}x)")
-    generation = results["generation"]
-    print(f"data generation (audio s per s): batched {generation['batched_audio_per_second']:.2f}, sequential "
-          f"{generation['sequential_audio_per_second']:.2f} ({generation['speedup']:.2f}x, {generation['model']})")
-    long_form = results["long_form"]
-    print(f"long-form speak, {long_form['chunks']} chunks (audio s per s): batched "
-          f"{long_form['batched_audio_per_second']:.2f}, chunk by chunk {long_form['sequential_audio_per_second']:.2f} "
-          f"({long_form['speedup']:.2f}x, {long_form['model']})")
-    scoring = results["search_scoring"]
-    print(f"search: candidates scored per minute: batched {scoring['batched_per_minute']:.1f}, one sentence at a "
-          f"time {scoring['sequential_per_minute']:.1f} ({scoring['speedup']:.2f}x, {scoring['model']})\n")
-    for check in results["targets"]:
-        print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
-              f"{check['target']})")
+def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
+    """Each requested row, measured in this process (the make-speaker row also starts fresh processes)."""
+    import builders
+    from bench_bark import bench_bark_stages
+    from bench_generation import bench_generation, bench_long_form, bench_search_scoring
+    from bench_training import bench_training
+
+    models_paths = build_models(work / "models", tiny)
+    measure = {
+        "make_speaker": lambda: bench_make_speaker(models_paths, work, tiny, repeats),
+        "long_inputs": lambda: bench_long_inputs(models_paths, work, tiny),
+        "training": lambda: bench_training(work, tiny, device),
+        "generation": lambda: bench_generation(models_paths, tiny, device),
+        "long_form": lambda: bench_long_form(models_paths, tiny, device),
+        "search_scoring": lambda: bench_search_scoring(models_paths, tiny, device),
+        "bark": lambda: bench_bark_stages(builders.build_bark(work / "bark-sized", size="tiny" if tiny else "small"),
+                                          tiny, device),
+    }
+    return {row: measure[row]() for row in rows}
 
 
 def main() -> None:
-    from bench_generation import (  # beside this script
-        bench_generation,
-        bench_long_form,
-        bench_search_scoring,
-    )
-    from bench_training import bench_training
+    from bench_report import print_table, targets  # beside this script
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny models and inputs (a smoke test of the bench)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions per measurement (median)")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
     arguments = parser.parse_args()
+    rows = [row.strip() for row in arguments.rows.split(",") if row.strip()]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(unknown)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        models_paths = build_models(work / "models", arguments.tiny)
-        results = {"machine": machine(device), "tiny": arguments.tiny}
-        results["make_speaker"] = bench_make_speaker(models_paths, work, arguments.tiny, arguments.repeats)
-        results["long_inputs"] = bench_long_inputs(models_paths, work, arguments.tiny)
-        results["training"] = bench_training(work, arguments.tiny, device)
-        results["generation"] = bench_generation(models_paths, arguments.tiny, device)
-        results["long_form"] = bench_long_form(models_paths, arguments.tiny, device)
-        results["search_scoring"] = bench_search_scoring(models_paths, arguments.tiny, device)
+        results = {"machine": machine(device), "tiny": arguments.tiny,
+                   **run_rows(rows, Path(folder), arguments.tiny, arguments.repeats, device)}
         results["targets"] = targets(results, device)
     print_table(results)
     if arguments.json:

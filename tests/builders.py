@@ -83,11 +83,20 @@ def build_encodec(folder: Path, tiny: bool = True, seed: int = 0) -> Path:
     return Path(folder)
 
 
-def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_tokens: int = 48) -> Path:
+BARK_SIZES = {  # (hidden size, layers, heads) of each stage
+    "tiny": (32, 1, 2),
+    "small": (768, 12, 12),  # suno/bark-small
+    "large": (1024, 24, 16),  # suno/bark
+}
+
+
+def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_tokens: int = 48,
+               size: str | None = None) -> Path:
     """A random Bark with the real vocabulary sizes, a tokenizer and a generation config, saved to ``folder``.
 
-    Tiny: 1 layer, width 32, and at most ``semantic_max_new_tokens`` semantic tokens per generation.
-    Full-size: suno/bark's widths (1024, 24 layers) and its generation limits.
+    ``size`` "tiny" (the default when ``tiny``): 1 layer, width 32, at most ``semantic_max_new_tokens`` semantic
+    tokens per generation. "small" and "large" (the default otherwise): suno/bark-small's and suno/bark's widths,
+    with Bark's generation limits unless ``semantic_max_new_tokens`` is given for them too.
     """
     import torch
     from transformers import (
@@ -108,8 +117,10 @@ def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_
     )
 
     torch.manual_seed(seed)
-    size = dict(hidden_size=32, num_layers=1, num_heads=2) if tiny else dict(hidden_size=1024, num_layers=24,
-                                                                              num_heads=16)
+    size_name = size or ("tiny" if tiny else "large")
+    hidden, layers, heads = BARK_SIZES[size_name]
+    tiny = size_name == "tiny"
+    size = dict(hidden_size=hidden, num_layers=layers, num_heads=heads)
     config = BarkConfig(
         semantic_config=BarkSemanticConfig(input_vocab_size=129_600, output_vocab_size=10_048, **size).to_dict(),
         coarse_acoustics_config=BarkCoarseConfig(input_vocab_size=12_096, output_vocab_size=12_096, **size).to_dict(),

@@ -37,6 +37,14 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     scoring = report["search_scoring"]
     assert scoring["batched_per_minute"] > 0 and scoring["sequential_per_minute"] > 0
     assert "candidates scored per minute" in result.stdout
+    bark = report["bark"]
+    assert set(bark["stages"]) == {"semantic", "coarse", "fine", "decode"} and bark["batch"] == 2
+    assert bark["audio_seconds"] > 0 and abs(sum(bark["share_of_time_batch_1"].values()) - 1) < 0.01
+    assert any("Bark end to end" in check["measure"] for check in report["targets"])
+    assert "Bark generation" in result.stdout
+    only = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--rows", "training"],
+                          capture_output=True, text=True, timeout=600)
+    assert only.returncode == 0 and "training frames/s" in only.stdout and "make-speaker" not in only.stdout
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts

@@ -1,0 +1,99 @@
+"""The bench's verdicts and its table: every target a ratio of two numbers from the same run; rows that were not
+run (``--rows``) are left out."""
+
+from __future__ import annotations
+
+
+def targets(results: dict, device) -> list[dict]:
+    """Every target whose row was measured: a ratio of two numbers from this run, and whether it is met."""
+    checks = []
+    for row in results.get("make_speaker", {}).get("rows", []):
+        checks.append({"measure": f"make-speaker warm / bare passes ({row['speech_seconds']} s of speech)",
+                       "value": row["warm_over_bare"], "target": "<= 1.25", "met": row["warm_over_bare"] <= 1.25})
+        checks.append({"measure": f"cold CLI / warm ({row['speech_seconds']} s of speech)",
+                       "value": row["cold_over_warm"], "target": "<= 4", "met": row["cold_over_warm"] <= 4})
+    if "long_inputs" in results:
+        checks += long_input_targets(results["long_inputs"]["rows"])
+    if "training" in results:
+        wanted = 10.0 if device.type == "cuda" else 1.3
+        checks.append({"measure": f"training throughput, {device.type}, v1 shape / reference loop",
+                       "value": results["training"]["v1_speedup"], "target": f">= {wanted}",
+                       "met": results["training"]["v1_speedup"] >= wanted})
+    if "generation" in results:
+        checks.append({"measure": "batched / sequential data generation (tiny Bark)",
+                       "value": results["generation"]["speedup"], "target": ">= 4",
+                       "met": results["generation"]["speedup"] >= 4})
+    if "bark" in results:
+        bark = results["bark"]
+        checks.append({"measure": f"Bark semantic + coarse, batch {bark['batch']} / batch 1 ({bark['model']})",
+                       "value": bark["semantic_and_coarse_speedup"], "target": ">= 4",
+                       "met": bark["semantic_and_coarse_speedup"] >= 4})
+        checks.append({"measure": f"Bark end to end, batch {bark['batch']} / batch 1", "target": ">= 2",
+                       "value": bark["end_to_end_speedup"], "met": bark["end_to_end_speedup"] >= 2})
+    return checks
+
+
+def long_input_targets(long_rows: list[dict]) -> list[dict]:
+    checks = []
+    pair = next((row for row in long_rows if row["input_ratio"] == 10), long_rows[-1])
+    checks.append({"measure": f"{pair['minutes']} min vs {long_rows[0]['minutes']} min: time", "value":
+                   pair["time_ratio"], "target": f"<= {1.1 * pair['input_ratio']:.1f}",
+                   "met": pair["time_ratio"] <= 1.1 * pair["input_ratio"]})
+    checks.append({"measure": f"{pair['minutes']} min vs {long_rows[0]['minutes']} min: peak RSS",
+                   "value": pair["rss_ratio"], "target": "<= 1.5", "met": pair["rss_ratio"] <= 1.5})
+    return checks
+
+
+def print_table(results: dict) -> None:
+    print(f"\nmachine: {results['machine']}\n")
+    if "make_speaker" in results:
+        print_make_speaker(results["make_speaker"]["rows"])
+    if "long_inputs" in results:
+        print("\nlong inputs (fresh process each)   work s   RSS MB   time x   RSS x")
+        for row in results["long_inputs"]["rows"]:
+            print(f"  {row['minutes']:>5} min                      {row['work_seconds']:7.2f} "
+                  f"{row['peak_rss_mb']:8.0f} {row['time_ratio']:7.2f} {row['rss_ratio']:7.2f}")
+    for key, line in ROW_LINES.items():
+        if key in results:
+            print(line(results[key]))
+    if "bark" in results:
+        print_bark(results["bark"])
+    for check in results["targets"]:
+        print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
+              f"{check['target']})")
+
+
+def print_make_speaker(rows: list[dict]) -> None:
+    print("make-speaker (warm, seconds; median)        hubert  quant  encodec  other  total  bare  ratio  cold  RSS MB")
+    for row in rows:
+        print(f"  {row['speech_seconds']:>4} s of speech ({row['window_seconds']:>5} s window)         "
+              f"{row['hubert']:6.2f} {row['quantizer']:6.2f} {row['encodec']:8.2f} {row['other']:6.2f} "
+              f"{row['warm_total']:6.2f} {row['bare']:5.2f} {row['warm_over_bare']:6.2f} {row['cold_cli']:5.1f} "
+              f"{row['peak_rss_mb']:7.0f}")
+
+
+ROW_LINES = {
+    "training": lambda row: (f"\ntraining frames/s: reference v1 {row['reference_v1']:.0f}, ours v1 "
+                             f"{row['ours_v1']:.0f} ({row['v1_speedup']:.2f}x), ours context "
+                             f"{row['ours_context']:.0f} ({row['context_speedup']:.2f}x)"),
+    "generation": lambda row: (f"data generation (audio s per s): batched {row['batched_audio_per_second']:.2f}, "
+                               f"sequential {row['sequential_audio_per_second']:.2f} ({row['speedup']:.2f}x, "
+                               f"{row['model']})"),
+    "long_form": lambda row: (f"long-form speak, {row['chunks']} chunks (audio s per s): batched "
+                              f"{row['batched_audio_per_second']:.2f}, chunk by chunk "
+                              f"{row['sequential_audio_per_second']:.2f} ({row['speedup']:.2f}x, {row['model']})"),
+    "search_scoring": lambda row: (f"search: candidates scored per minute: batched {row['batched_per_minute']:.1f}, "
+                                   f"one sentence at a time {row['sequential_per_minute']:.1f} "
+                                   f"({row['speedup']:.2f}x, {row['model']})"),
+}
+
+
+def print_bark(row: dict) -> None:
+    print(f"\nBark generation, {row['model']}: {row['semantic_tokens']} semantic tokens a sample, batch 1 x "
+          f"{row['batch']} / batch {row['batch']}")
+    batched_key = f"batch_{row['batch']}_seconds"
+    for stage, times in row["stages"].items():
+        print(f"  {stage:9s} {times['batch_1_seconds']:8.2f} s  {times[batched_key]:8.2f} s  "
+              f"{times['speedup']:5.2f}x  ({100 * row['share_of_time_batch_1'][stage]:.0f} % of batch 1)")
+    print(f"  end to end {row['end_to_end_speedup']:.2f}x; audio per second {row['batch_1_audio_per_second']:.3f} "
+          f"-> {row['batched_audio_per_second']:.3f}\n")

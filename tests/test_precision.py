@@ -1,0 +1,48 @@
+"""Precision and memory options: bfloat16 Bark runs end to end on CPU; what a device cannot run is refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+
+def test_bfloat16_bark_speaks_end_to_end_and_keeps_the_codec_in_float32(run_cli, arctic, model_args, tiny,
+                                                                      tmp_path):
+    from bark_clone.bark import load_bark
+
+    bark = load_bark(str(tiny["bark"]), torch.device("cpu"), "bfloat16")
+    assert next(bark.model.semantic.parameters()).dtype == torch.bfloat16
+    assert next(bark.model.fine_acoustics.parameters()).dtype == torch.bfloat16
+    assert next(bark.model.codec_model.parameters()).dtype == torch.float32
+    assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
+    result = run_cli("speak", "me.npz", "hello this is a test", "-o", "bf16.wav", "--bark", tiny["bark"],
+                     "--device", "cpu", "--dtype", "bfloat16", "--tries", "1", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "bf16.json").read_text())
+    assert report["duration"] > 0 and len(report["chunks"]) == 1
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--dtype", "float16"], "float16 is for GPUs"),
+    (["--offload"], "it needs --device cuda"),
+])
+def test_what_the_device_cannot_run_is_refused_before_loading(run_cli, arctic, model_args, tiny, tmp_path,
+                                                              arguments, message):
+    assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
+    result = run_cli("speak", "me.npz", "hello", "-o", "out.wav", "--bark", "/nonexistent/bark", "--device", "cpu",
+                     *arguments)
+    assert result.exit_code == 1 and message in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_every_command_that_runs_bark_takes_dtype_and_offload():
+    from click.testing import CliRunner
+
+    from bark_clone.cli import cli
+
+    for command in ("speak", "evaluate", "search", "serve", "make-speaker"):
+        text = CliRunner().invoke(cli, [command, "--help"]).output
+        assert "--dtype" in text and "--offload" in text, command
+    assert "--dtype" in CliRunner().invoke(cli, ["generate-data", "--help"]).output
