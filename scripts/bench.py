@@ -160,13 +160,13 @@ def machine(device) -> dict:
             "python": platform.python_version()}
 
 
-ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "search_scoring", "bark")
+ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "search_scoring", "bark", "peak_memory")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
     """Each requested row, measured in this process (the make-speaker row also starts fresh processes)."""
     import builders
-    from bench_bark import bench_bark_stages
+    from bench_bark import PEAK_TOKENS, bench_bark_stages, bench_peak_memory
     from bench_generation import bench_generation, bench_long_form, bench_search_scoring
     from bench_training import bench_training
 
@@ -180,6 +180,9 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
         "search_scoring": lambda: bench_search_scoring(models_paths, tiny, device),
         "bark": lambda: bench_bark_stages(builders.build_bark(work / "bark-sized", size="tiny" if tiny else "small"),
                                           tiny, device),
+        "peak_memory": lambda: bench_peak_memory(
+            builders.build_bark(work / "bark-capped", size="tiny" if tiny else "small",
+                                semantic_max_new_tokens=PEAK_TOKENS[tiny]), tiny, device),
     }
     return {row: measure[row]() for row in rows}
 

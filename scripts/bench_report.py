@@ -82,6 +82,9 @@ ROW_LINES = {
     "long_form": lambda row: (f"long-form speak, {row['chunks']} chunks (audio s per s): batched "
                               f"{row['batched_audio_per_second']:.2f}, chunk by chunk "
                               f"{row['sequential_audio_per_second']:.2f} ({row['speedup']:.2f}x, {row['model']})"),
+    "peak_memory": lambda row: (f"peak memory of speak ({row['model']}, 2 chunks): {row['speak_rss_mb']} MB RSS, "
+                                f"{row['speak_over_load_mb']} MB over loading Bark alone"
+                                + (f"; GPU {row['speak_gpu_peak_mb']} MB" if "speak_gpu_peak_mb" in row else "")),
     "search_scoring": lambda row: (f"search: candidates scored per minute: batched {row['batched_per_minute']:.1f}, "
                                    f"one sentence at a time {row['sequential_per_minute']:.1f} "
                                    f"({row['speedup']:.2f}x, {row['model']})"),

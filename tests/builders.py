@@ -90,13 +90,13 @@ BARK_SIZES = {  # (hidden size, layers, heads) of each stage
 }
 
 
-def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_tokens: int = 48,
+def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_tokens: int | None = None,
                size: str | None = None) -> Path:
     """A random Bark with the real vocabulary sizes, a tokenizer and a generation config, saved to ``folder``.
 
-    ``size`` "tiny" (the default when ``tiny``): 1 layer, width 32, at most ``semantic_max_new_tokens`` semantic
-    tokens per generation. "small" and "large" (the default otherwise): suno/bark-small's and suno/bark's widths,
-    with Bark's generation limits unless ``semantic_max_new_tokens`` is given for them too.
+    ``size`` "tiny" (the default when ``tiny``): 1 layer, width 32, at most 48 semantic tokens per generation.
+    "small" and "large" (the default otherwise): suno/bark-small's and suno/bark's widths, at most 768.
+    ``semantic_max_new_tokens`` overrides the limit for any size.
     """
     import torch
     from transformers import (
@@ -129,7 +129,8 @@ def build_bark(folder: Path, tiny: bool = True, seed: int = 0, semantic_max_new_
     )
     model = BarkModel(config).eval()
     seed_codebooks(model.codec_model, seed)
-    semantic = BarkSemanticGenerationConfig(max_new_tokens=semantic_max_new_tokens if tiny else 768)
+    limit = semantic_max_new_tokens or (48 if tiny else 768)  # Bark's own limit: 768 tokens, about 15 s
+    semantic = BarkSemanticGenerationConfig(max_new_tokens=limit)
     generation = BarkGenerationConfig(
         semantic_config=semantic.to_dict(),
         coarse_acoustics_config=BarkCoarseGenerationConfig().to_dict(),

@@ -42,6 +42,8 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     assert bark["audio_seconds"] > 0 and abs(sum(bark["share_of_time_batch_1"].values()) - 1) < 0.01
     assert any("Bark end to end" in check["measure"] for check in report["targets"])
     assert "Bark generation" in result.stdout
+    memory = report["peak_memory"]
+    assert memory["speak_rss_mb"] >= memory["load_rss_mb"] > 0 and "peak memory of speak" in result.stdout
     only = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--rows", "training"],
                           capture_output=True, text=True, timeout=600)
     assert only.returncode == 0 and "training frames/s" in only.stdout and "make-speaker" not in only.stdout

@@ -82,7 +82,8 @@ def test_error_codes_have_json_messages(client, arctic, config, tmp_path):
         error(upload(client, bad, arctic.read_bytes()), 400, "a speaker name is")
     error(client.get("/speakers/bad%20name"), 400, "a speaker name is")
     error(upload(client, "text", b"this is not audio at all\n" * 50, "notes.wav"), 400, "not an audio file")
-    error(upload(client, "text", b"this is not audio at all\n" * 50, "notes.wav"), 400, "notes.wav is not")  # no temp path
+    not_audio = b"this is not audio at all\n" * 50
+    error(upload(client, "text", not_audio, "notes.wav"), 400, "notes.wav is not")  # no temp path in the message
     error(upload(client, "empty", b"", "empty.wav"), 400, "empty")
     error(upload(client, "big", b"\0" * (config.max_upload_bytes + 10)), 413, "larger than")
     samples, rate = soundfile.read(arctic, dtype="float32")
