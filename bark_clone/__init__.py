@@ -31,7 +31,7 @@ _EXPORTS = {
     "speak": "bark",
     "generate": "bark",
     "speak_long": "longform",
-    "LongFormSettings": "longform",
+    "LongFormSettings": "requests",
     "UserError": "errors",
 }
 
@@ -40,9 +40,10 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .bark import generate, load_bark, speak  # noqa: F401
     from .errors import UserError  # noqa: F401
-    from .longform import LongFormSettings, speak_long  # noqa: F401
+    from .longform import speak_long  # noqa: F401
     from .pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .prompt import SpeakerPrompt  # noqa: F401
+    from .requests import LongFormSettings  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import click
 
 from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option, offload_option
 from .errors import UserError
-from .requests import EvaluateRequest, SpeakRequest
+from .requests import EvaluateRequest, LongFormSettings, SpeakRequest
 from .service import ServiceConfig
 
 
 def speak_default(name: str):
-    return default(SpeakRequest, name)
+    """A speak option's default: the request's own fields, or its long-form settings'."""
+    names = {field.name for field in dataclasses.fields(SpeakRequest)}
+    return default(SpeakRequest if name in names else LongFormSettings, name)
 
 
 @click.command()
@@ -52,9 +55,9 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
 
     from .speaking import run_speak
 
+    long_form = LongFormSettings(language, 0, batch_size, tries, min_similarity, chunk_seconds, pause, chain)
     request = SpeakRequest(Path(speaker), Path(output), text, Path(text_file) if text_file else None, bark, device,
-                           language, seed, batch_size, tries, min_similarity, chunk_seconds, pause, chain,
-                           max_chars, force, dtype, offload)
+                           seed, max_chars, force, dtype, offload, long_form)
     report = run_speak(request, progress=not as_json)
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -15,8 +15,9 @@ import numpy as np
 from .errors import UserError
 
 
-def check_output_path(path: Path, force: bool, suffix: str | None = None) -> None:
-    """Refuse an output that exists (without ``force``), has the wrong suffix, or lives in a missing folder."""
+def check_output_path(path: Path, force: bool, suffix: str | None = None, probe: bool = True) -> None:
+    """Refuse an output that exists (without ``force``), has the wrong suffix, or lives in a missing folder; with
+    ``probe``, also one whose folder cannot be written (checked before the work, so nothing is done in vain)."""
     if suffix is not None and path.suffix.lower() != suffix:
         raise UserError(f"output {path} must end in {suffix}")
     if path.exists() and not force:
@@ -25,6 +26,8 @@ def check_output_path(path: Path, force: bool, suffix: str | None = None) -> Non
         raise UserError(f"{path} is a folder, not a file")
     if not path.parent.is_dir():
         raise UserError(f"folder {path.parent} does not exist")
+    if not probe:
+        return
     try:  # a real write, not os.access: it also catches read-only file systems, whoever runs it
         with tempfile.TemporaryFile(dir=path.parent):
             pass
@@ -49,7 +52,7 @@ def write_files_atomically(contents: dict[Path, bytes], force: bool) -> None:
     an existing file is never replaced, even one that appeared while we were writing.
     """
     for path in contents:
-        check_output_path(path, force)
+        check_output_path(path, force, probe=False)  # the write itself reports an unwritable folder
     temporaries: list[tuple[str, Path]] = []
     try:
         for path, data in contents.items():

@@ -99,5 +99,8 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
     except (UserError, ApiError) as error:
         message = error.message if isinstance(error, ApiError) else str(error)
         status.update(status="ready", error=f"the search stopped: {service.public_message(message)}")
+    except Exception as error:  # nobody awaits this job: without this the speaker would say "searching" forever
+        status.update(status="ready", error=f"the search stopped: internal error ({type(error).__name__})")
+        raise
     finally:
         shutil.rmtree(recording_path.parent, ignore_errors=True)

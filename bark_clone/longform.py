@@ -11,38 +11,15 @@ import numpy as np
 
 from .chunking import plan_chunks
 from .consistency import Attempt, Reference, judge, reference_for
-from .constants import CODEC_SAMPLE_RATE, DEFAULT_CHUNK_SECONDS, DEFAULT_MIN_SIMILARITY, DEFAULT_PAUSE_SECONDS
+from .constants import CODEC_SAMPLE_RATE
 from .errors import UserError
 from .joining import join_chunks
 from .progress import progress_bar
 from .prompt import SpeakerPrompt
+from .requests import LongFormSettings
 
 # generator(texts, prompt, seed) -> one bark.Generation per text (audio at 24 kHz, streams, whether it ended)
 Generator = Callable[[list[str], SpeakerPrompt, int], list[Any]]
-
-
-@dataclass
-class LongFormSettings:
-    """How a long text is spoken (``speak``'s options)."""
-
-    language: str = "en"
-    seed: int = 0
-    batch_size: int = 4
-    tries: int = 3
-    min_similarity: float = DEFAULT_MIN_SIMILARITY
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
-    pause: float = DEFAULT_PAUSE_SECONDS
-    chain: bool = False
-
-    def check(self) -> None:
-        if self.batch_size < 1 or self.tries < 1:
-            raise UserError("--batch-size and --tries must be at least 1")
-        if not 0 < self.chunk_seconds <= 14:
-            raise UserError("--chunk-seconds must lie in (0, 14]: Bark speaks at most about 14 s at a time")
-        if not 0 <= self.pause <= 5:
-            raise UserError("--pause must lie in 0..5 seconds")
-        if not -1 <= self.min_similarity <= 1:
-            raise UserError("--min-similarity must lie in -1..1")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from .constants import (
     DEFAULT_PAUSE_SECONDS,
     DEFAULT_QUANTIZER,
 )
+from .errors import UserError
 
 
 @dataclass
@@ -90,8 +91,32 @@ class GenerateOptions:
 
 
 @dataclass
+class LongFormSettings:
+    """How a long text is spoken: ``speak``'s generation options (the CLI reads their defaults here)."""
+
+    language: str = "en"
+    seed: int = 0
+    batch_size: int = 4
+    tries: int = 3
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    pause: float = DEFAULT_PAUSE_SECONDS
+    chain: bool = False
+
+    def check(self) -> None:
+        if self.batch_size < 1 or self.tries < 1:
+            raise UserError("--batch-size and --tries must be at least 1")
+        if not 0 < self.chunk_seconds <= 14:
+            raise UserError("--chunk-seconds must lie in (0, 14]: Bark speaks at most about 14 s at a time")
+        if not 0 <= self.pause <= 5:
+            raise UserError("--pause must lie in 0..5 seconds")
+        if not -1 <= self.min_similarity <= 1:
+            raise UserError("--min-similarity must lie in -1..1")
+
+
+@dataclass
 class SpeakRequest:
-    """bark-clone speak's options, one to one: one of ``text`` or ``text_file``."""
+    """bark-clone speak's options, one to one: one of ``text`` or ``text_file``; the rest in ``long_form``."""
 
     speaker: Path
     output: Path
@@ -99,18 +124,12 @@ class SpeakRequest:
     text_file: Path | None = None
     bark: str = DEFAULT_BARK
     device: str = "auto"
-    language: str = "en"
-    seed: int | None = None  # None: a random seed, written to the report
-    batch_size: int = 4
-    tries: int = 3
-    min_similarity: float = DEFAULT_MIN_SIMILARITY
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
-    pause: float = DEFAULT_PAUSE_SECONDS
-    chain: bool = False
+    seed: int | None = None  # None: a random seed, written to the report (``long_form.seed`` is then set to it)
     max_chars: int = 20_000
     force: bool = False
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
+    long_form: LongFormSettings = field(default_factory=LongFormSettings)
 
 
 @dataclass

@@ -3,6 +3,7 @@ the audio (wav, flac or ogg by its suffix) and its report (<output>.json) togeth
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,9 @@ def read_text(request: SpeakRequest) -> str:
 
 
 def settings_for(request: SpeakRequest):
-    from .longform import LongFormSettings
-
+    """The request's long-form settings, with its seed (a random one when none was given)."""
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-    settings = LongFormSettings(request.language, seed, request.batch_size, request.tries, request.min_similarity,
-                                request.chunk_seconds, request.pause, request.chain)
+    settings = dataclasses.replace(request.long_form, seed=seed)
     settings.check()
     return settings
 

@@ -205,8 +205,10 @@ def test_library_defaults_match_the_cli():
     from bark_clone.speaking import settings_for
 
     request = SpeakRequest("me.npz", "out.wav", "hi", seed=0)
-    assert request.min_similarity == DEFAULT_MIN_SIMILARITY
+    assert request.long_form.min_similarity == DEFAULT_MIN_SIMILARITY
     assert settings_for(request) == LongFormSettings(seed=0)
+    assert settings_for(SpeakRequest("me.npz", "out.wav", "hi")).seed != settings_for(  # drawn, then reported
+        SpeakRequest("me.npz", "out.wav", "hi")).seed
 
 
 def test_default_threshold_lies_between_measured_same_and_other_voices():

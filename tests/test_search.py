@@ -166,3 +166,24 @@ def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrase
     assert metadata["method"] == "search" and metadata["score"]["score"] == metadata["search"]["best_score"]
     assert prompt_level(SpeakerPrompt.load(config.speakers / "me.npz")) < 4  # better than any window
     assert not (config.speakers / ".search").exists() or not list((config.speakers / ".search").iterdir())
+
+
+def test_a_search_that_breaks_unexpectedly_still_ends_visibly(client, arctic, monkeypatch):
+    import time
+
+    from bark_clone import searching
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire at /srv/private/path")
+
+    monkeypatch.setattr(searching, "search_recordings", broken)
+    created = client.post("/speakers", data={"name": "me", "search_minutes": "0.1"},
+                          files={"audio": ("me.wav", arctic.read_bytes())})
+    assert created.status_code == 201 and created.json()["status"] == "searching"
+    deadline = time.time() + 60
+    while client.get("/speakers/me").json()["status"] == "searching" and time.time() < deadline:
+        time.sleep(0.1)
+    metadata = client.get("/speakers/me").json()
+    assert metadata["status"] == "ready" and metadata["search"]["error"] == \
+        "the search stopped: internal error (RuntimeError)"
+    assert "/srv/private" not in str(metadata)
