@@ -86,11 +86,13 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
 @click.option("--max-seconds", type=FiniteFloat(), default=default(EvaluateRequest, "max_seconds"), show_default=True)
 @device_option
 @click.option("--seed", type=int, default=default(EvaluateRequest, "seed"), show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 64), default=default(EvaluateRequest, "batch_size"),
+              show_default=True, help="Sentences per Bark generation (lower it if a GPU runs out of memory).")
 @dtype_option
 @offload_option
 @force_option
 def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, encodec, max_seconds,
-             device, seed, dtype, offload, force) -> None:
+             device, seed, batch_size, dtype, offload, force) -> None:
     """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
     'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
     from .evaluation import run_evaluation
@@ -100,7 +102,7 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
         click.echo("note: --encodec is no longer used; evaluate encodes with Bark's own codec", err=True)
     request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
                               transcript, list(quantizers), language, hubert, max_seconds, device, seed, force,
-                              dtype, offload)
+                              dtype, offload, batch_size)
     report = run_evaluation(request)
     for entry in ranked_rows(report):
         click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "

@@ -50,9 +50,10 @@ EVALUATION_SENTENCES = [  # held out: none of them is in the built-in training t
 
 
 def speak_and_score(bark, voice: SpeakerPrompt | str | None, sentences: list[str], target: Target, encoder,
-                    seed: int = 0) -> tuple[dict[str, float], list[np.ndarray]]:
-    """Bark speaks ``sentences`` in ``voice`` (one batch); returns the scores and the generations (24 kHz)."""
-    generations = generate(bark, sentences, voice, seed=seed)
+                    seed: int = 0, batch_size: int | None = None) -> tuple[dict[str, float], list[np.ndarray]]:
+    """Bark speaks ``sentences`` in ``voice`` (``batch_size`` a generation, all by default); returns the scores and
+    the generations (24 kHz)."""
+    generations = generate(bark, sentences, voice, seed=seed, batch_size=batch_size)
     return score_generations(generations, target, encoder), generations
 
 
@@ -122,6 +123,7 @@ class Session:
     sentences: list[str]
     seed: int
     out: Path
+    batch_size: int | None = None
     bar: Any = None
 
 
@@ -130,7 +132,7 @@ def score_voice(session: Session, name: str, kind: str, voice, **extra) -> dict[
     if session.bar is not None:
         session.bar.set_postfix_str(name[:30])
     scores, generations = speak_and_score(session.bark, voice, session.sentences, session.target, session.encoder,
-                                          session.seed)
+                                          session.seed, session.batch_size)
     if session.bar is not None:
         session.bar.update()
     return {"name": name, "kind": kind, **{key: round(value, 4) for key, value in scores.items()},
@@ -195,7 +197,8 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     out = Path(request.out)
     check_out(out, request.force)
     bark = load_bark(request.bark, device, request.dtype, request.offload)
-    session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out)
+    session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out,
+                      request.batch_size)
     session.bar = progress_bar(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1,
                                unit="voice",
                        desc="evaluate")
@@ -203,7 +206,8 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
         "tool": {"name": "bark-clone", "version": __version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "target": {"files": [str(path) for path in request.targets], "speech_seconds": round(target.speech_seconds, 2)},
-        "bark": request.bark, "sentences": session.sentences, "seed": request.seed, "notes": [],
+        "bark": request.bark, "sentences": session.sentences, "seed": request.seed,
+        "batch_size": request.batch_size, "notes": [],
         "prompts": [score_voice(session, name, "prompt", prompt, path=str(path))
                     for name, prompt, path in zip(names, prompts, request.speakers)],
         "baselines": baseline_rows(session, request, recordings, vad, device),

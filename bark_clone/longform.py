@@ -42,11 +42,11 @@ def try_seed(seed: int, round_index: int, batch_index: int) -> int:
     return int(np.random.SeedSequence([seed, round_index, batch_index]).generate_state(1)[0] % 2**31)
 
 
-def bark_generator(bark) -> Generator:
-    """The real generator: Bark's one batched path."""
-    from .bark import generate_batch
+def bark_generator(bark, batch_size: int | None = None) -> Generator:
+    """The real generator: Bark's one batched path (``batch_size`` texts a generation at most; all by default)."""
+    from .bark import generate_batches
 
-    return lambda texts, prompt, seed: generate_batch(bark, texts, prompt, seed)
+    return lambda texts, prompt, seed: generate_batches(bark, texts, prompt, seed, batch_size)
 
 
 @dataclass

@@ -183,7 +183,8 @@ def load_encodec(source: str, device) -> Loaded:
 
 
 def hubert_features(hubert: Loaded, samples: np.ndarray) -> np.ndarray:
-    """HuBERT features after transformer layer ``hubert.model.layer``: (n,) float32 16 kHz -> (T, hidden) float32, 50 Hz.
+    """HuBERT features after transformer layer ``hubert.model.layer``: (n,) float32 16 kHz -> (T, hidden) float32,
+    50 Hz.
 
     The input is raw audio, with no feature-extractor normalisation (as fairseq's HuBERT was trained).
     T = floor((n - 400) / 320) + 1. Audio longer than 30 s goes through in chunks with 2 s of context each side

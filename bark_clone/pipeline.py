@@ -69,7 +69,8 @@ class Models:
 
 
 def load_models(
-    hubert: str = DEFAULT_HUBERT, encodec: str = DEFAULT_ENCODEC, quantizer: str = DEFAULT_QUANTIZER, device: str = "auto"
+    hubert: str = DEFAULT_HUBERT, encodec: str = DEFAULT_ENCODEC, quantizer: str = DEFAULT_QUANTIZER,
+    device: str = "auto",
 ) -> Models:
     """Load HuBERT, the quantizer (checked against HuBERT's width), EnCodec, the VAD and the speaker encoder."""
     resolved = resolve_device(device)

@@ -117,4 +117,5 @@ def quantizer_sha256(path: Path) -> str:
     """SHA-256 of a quantizer file, or of a quantizer folder's config and weights."""
     if not path.is_dir():
         return file_sha256(path)
-    return hashlib.sha256("".join(file_sha256(path / name) for name in (CONFIG_FILE, WEIGHTS_FILE)).encode()).hexdigest()
+    digests = "".join(file_sha256(path / name) for name in (CONFIG_FILE, WEIGHTS_FILE))
+    return hashlib.sha256(digests.encode()).hexdigest()

@@ -15,10 +15,12 @@ REFINE_SENTENCES = 3  # per candidate window
 class Refiner:
     """Holds Bark and the speaker encoder for one make-speaker run; ``best`` picks among candidate speakers."""
 
-    def __init__(self, bark_source: str, models, dtype: str = "float32", offload: bool = False) -> None:
+    def __init__(self, bark_source: str, models, dtype: str = "float32", offload: bool = False,
+                 batch_size: int | None = None) -> None:
         self.bark_source = bark_source
         self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)
         self.encoder = models.voice
+        self.batch_size = batch_size  # sentences a generation (all of a candidate's by default)
 
     def best(self, speakers: list, recordings: list) -> Any:
         """The candidate whose generations score best against ``recordings``; its sidecar records every score."""
@@ -26,7 +28,8 @@ class Refiner:
         sentences = EVALUATION_SENTENCES[:REFINE_SENTENCES]
         results = []
         for speaker in speakers:
-            scores, _ = speak_and_score(self.bark, speaker.prompt, sentences, target, self.encoder)
+            scores, _ = speak_and_score(self.bark, speaker.prompt, sentences, target, self.encoder,
+                                        batch_size=self.batch_size)
             results.append({"window": speaker.sidecar["window"], **{k: round(v, 4) for k, v in scores.items()}})
         best = max(range(len(speakers)), key=lambda index: results[index]["score"])
         chosen = speakers[best]

@@ -41,6 +41,7 @@ class EvaluateRequest:
     force: bool = False
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
+    batch_size: int = 8  # sentences a Bark generation
 
 
 @dataclass

@@ -14,6 +14,7 @@ architectures (HuBERT base, EnCodec 24 kHz, the published LSTM v0/v1 shapes) wit
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -73,8 +74,10 @@ def build_models(folder: Path, tiny: bool) -> dict[str, Path]:
 
 
 RUNNER = """
-import json, resource, sys, time
+import json, sys, time
 started = time.perf_counter()
+sys.path.insert(0, "scripts")
+from bench_memory import peak_rss_mb
 from bark_clone.pipeline import analyse, load_models, make_speakers
 hubert, encodec, quantizer, path, out = sys.argv[1:6]
 models = load_models(hubert, encodec, quantizer, "cpu")
@@ -82,8 +85,7 @@ loaded = time.perf_counter()
 speaker = make_speakers([analyse(path, models.vad)], models, 14.0)[0]
 speaker.write(out)
 done = time.perf_counter()
-print(json.dumps({"load": loaded - started, "work": done - loaded, "rss_mb": resource.getrusage(
-    resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"load": loaded - started, "work": done - loaded, "rss_mb": peak_rss_mb()}))
 """
 
 
@@ -160,29 +162,38 @@ def machine(device) -> dict:
             "python": platform.python_version()}
 
 
-ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "search_scoring", "bark", "peak_memory")
+ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
+        "bark", "precision")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
     """Each requested row, measured in this process (the make-speaker row also starts fresh processes)."""
     import builders
-    from bench_bark import PEAK_TOKENS, bench_bark_stages, bench_peak_memory
-    from bench_generation import bench_generation, bench_long_form, bench_search_scoring
+    from bench_bark import bench_bark_stages, bench_precision
+    from bench_generation import bench_generation, bench_long_form
+    from bench_memory import PEAK_TOKENS
+    from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_training import bench_training
 
     models_paths = build_models(work / "models", tiny)
+
+    @functools.cache
+    def bark_folder(name: str, cap: int | None = None) -> Path:
+        return builders.build_bark(work / name, size="tiny" if tiny else "small", semantic_max_new_tokens=cap)
+
     measure = {
         "make_speaker": lambda: bench_make_speaker(models_paths, work, tiny, repeats),
         "long_inputs": lambda: bench_long_inputs(models_paths, work, tiny),
         "training": lambda: bench_training(work, tiny, device),
         "generation": lambda: bench_generation(models_paths, tiny, device),
         "long_form": lambda: bench_long_form(models_paths, tiny, device),
+        "evaluate": lambda: bench_evaluate(models_paths, tiny, device),
+        "refine": lambda: bench_refine(models_paths, work, tiny, device),
         "search_scoring": lambda: bench_search_scoring(models_paths, tiny, device),
-        "bark": lambda: bench_bark_stages(builders.build_bark(work / "bark-sized", size="tiny" if tiny else "small"),
-                                          tiny, device),
-        "peak_memory": lambda: bench_peak_memory(
-            builders.build_bark(work / "bark-capped", size="tiny" if tiny else "small",
-                                semantic_max_new_tokens=PEAK_TOKENS[tiny]), tiny, device),
+        "bark": lambda: bench_bark_stages(bark_folder("bark-sized"), tiny, device),
+        "precision": lambda: bench_precision(
+            bark_folder("bark-sized"), bark_folder("bark-capped", PEAK_TOKENS[tiny]),
+            models_paths, speech_file(work / "search.wav", 10), work, tiny, device),
     }
     return {row: measure[row]() for row in rows}
 
@@ -195,6 +206,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions per measurement (median)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {', '.join(ROWS)}")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to run (auto: CUDA when present); cuda adds float16 to the per-dtype rows and "
+                             "reports peak GPU memory")
     arguments = parser.parse_args()
     rows = [row.strip() for row in arguments.rows.split(",") if row.strip()]
     unknown = sorted(set(rows) - set(ROWS))
@@ -203,7 +217,10 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if arguments.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here, so no CUDA row can be measured")
+    cuda = arguments.device == "cuda" or (arguments.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
     with tempfile.TemporaryDirectory() as folder:
         results = {"machine": machine(device), "tiny": arguments.tiny,
                    **run_rows(rows, Path(folder), arguments.tiny, arguments.repeats, device)}

@@ -67,32 +67,3 @@ def bench_long_form(models_paths: dict, tiny: bool, device) -> dict:
     return {"chunks": rows["batched"][1], "batched_audio_per_second": rows["batched"][0],
             "sequential_audio_per_second": rows["sequential"][0],
             "speedup": rows["batched"][0] / rows["sequential"][0], "model": "tiny Bark"}
-
-
-def bench_search_scoring(models_paths: dict, tiny: bool, device, candidates: int = 3) -> dict:
-    """Candidates scored per minute by the search: Bark speaks the 3 scoring sentences of a candidate in one batch,
-    against one sentence per generation; each then scored (GE2E target and self similarity, spectral features)."""
-    from bark_clone.bark import generate_batch, load_bark
-    from bark_clone.evaluation import EVALUATION_SENTENCES
-    from bark_clone.prompt import SpeakerPrompt
-    from bark_clone.scoring import Target, score_generations, spectral_features
-    from bark_clone.voice import load_voice_encoder
-
-    bark = load_bark(str(models_paths["bark"]), device)
-    encoder = load_voice_encoder(device)
-    rng = np.random.default_rng(1)
-    prompts = [SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))
-               for _ in range(candidates)]
-    target = Target("noise", np.ones(256, np.float32) / 16, spectral_features(rng.standard_normal(16_000), 16_000), 1)
-    sentences = EVALUATION_SENTENCES[:3]
-    rates = {}
-    for name, batches in (("batched", [sentences]), ("sequential", [[sentence] for sentence in sentences])):
-        started = time.perf_counter()
-        for index, prompt in enumerate(prompts):
-            audio = [generation.audio for batch in batches for generation in generate_batch(bark, batch, prompt,
-                                                                                              seed=index)]
-            score_generations(audio, target, encoder)
-        rates[name] = 60 * len(prompts) / (time.perf_counter() - started)
-    return {"candidates": candidates, "batched_per_minute": rates["batched"],
-            "sequential_per_minute": rates["sequential"], "speedup": rates["batched"] / rates["sequential"],
-            "model": "tiny Bark"}

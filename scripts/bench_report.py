@@ -58,6 +58,8 @@ def print_table(results: dict) -> None:
             print(line(results[key]))
     if "bark" in results:
         print_bark(results["bark"])
+    if "precision" in results:
+        print_precision(results["precision"])
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")
@@ -82,13 +84,15 @@ ROW_LINES = {
     "long_form": lambda row: (f"long-form speak, {row['chunks']} chunks (audio s per s): batched "
                               f"{row['batched_audio_per_second']:.2f}, chunk by chunk "
                               f"{row['sequential_audio_per_second']:.2f} ({row['speedup']:.2f}x, {row['model']})"),
-    "peak_memory": lambda row: (f"peak memory of speak ({row['model']}, 2 chunks): {row['speak_rss_mb']} MB RSS, "
-                                f"{row['speak_over_load_mb']} MB over loading Bark alone"
-                                + (f"; GPU {row['speak_gpu_peak_mb']} MB" if "speak_gpu_peak_mb" in row else "")),
-    "search_scoring": lambda row: (f"search: candidates scored per minute: batched {row['batched_per_minute']:.1f}, "
-                                   f"one sentence at a time {row['sequential_per_minute']:.1f} "
-                                   f"({row['speedup']:.2f}x, {row['model']})"),
+    "evaluate": lambda row: path_line("evaluate", row),
+    "refine": lambda row: path_line("make-speaker --refine", row),
+    "search_scoring": lambda row: path_line("search scoring", row),
 }
+
+
+def path_line(path: str, row: dict) -> str:
+    return (f"{path}: {row['unit']} per minute, sentences in one generation {row['batched_per_minute']:.1f}, one a "
+            f"generation {row['one_at_a_time_per_minute']:.1f} ({row['speedup']:.2f}x, {row['model']})")
 
 
 def print_bark(row: dict) -> None:
@@ -100,3 +104,16 @@ def print_bark(row: dict) -> None:
               f"{times['speedup']:5.2f}x  ({100 * row['share_of_time_batch_1'][stage]:.0f} % of batch 1)")
     print(f"  end to end {row['end_to_end_speedup']:.2f}x; audio per second {row['batch_1_audio_per_second']:.3f} "
           f"-> {row['batched_audio_per_second']:.3f}\n")
+
+
+def print_precision(row: dict) -> None:
+    print(f"Bark per dtype on {row['device']} ({row['model']}): batch {row['batch']} x {row['generation_tokens']} "
+          "tokens; peak memory in fresh processes (MB)")
+    print("  dtype      audio s/s   speak RSS (over load)   search RSS (over load)   GPU peak speak / search")
+    for entry in row["dtypes"]:
+        gpu = (f"{entry['speak_gpu_peak_mb']} / {entry['search_gpu_peak_mb']}" if "speak_gpu_peak_mb" in entry
+               else "no GPU here: not measured")
+        print(f"  {entry['dtype']:9s} {entry['audio_per_second']:10.3f}   {entry['speak_rss_mb']:7d} "
+              f"({entry['speak_over_load_mb']:+5d})        {entry['search_rss_mb']:7d} "
+              f"({entry['search_over_load_mb']:+5d})         {gpu}")
+    print()

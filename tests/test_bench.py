@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,19 +35,33 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     assert long_form["speedup"] == pytest.approx(long_form["batched_audio_per_second"]
                                                  / long_form["sequential_audio_per_second"])
     assert "long-form speak" in result.stdout
-    scoring = report["search_scoring"]
-    assert scoring["batched_per_minute"] > 0 and scoring["sequential_per_minute"] > 0
-    assert "candidates scored per minute" in result.stdout
+    for path, line in (("evaluate", "evaluate: voices"), ("refine", "make-speaker --refine: candidates"),
+                       ("search_scoring", "search scoring: candidates")):
+        row = report[path]
+        assert row["batched_per_minute"] > 0 and row["one_at_a_time_per_minute"] > 0 and line in result.stdout
+        assert row["speedup"] == pytest.approx(row["batched_per_minute"] / row["one_at_a_time_per_minute"], rel=0.02)
+    assert report["refine"]["candidates"] == 2 and report["evaluate"]["sentences"] == 5
     bark = report["bark"]
     assert set(bark["stages"]) == {"semantic", "coarse", "fine", "decode"} and bark["batch"] == 2
     assert bark["audio_seconds"] > 0 and abs(sum(bark["share_of_time_batch_1"].values()) - 1) < 0.01
     assert any("Bark end to end" in check["measure"] for check in report["targets"])
     assert "Bark generation" in result.stdout
-    memory = report["peak_memory"]
-    assert memory["speak_rss_mb"] >= memory["load_rss_mb"] > 0 and "peak memory of speak" in result.stdout
+    precision = report["precision"]
+    assert [entry["dtype"] for entry in precision["dtypes"]] == ["float32", "bfloat16"]  # no float16 on CPU
+    for entry in precision["dtypes"]:
+        assert entry["audio_per_second"] > 0
+        for name in ("speak", "search"):  # each run loads what its baseline loads, then generates on top
+            assert entry[f"{name}_rss_mb"] >= entry[f"{name}_load_rss_mb"] > 0 and f"{name}_gpu_peak_mb" not in entry
+        assert entry["search_load_rss_mb"] > entry["speak_load_rss_mb"]  # the search also holds HuBERT and EnCodec
+        assert entry["search_candidates"] == 2  # its starting population was generated (and checked)
+    assert "Bark per dtype on cpu" in result.stdout and "no GPU here: not measured" in result.stdout
     only = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--rows", "training"],
                           capture_output=True, text=True, timeout=600)
     assert only.returncode == 0 and "training frames/s" in only.stdout and "make-speaker" not in only.stdout
+    if not torch.cuda.is_available():
+        cuda = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--device", "cuda"],
+                              capture_output=True, text=True, timeout=600)
+        assert cuda.returncode == 2 and "no CUDA device here" in cuda.stderr and "machine:" not in cuda.stdout
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts

@@ -46,3 +46,22 @@ def test_every_command_that_runs_bark_takes_dtype_and_offload():
         text = CliRunner().invoke(cli, [command, "--help"]).output
         assert "--dtype" in text and "--offload" in text, command
     assert "--dtype" in CliRunner().invoke(cli, ["generate-data", "--help"]).output
+
+
+def test_a_batch_size_splits_generation_into_reproducible_slices(tiny):
+    from bark_clone.bark import generate_batch, generate_batches, load_bark
+
+    bark = load_bark(str(tiny["bark"]), torch.device("cpu"))
+    texts = ["hello there", "a second sentence to speak", "and a third one"]
+
+    def same(left, right) -> bool:
+        return len(left) == len(right) and all(
+            (a.fine_codes.shape == b.fine_codes.shape and (a.fine_codes == b.fine_codes).all()
+             and (a.semantic_tokens == b.semantic_tokens).all()) for a, b in zip(left, right))
+
+    whole = generate_batch(bark, texts, seed=3)
+    assert same(generate_batches(bark, texts, seed=3), whole)  # no batch size: one generation, as before
+    split = generate_batches(bark, texts, seed=3, batch_size=2)
+    assert same(split[:2], generate_batch(bark, texts[:2], seed=3))
+    assert same(split[2:], generate_batch(bark, texts[2:], seed=4))  # the next slice, the next seed
+    assert not same(split[2:], generate_batch(bark, texts[2:], seed=3))

@@ -150,9 +150,11 @@ def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, 
     monkeypatch.setattr(models, "load_encodec", no_second_codec)
     result = run_cli("evaluate", "me.npz", "--target", arctic, "--out", "report", "--bark", tiny["bark"],
                      "--sentences", "2", "--transcript", "Author of the danger trail, Philip Steels, et cetera.",
-                     "--quantizer", tiny["quantizer"], "--hubert", model_paths["--hubert"], "--device", "cpu")
+                     "--quantizer", tiny["quantizer"], "--hubert", model_paths["--hubert"], "--device", "cpu",
+                     "--batch-size", "1")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["batch_size"] == 1  # one sentence a generation: each voice's two wavs still come out below
     assert [entry["name"] for entry in report["prompts"]] == ["me"]
     kinds = {entry["kind"] for entry in report["baselines"]}
     assert kinds == {"quantizer", "method 1", "preset"}

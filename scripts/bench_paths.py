@@ -1,0 +1,112 @@
+"""The generation paths' rows of scripts/bench.py: evaluate, make-speaker --refine and the search's scoring, each
+through its own function, with its sentences in one Bark generation (the default) against one sentence a
+generation (``batch_size=1``). The tiny Bark: these rows show what batching a path saves in per-generation work;
+the ``bark`` row shows what it saves in the network at real size."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+PROMPTS = 2  # voices (evaluate) or candidates (refine, search) per timed run
+
+
+def random_prompts(count: int, seed: int) -> list:
+    from bark_clone.prompt import SpeakerPrompt
+
+    rng = np.random.default_rng(seed)
+    return [SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))
+            for _ in range(count)]
+
+
+def ratio_row(run, items: int, unit: str) -> dict:
+    """``items`` per minute of ``run(batch_size)`` with every sentence in one generation and with one a
+    generation; a warm-up call first, so neither pays for first-call costs."""
+    run(None)
+    rates = {}
+    for name, batch_size in (("batched", None), ("one_at_a_time", 1)):
+        started = time.perf_counter()
+        run(batch_size)
+        rates[name] = 60 * items / (time.perf_counter() - started)
+    return {"unit": unit, "batched_per_minute": round(rates["batched"], 2),
+            "one_at_a_time_per_minute": round(rates["one_at_a_time"], 2),
+            "speedup": round(rates["batched"] / rates["one_at_a_time"], 2), "model": "tiny Bark"}
+
+
+def voice_target(encoder):
+    from bench import ARCTIC  # the repository's ARCTIC clip: a real voice to score against
+
+    from bark_clone.pipeline import analyse
+    from bark_clone.scoring import target_from_recordings
+    from bark_clone.speech import load_vad
+
+    vad = load_vad()
+    recording = analyse(ARCTIC, vad)
+    return target_from_recordings([recording], encoder), recording, vad
+
+
+def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
+    """evaluate: each voice speaks the default 5 sentences and is scored (``speak_and_score``, as ``score_voice``)."""
+    from bark_clone.bark import load_bark
+    from bark_clone.evaluation import EVALUATION_SENTENCES, speak_and_score
+    from bark_clone.requests import EvaluateRequest
+    from bark_clone.voice import load_voice_encoder
+
+    bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
+    target, _, _ = voice_target(encoder)
+    sentences = EVALUATION_SENTENCES[: EvaluateRequest([], [], ".").sentences]
+    prompts = random_prompts(PROMPTS, 2)
+
+    def run(batch_size):
+        for prompt in prompts:
+            speak_and_score(bark, prompt, sentences, target, encoder, 0, batch_size)
+
+    return {"sentences": len(sentences), **ratio_row(run, len(prompts), "voices")}
+
+
+def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
+    """make-speaker --refine 2: the Refiner scores two candidate windows of a recording, 3 sentences each."""
+    from bench import speech_file
+
+    from bark_clone.pipeline import analyse, load_models, make_speakers
+    from bark_clone.refine import Refiner
+
+    models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]),
+                         device.type)
+    recordings = [analyse(speech_file(work / "refine.wav", 20), models.vad)]
+    speakers = make_speakers(recordings, models, 6.0, candidates=PROMPTS)
+    refiner = Refiner(str(models_paths["bark"]), models)
+
+    def run(batch_size):
+        refiner.batch_size = batch_size
+        refiner.best(speakers, recordings)
+
+    return {"candidates": len(speakers), **ratio_row(run, len(speakers), "candidates")}
+
+
+def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
+    """The search: each candidate speaks the 3 scoring sentences and is checked and scored (``score_candidate``,
+    with the search's own generator)."""
+    from bark_clone.bark import load_bark
+    from bark_clone.candidates import Candidate, score_candidate
+    from bark_clone.evaluation import EVALUATION_SENTENCES
+    from bark_clone.longform import bark_generator
+    from bark_clone.search import SearchSettings
+    from bark_clone.voice import load_voice_encoder
+
+    bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
+    target, _, vad = voice_target(encoder)
+    sentences = EVALUATION_SENTENCES[: SearchSettings().sentences]
+    prompts = random_prompts(PROMPTS, 1)
+    rejected = []
+
+    def run(batch_size):
+        generator = bark_generator(bark, batch_size)
+        for prompt in prompts:
+            candidate = Candidate(prompt, "window", [])
+            score_candidate(candidate, generator, sentences, 0, target, encoder, vad)
+            rejected.append(candidate.rejected is not None)
+
+    row = ratio_row(run, len(prompts), "candidates")
+    return {"sentences": len(sentences), "rejected_as_silent": sum(rejected[-len(prompts):]), **row}
