@@ -11,6 +11,7 @@ import time
 
 SEMANTIC_TOKENS = (192, 16)  # real / tiny: new semantic tokens per sample
 BATCH = (8, 2)
+PRECISION_TOKENS = (64, 8)  # real / tiny: the per-dtype rows generate less, for time
 
 
 def timed_stages(bark, texts: list[str], tokens: int, seed: int) -> dict[str, float]:
@@ -77,6 +78,35 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
             "share_of_time_batch_1": {stage: round(single[stage] / total_single, 3) for stage in stages}}
 
 
+
+def device_dtypes(device) -> list[str]:
+    """The dtypes worth timing on ``device``: float16 only where a GPU runs it (the CLI refuses it on CPU)."""
+    return ["float32", "float16", "bfloat16"] if device.type == "cuda" else ["float32", "bfloat16"]
+
+
+def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool, device) -> dict:
+    """Per dtype: batch-B generation speed (the ``bark`` row's stages, fewer tokens) and the peak memory of speak
+    and of the search's scoring (``bench_memory``, fresh processes, Bark capped at its tokens)."""
+    from bench_memory import peak_row
+
+    from bark_clone.bark import load_bark
+
+    batch, tokens = BATCH[tiny], PRECISION_TOKENS[tiny]
+    texts = [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
+    rows = []
+    for dtype in device_dtypes(device):
+        bark = load_bark(str(folder), device, dtype)
+        timed_stages(bark, texts[:1], 4, 0)  # warm-up
+        times = timed_stages(bark, texts, tokens, 0)
+        seconds = sum(times[stage] for stage in ("semantic", "coarse", "fine", "decode"))
+        del bark
+        rows.append({"generation_seconds": round(seconds, 2),
+                     "audio_per_second": round(times["audio_seconds"] / seconds, 3),
+                     **peak_row(capped, models_paths, speech, work / dtype, tiny, device, dtype)})
+    return {"model": "tiny Bark" if tiny else "bark-small dimensions", "device": device.type, "batch": batch,
+            "generation_tokens": tokens, "dtypes": rows}
+
+
 if __name__ == "__main__":  # a quick look without the rest of the bench
     import json
     import sys
@@ -91,47 +121,3 @@ if __name__ == "__main__":  # a quick look without the rest of the bench
         tiny = "--tiny" in sys.argv
         folder = builders.build_bark(Path(work) / "bark", size="tiny" if tiny else "small")
         print(json.dumps(bench_bark_stages(folder, tiny, torch.device("cpu")), indent=2))
-
-
-PEAK_SCRIPT = """
-import json, resource, sys
-import numpy as np, torch
-from bark_clone.bark import load_bark
-from bark_clone.longform import LongFormSettings, speak_long
-from bark_clone.prompt import SpeakerPrompt
-folder, run, device = sys.argv[1], sys.argv[2] == "speak", torch.device(sys.argv[3])
-bark = load_bark(folder, device)
-if run:
-    rng = np.random.default_rng(0)
-    prompt = SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))
-    text = "The keeper climbed the stairs at dusk. He lit the lamp and watched the sea for a while."
-    speak_long(bark, prompt, text, LongFormSettings(seed=0, tries=1, batch_size=2, chunk_seconds=4.0),
-               progress=False)
-gpu = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "gpu_mb": gpu}))
-"""
-PEAK_TOKENS = (64, 16)  # real / tiny: semantic tokens a chunk (the random Bark never ends by itself)
-
-
-def bench_peak_memory(folder, tiny: bool, device) -> dict:
-    """Peak memory of long-form speak (2 chunks, batch 2, the guard included) in a fresh process, against the same
-    process that only loads Bark: RSS on CPU, and torch.cuda.max_memory_allocated on a GPU."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    results = {}
-    for run in ("load", "speak"):
-        output = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(folder), run, device.type],
-                                capture_output=True, text=True, check=True, cwd=repo,
-                                env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        results[run] = json.loads(output.stdout.strip().splitlines()[-1])
-    row = {"model": "tiny Bark" if tiny else "bark-small dimensions", "semantic_tokens_per_chunk": PEAK_TOKENS[tiny],
-           "load_rss_mb": round(results["load"]["rss_mb"]), "speak_rss_mb": round(results["speak"]["rss_mb"])}
-    row["speak_over_load_mb"] = row["speak_rss_mb"] - row["load_rss_mb"]
-    if results["speak"]["gpu_mb"] is not None:
-        row["speak_gpu_peak_mb"] = round(results["speak"]["gpu_mb"])
-    return row
