@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """bark-clone benchmarks: make-speaker latency, long inputs, training throughput, data generation, long-form
-speech, search scoring, and Bark generation at bark-small size, stage by stage.
+speech, each generation path batched against one sentence at a time (evaluate, refine, search scoring), Bark
+generation at bark-small size stage by stage, and per dtype: generation speed and peak memory of speak and search.
 
 Every target is a ratio of two numbers measured in the same run, on the same machine. Models are the real
 architectures (HuBERT base, EnCodec 24 kHz, the published LSTM v0/v1 shapes) with random weights: fine for timing.
 
-    python scripts/bench.py                 # CPU (or CUDA when present), real sizes; about 30 minutes on 2 cores
+    python scripts/bench.py                 # CUDA when present, else CPU; real sizes; about an hour on 2 CPU cores
+    python scripts/bench.py --device cuda   # the CUDA rows (float16 too, and peak GPU memory); refused without one
     python scripts/bench.py --json out.json # also write the numbers
     python scripts/bench.py --rows bark     # only some rows (comma-separated)
     python scripts/bench.py --tiny          # tiny models and inputs: checks the bench itself works (the tests do)
@@ -123,9 +125,10 @@ def bench_make_speaker(models_paths: dict, work: Path, tiny: bool, repeats: int)
         encodec, _ = median_time(lambda: encodec_encode(models.encodec, cut.samples_24k), repeats)
         bare = hubert + quantizer + encodec
         out = work / f"cold{seconds}.npz"
-        cold, _ = run_fresh([sys.executable, "-m", "bark_clone", "make-speaker", str(path), "-o", str(out),
-                             "--hubert", str(models_paths["hubert"]), "--encodec", str(models_paths["encodec"]),
-                             "--quantizer", str(models_paths["v0"]), "--device", "cpu", "--force"])
+        cold, _ = median_time(lambda: run_fresh([
+            sys.executable, "-m", "bark_clone", "make-speaker", str(path), "-o", str(out), "--hubert",
+            str(models_paths["hubert"]), "--encodec", str(models_paths["encodec"]), "--quantizer",
+            str(models_paths["v0"]), "--device", "cpu", "--force"]), repeats)  # a fresh process varies by seconds
         _, fresh = run_fresh([sys.executable, "-c", RUNNER, str(models_paths["hubert"]), str(models_paths["encodec"]),
                               str(models_paths["v0"]), str(path), str(work / f"rss{seconds}.npz")])
         rows.append({"speech_seconds": seconds, "window_seconds": round(cut.end - cut.start, 2),

@@ -1,6 +1,6 @@
 """Peak memory rows of scripts/bench.py, each measured in a fresh process: long-form ``speak`` and the search's
-scoring at the size of the given Bark, against the same process that only loads the models. RSS on CPU;
-``torch.cuda.max_memory_allocated`` as well on a GPU.
+scoring at the size of the given Bark, against the same process that only loads the models and pages their
+weights in. RSS on CPU; ``torch.cuda.max_memory_allocated`` as well on a GPU.
 
 The bench runs this file as a child:  python scripts/bench_memory.py MODE BARK DEVICE DTYPE [HUBERT ENCODEC
 QUANTIZER SPEECH WORK]   (MODE: load, speak, search-load or search); it prints one JSON line.
@@ -40,6 +40,9 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
 
     device = torch.device(device_name)
     bark = load_bark(folder, device, dtype)
+    with torch.no_grad():  # page the memory-mapped weights in, so "over load" is the work's memory, not the weights'
+        for parameter in bark.model.parameters():
+            parameter.sum()
     models, scored = None, None
     if mode.startswith("search"):
         from bark_clone.pipeline import load_models
