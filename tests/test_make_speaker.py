@@ -234,3 +234,17 @@ def test_library_use_from_a_notebook(models, arctic, tmp_path):
     loaded = SpeakerPrompt.load(tmp_path / "me.npz")
     np.testing.assert_array_equal(loaded.semantic_tokens, speaker.prompt.semantic_tokens)
     assert json.loads((tmp_path / "me.json").read_text())["window"] == speaker.sidecar["window"]
+
+
+def test_the_make_speaker_command_imports_no_server_training_plotting_or_bark_code(model_args, arctic, tmp_path):
+    import subprocess
+    import sys
+
+    unused = ("bark_clone.server", "bark_clone.service", "fastapi", "uvicorn", "bark_clone.training",
+              "quantizer.train", "matplotlib", "bark_clone.bark", "transformers.models.bark.modeling_bark")
+    code = ("import sys\nfrom bark_clone.cli import main\ntry:\n    main()\nexcept SystemExit as end:\n"
+            f"    print(end.code, sorted(m for m in {unused!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, "make-speaker", str(arctic), "-o", str(tmp_path / "me.npz"),
+                             *model_args], capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr[-2000:]
+    assert (tmp_path / "me.npz").exists()

@@ -187,3 +187,24 @@ def test_a_search_that_breaks_unexpectedly_still_ends_visibly(client, arctic, mo
     assert metadata["status"] == "ready" and metadata["search"]["error"] == \
         "the search stopped: internal error (RuntimeError)"
     assert "/srv/private" not in str(metadata)
+
+
+@pytest.mark.parametrize("max_seconds, expected", [
+    (8.0, {(6.4, 8.8), (3.4, 5.8)}),  # one phrase fewer at either side; one more would pass 8 s
+    (9.0, {(6.4, 8.8), (3.4, 5.8), (0.4, 8.8), (3.4, 11.8)}),  # now one more phrase fits at either side
+])
+def test_window_moves_go_one_phrase_either_way_and_stay_valid_windows(max_seconds, expected):
+    from types import SimpleNamespace
+
+    from bark_clone.candidates import window_moves
+    from bark_clone.selection import candidate_windows
+    from bark_clone.speech import Segment
+
+    # four 2 s phrases with 1 s pauses; the window holds phrases 2 and 3 (0.1 s lead, 0.3 s tail)
+    segments = [Segment(0.5 + 3 * index, 2.5 + 3 * index) for index in range(4)]
+    recording = SimpleNamespace(segments=segments, audio=SimpleNamespace(duration=12.5))
+    moves = window_moves(recording, 3.4, 8.8, max_seconds)
+    assert set(moves) == expected and len(moves) == len(expected)
+    valid = {(round(start, 3), round(end, 3)) for start, end, _ in candidate_windows(segments, 12.5, max_seconds)}
+    assert set(moves) <= valid and (3.4, 8.8) not in moves
+    assert window_moves(recording, 0.4, 2.8, max_seconds) == [(0.4, 5.8)]  # the first phrase can only grow
