@@ -38,13 +38,18 @@ def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", o
     ``dtype`` sets the three generation stages' precision (EnCodec and the audio stay float32): bfloat16 halves
     their memory on any device, float16 needs a GPU. ``offload`` keeps only the running stage on the GPU
     (transformers' ``enable_cpu_offload``, which needs CUDA and the accelerate package)."""
+    import torch
     from transformers import BarkModel, BarkProcessor
 
     check_precision(dtype, offload, device)
-    loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", device)
-    set_precision(loaded, dtype)
-    if offload:
-        loaded.model.enable_cpu_offload(gpu_id=loaded.device.index or 0)
+    loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", torch.device("cpu"))
+    set_precision(loaded, dtype)  # on the CPU: the device never holds a float32 copy of the stages
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if offload:  # accelerate moves each stage to the GPU while it runs
+        loaded.model.enable_cpu_offload(gpu_id=device.index or 0)
+    else:
+        loaded.model.to(device)
+    loaded.device = device
     try:
         loaded.processor = BarkProcessor.from_pretrained(source, local_files_only=hub_offline())
     except OSError as error:

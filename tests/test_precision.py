@@ -65,3 +65,26 @@ def test_a_batch_size_splits_generation_into_reproducible_slices(tiny):
     assert same(split[:2], generate_batch(bark, texts[:2], seed=3))
     assert same(split[2:], generate_batch(bark, texts[2:], seed=4))  # the next slice, the next seed
     assert not same(split[2:], generate_batch(bark, texts[2:], seed=3))
+
+
+def test_bark_is_cast_before_it_moves_to_its_device(tiny, monkeypatch):
+    """A small GPU must never hold the float32 stages: the cast happens on the CPU, then the model moves. The
+    ``meta`` device stands in for a GPU (moving there works without one)."""
+    from transformers import BarkModel
+
+    from bark_clone.bark import load_bark
+
+    moves = []
+    original = BarkModel.to
+
+    def spy(self, *args, **kwargs):
+        target = args[0] if args else kwargs.get("device")
+        if target is not None and not isinstance(target, torch.dtype) and torch.device(target).type == "meta":
+            moves.append(next(self.semantic.parameters()).dtype)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BarkModel, "to", spy)
+    bark = load_bark(str(tiny["bark"]), torch.device("meta"), "bfloat16")
+    assert moves == [torch.bfloat16]
+    assert bark.device.type == "meta" and next(bark.model.fine_acoustics.parameters()).device.type == "meta"
+    assert next(bark.model.codec_model.parameters()).dtype == torch.float32
