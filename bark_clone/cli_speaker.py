@@ -110,6 +110,9 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
     if refine is not None and (candidates > 1 or window is not None):
         raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
+    if refine is None and (dtype != "float32" or offload):
+        click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
+                   "Bark, and HuBERT and the quantizer always run in float32", err=True)
     groups = [list(voices)] if combine else [[voice] for voice in voices]
     outputs = speaker_outputs(groups, output, force, candidates)
     models = load_models(hubert, encodec, quantizer, device)

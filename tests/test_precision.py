@@ -88,3 +88,13 @@ def test_bark_is_cast_before_it_moves_to_its_device(tiny, monkeypatch):
     assert moves == [torch.bfloat16]
     assert bark.device.type == "meta" and next(bark.model.fine_acoustics.parameters()).device.type == "meta"
     assert next(bark.model.codec_model.parameters()).dtype == torch.float32
+
+
+def test_make_speaker_keeps_hubert_and_the_quantizer_in_float32_and_says_so(run_cli, arctic, model_args, tmp_path):
+    import numpy as np
+
+    assert run_cli("make-speaker", arctic, "-o", "f32.npz", *model_args).exit_code == 0
+    result = run_cli("make-speaker", arctic, "-o", "bf16.npz", *model_args, "--dtype", "bfloat16")
+    assert result.exit_code == 0 and "HuBERT and the quantizer always run in float32" in result.stderr
+    with np.load(tmp_path / "f32.npz") as full, np.load(tmp_path / "bf16.npz") as asked:
+        assert full.files == asked.files and all(np.array_equal(full[key], asked[key]) for key in full.files)
