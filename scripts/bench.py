@@ -6,7 +6,7 @@ generation at bark-small size stage by stage, and per dtype: generation speed an
 Every target is a ratio of two numbers measured in the same run, on the same machine. Models are the real
 architectures (HuBERT base, EnCodec 24 kHz, the published LSTM v0/v1 shapes) with random weights: fine for timing.
 
-    python scripts/bench.py                 # CUDA when present, else CPU; real sizes; about an hour on 2 CPU cores
+    python scripts/bench.py                 # CUDA when present, else CPU; real sizes; 32 minutes on 2 CPU cores
     python scripts/bench.py --device cuda   # the CUDA rows (float16 too, and peak GPU memory); refused without one
     python scripts/bench.py --json out.json # also write the numbers
     python scripts/bench.py --rows bark     # only some rows (comma-separated)

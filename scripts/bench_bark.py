@@ -14,6 +14,11 @@ BATCH = (8, 2)
 PRECISION_TOKENS = (64, 8)  # real / tiny: the per-dtype rows generate less, for time
 
 
+def sample_texts(batch: int) -> list[str]:
+    """``batch`` texts of the same length, so every sample does the same work."""
+    return [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
+
+
 def timed_stages(bark, texts: list[str], tokens: int, seed: int) -> dict[str, float]:
     """Seconds per stage for one batched generation of ``texts`` (and the audio seconds it made)."""
     import torch
@@ -58,7 +63,7 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
 
     bark = load_bark(str(folder), device)
     tokens, batch = SEMANTIC_TOKENS[tiny], BATCH[tiny]
-    texts = [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
+    texts = sample_texts(batch)
     timed_stages(bark, texts[:1], 4, 0)  # warm-up
     one = [timed_stages(bark, [text], tokens, index) for index, text in enumerate(texts)]
     single = {key: sum(run[key] for run in one) for key in one[0]}
@@ -81,7 +86,9 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
 
 def device_dtypes(device) -> list[str]:
     """The dtypes worth timing on ``device``: float16 only where a GPU runs it (the CLI refuses it on CPU)."""
-    return ["float32", "float16", "bfloat16"] if device.type == "cuda" else ["float32", "bfloat16"]
+    from bark_clone.bark import DTYPES
+
+    return [dtype for dtype in DTYPES if device.type == "cuda" or dtype != "float16"]
 
 
 def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool, device) -> dict:
@@ -92,7 +99,7 @@ def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool
     from bark_clone.bark import load_bark
 
     batch, tokens = BATCH[tiny], PRECISION_TOKENS[tiny]
-    texts = [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
+    texts = sample_texts(batch)
     rows = []
     for dtype in device_dtypes(device):
         bark = load_bark(str(folder), device, dtype)
