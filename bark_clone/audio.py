@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,17 +142,23 @@ def load_audio(path: Path | str, sample_rate: int | None = None,
     return Audio(np.concatenate(pieces), target, str(path), channels, rate, (counts / per_frame).astype(np.float32))
 
 
-def read_segment(path: Path | str, start: float, end: float) -> tuple[np.ndarray, int]:
-    """[start, end) seconds of a file, downmixed: ((n,) float32 at the file's rate, that rate). Seeks, so only
-    these seconds are decoded."""
+def read_segment(path: Path | str, start: float, end: float,
+                 max_seconds: float = MAX_RECORDING_SECONDS) -> tuple[np.ndarray, int]:
+    """[start, end) seconds of a file, downmixed: ((n,) float32 at the file's rate, that rate). The header is checked
+    as ``load_audio`` checks it, the span must be finite and at most ``max_seconds``, and it seeks, so only these
+    seconds (and none past the declared end) are decoded."""
     import soundfile
 
     path = Path(path)
+    if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end and end - start <= max_seconds):
+        raise UserError(f"{path}: the span {start:g}-{end:g} s is not 0 <= start < end, at most {max_seconds:g} s")
     with _open(path) as handle:
-        rate = int(handle.samplerate)
+        rate, declared = int(handle.samplerate), int(handle.frames)
+        _check_header(path, rate, 0, max_seconds)  # the rate: the span, not the whole file, bounds the reading
+        first, last = min(round(start * rate), declared), min(round(end * rate), declared)
         try:
-            handle.seek(max(0, round(start * rate)))
-            block = handle.read(round((end - start) * rate), dtype="float32", always_2d=True)
+            handle.seek(first)
+            block = handle.read(last - first, dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError) as error:
             raise _unreadable(path, error) from None
     return block.mean(axis=1, dtype=np.float64).astype(np.float32), rate

@@ -4,6 +4,7 @@ refine and generate-data all use, through transformers' ``BarkModel`` sub-models
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,8 +249,13 @@ def generate(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None =
 
 
 def require_text(text: str) -> str:
-    """``text`` itself, or ``UserError`` when there is nothing to say."""
-    if not text.strip():
+    """``text`` itself, checked once where it comes in: ``UserError`` for a character no file or tokenizer can hold (a
+    lone surrogate, NUL), or for a text with nothing to say (only spaces, zero-width and control characters)."""
+    for position, character in enumerate(text):
+        if character == "\0" or 0xD800 <= ord(character) <= 0xDFFF:
+            name = "a NUL character" if character == "\0" else f"a lone surrogate (U+{ord(character):04X})"
+            raise UserError(f"the text holds {name} at character {position + 1}; it is not text that can be spoken")
+    if all(character.isspace() or unicodedata.category(character) in ("Cc", "Cf") for character in text):
         raise UserError("the text to speak is empty")
     return text
 

@@ -4,7 +4,6 @@ from Bark's own generation with a candidate as voice)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,7 @@ class Candidate:
     @property
     def id(self) -> str:
         """Content-addressed: the same prompt is the same candidate, whatever made it."""
-        return hashlib.sha256(self.prompt.npz_bytes()).hexdigest()[:16]
+        return self.prompt.content_id()
 
     @property
     def score(self) -> float:
@@ -127,7 +126,11 @@ def score_candidate(candidate: Candidate, generator, sentences: list[str], seed:
     if float(np.mean(fractions)) < MIN_SPEECH_FRACTION:
         candidate.rejected = f"its generations are mostly silence ({100 * float(np.mean(fractions)):.0f} % speech)"
         return
-    candidate.scores = score_generations(audios, target, encoder)
+    scores = score_generations(audios, target, encoder)
+    if not all(np.isfinite(value) for value in scores.values()):
+        candidate.rejected = "its score is not a finite number"
+        return
+    candidate.scores = scores
 
 
 def require_some(candidates: list[Candidate]) -> None:

@@ -4,6 +4,7 @@ token and duration budget; an over-long sentence is split at clause punctuation,
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 from .constants import DEFAULT_CHUNK_SECONDS
@@ -29,10 +30,22 @@ def estimated_seconds(text: str, language: str) -> float:
 
 
 def sentences(text: str, language: str) -> list[str]:
-    """The text's sentences, each with its trailing whitespace, so that ``"".join(...) == text``."""
+    """The text's sentences, each with its trailing whitespace, so that ``"".join(...) == text``.
+
+    sentencex finds the boundaries, but on long runs of whitespace its pieces drop characters; so each boundary is
+    placed where the next sentence's words start in ``text`` itself, and nothing between them is lost."""
     from sentencex import segment
 
-    return [piece for piece in segment(language, text) if piece]
+    starts, position = [0], 0
+    for piece in segment(language, text):
+        core = piece.strip()
+        found = text.find(core, position) if core else -1
+        if found > position:
+            starts.append(found)
+        if found >= 0:
+            position = found + len(core)
+    starts.append(len(text))
+    return [text[start:end] for start, end in zip(starts, starts[1:]) if end > start]
 
 
 def _fits(piece: str, language: str, max_seconds: float, count_tokens: Callable[[str], int]) -> bool:
@@ -53,15 +66,44 @@ def _split_long(sentence: str, language: str, max_seconds: float, count_tokens) 
     return [sentence[start: start + width] for start in range(0, len(sentence), width)]
 
 
+@dataclass(frozen=True)
+class _Size:
+    """A piece's measures, grown part by part in O(len(part)): its length, its leading and trailing whitespace (so
+    ``len(piece.strip())`` is known without building the piece) and its tokens. Tokens add up because every part
+    ends at whitespace or punctuation, where Bark's BERT tokenizer (and the byte count) splits anyway."""
+
+    length: int = 0
+    lead: int = 0
+    trail: int = 0
+    tokens: int = 0
+
+    def grown(self, part: str, part_tokens: int) -> _Size:
+        blank = not part.strip()
+        lead = self.length + (len(part) if blank else len(part) - len(part.lstrip())) \
+            if self.lead == self.length else self.lead
+        trail = self.trail + len(part) if blank else len(part) - len(part.rstrip())
+        return _Size(self.length + len(part), lead, trail, self.tokens + part_tokens)
+
+    def fits(self, language: str, max_seconds: float) -> bool:
+        stripped = self.length - self.lead - self.trail if self.lead < self.length else 0
+        return stripped / speaking_rate(language) <= max_seconds and self.tokens <= BARK_TEXT_TOKENS
+
+
 def _pack(parts: list[str], language: str, max_seconds: float, count_tokens) -> list[str]:
-    """Greedy packing of consecutive parts into pieces that fit (a part that alone does not fit stays alone)."""
-    pieces: list[str] = []
+    """Greedy packing of consecutive parts into pieces that fit (a part that alone does not fit stays alone), in time
+    linear in the text: each part is measured once, however long a run of whitespace it sits in."""
+    pieces: list[list[str]] = []
+    size = _Size()
     for part in parts:
-        if pieces and _fits(pieces[-1] + part, language, max_seconds, count_tokens):
-            pieces[-1] += part
+        part_tokens = count_tokens(part)
+        grown = size.grown(part, part_tokens)
+        if pieces and grown.fits(language, max_seconds):
+            pieces[-1].append(part)
+            size = grown
         else:
-            pieces.append(part)
-    return pieces
+            pieces.append([part])
+            size = _Size().grown(part, part_tokens)
+    return ["".join(piece) for piece in pieces]
 
 
 def plan_chunks(text: str, language: str = "en", max_seconds: float = DEFAULT_CHUNK_SECONDS,

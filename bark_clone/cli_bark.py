@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+from .cli_options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
 from .errors import UserError
 from .requests import EvaluateRequest, LongFormSettings, SpeakRequest
 from .service import ServiceConfig
@@ -29,7 +29,7 @@ def speak_default(name: str):
 @device_option
 @click.option("--language", default=speak_default("language"), show_default=True,
               help="The text's language: sentence splitting and the speaking rate.")
-@click.option("--seed", type=int, help="Seed for reproducible audio (default: a random one, written to the report).")
+@click.option("--seed", type=SEED, help="Seed for reproducible audio (default: a random one, written to the report).")
 @click.option("--batch-size", type=click.IntRange(1, 64), default=speak_default("batch_size"), show_default=True,
               help="Chunks per Bark generation.")
 @click.option("--tries", type=click.IntRange(1, 20), default=speak_default("tries"), show_default=True,
@@ -51,16 +51,15 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
           chunk_seconds, pause, chain, max_chars, as_json, dtype, offload, force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
     against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json)."""
-    import json
-
+    from .files import json_text
     from .speaking import run_speak
 
     long_form = LongFormSettings(language, 0, batch_size, tries, min_similarity, chunk_seconds, pause, chain)
     request = SpeakRequest(Path(speaker), Path(output), text, Path(text_file) if text_file else None, bark, device,
                            seed, max_chars, force, dtype, offload, long_form)
-    report = run_speak(request, progress=not as_json)
+    report = run_speak(request, progress=not as_json, warn=lambda line: click.echo(f"warning: {line}", err=True))
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json_text(report))
     else:
         click.echo(f"{output}: {report['duration']:.2f} s in {len(report['chunks'])} chunk(s), speaker similarity "
                    f"mean {report['mean_similarity']:.3f}, min {report['min_similarity']:.3f}; "
@@ -85,7 +84,7 @@ def speak(speaker, text, text_file, output, bark, device, language, seed, batch_
 @click.option("--encodec", hidden=True, help="No longer used: the baselines use Bark's own codec.")
 @click.option("--max-seconds", type=FiniteFloat(), default=default(EvaluateRequest, "max_seconds"), show_default=True)
 @device_option
-@click.option("--seed", type=int, default=default(EvaluateRequest, "seed"), show_default=True)
+@click.option("--seed", type=SEED, default=default(EvaluateRequest, "seed"), show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 64), default=default(EvaluateRequest, "batch_size"),
               show_default=True, help="Sentences per Bark generation (lower it if a GPU runs out of memory).")
 @dtype_option

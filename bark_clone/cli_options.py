@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .constants import MAX_SEED
+
 
 def default(request_type: type, name: str) -> Any:
     """The default of field ``name`` of the dataclass ``request_type``: the CLI shows what the library uses."""
@@ -25,11 +27,20 @@ class FiniteFloat(click.FloatRange):
 
     name = "number"
 
+    def _describe_range(self) -> str:
+        """Without bounds only finiteness is asked for (click would print "x<=None")."""
+        if self.min is None and self.max is None:
+            return "finite"
+        return super()._describe_range()
+
     def convert(self, value, param, ctx):
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+SEED = click.IntRange(0, MAX_SEED)
 
 
 def device_option(function):

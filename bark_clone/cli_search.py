@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+from .cli_options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
 from .requests import SearchRequest
 
 
@@ -28,7 +28,7 @@ def search_default(name: str):
               help="Stop after this many steps without a better best.")
 @click.option("--sentences", type=int, default=search_default("sentences"), show_default=True,
               help="Held-out sentences Bark speaks to score each candidate.")
-@click.option("--seed", type=int, default=search_default("seed"), show_default=True)
+@click.option("--seed", type=SEED, default=search_default("seed"), show_default=True)
 @click.option("--quantizer", default=search_default("quantizer"), show_default=True, help="Quantizer name or path.")
 @click.option("--hubert", default=search_default("hubert"), show_default=True, help="HuBERT hub id or local folder.")
 @click.option("--encodec", default=search_default("encodec"), show_default=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -171,7 +170,9 @@ def inspect(speaker: str, as_json: bool) -> None:
                              "codes": round(fine.shape[1] / CODEC_FRAME_RATE_HZ, 2)}
         report["bark_reads"] = bark_usage(len(semantic), fine.shape[1])
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        from .files import json_text
+
+        click.echo(json_text(report))
     else:
         click.echo(speaker)
         for key, info in shapes.items():

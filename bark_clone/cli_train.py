@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from quantizer.models import ARCHITECTURES
 
-from .cli_options import FiniteFloat, default, device_option, dtype_option, force_option
+from .cli_options import SEED, FiniteFloat, default, device_option, dtype_option, force_option
 from .constants import DEFAULT_HUBERT
 from .errors import UserError
 from .requests import GenerateOptions, TrainRequest
@@ -25,7 +24,7 @@ from .requests import GenerateOptions, TrainRequest
               help="Language of the built-in texts and presets.")
 @click.option("--batch-size", type=int, default=default(GenerateOptions, "batch_size"), show_default=True,
               help="Samples per forward pass.")
-@click.option("--seed", type=int, default=default(GenerateOptions, "seed"), show_default=True)
+@click.option("--seed", type=SEED, default=default(GenerateOptions, "seed"), show_default=True)
 @click.option("--presets", is_flag=True, help="Use the language's stock voices for half the batches.")
 @click.option("--shard-size", type=int, default=default(GenerateOptions, "shard_size"), show_default=True,
               help="Samples per parquet shard.")
@@ -75,7 +74,7 @@ def import_data_command(source, out, features_hubert, held_out, force) -> None:
 @click.option("--lr", type=FiniteFloat(), default=default(TrainRequest, "lr"), show_default=True)
 @device_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch, optimizer included.")
-@click.option("--seed", type=int, default=default(TrainRequest, "seed"), show_default=True)
+@click.option("--seed", type=SEED, default=default(TrainRequest, "seed"), show_default=True)
 @click.option("--lstm-version", type=click.Choice(["0", "1"]), default=str(default(TrainRequest, "lstm_version")),
               show_default=True, help="For --arch lstm: the published v0 or v1 shape.")
 @click.option("--clusters", type=int, default=default(TrainRequest, "clusters"), show_default=True,
@@ -116,7 +115,9 @@ def evaluate_quantizer_command(quantizer_name, data, hubert, split, device, as_j
 
     result = evaluate_quantizer(quantizer_name, Path(data), hubert, device, progress=not as_json, split=split)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        from .files import json_text
+
+        click.echo(json_text(result))
     else:
         click.echo(f"{quantizer_name} on {data} ({result['split']}, {result['clips']} clips, {result['frames']} "
                    f"tokens): top-1 {100 * result['top1']:.2f} %, top-5 {100 * result['top5']:.2f} %")

@@ -3,17 +3,19 @@ failures (cut off before end-of-speech, mostly silence, a duration implausible f
 
 from __future__ import annotations
 
-import json
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .audio import read_segment, resample
+from .audio import check_audio_header, read_segment, resample
 from .chunking import speaking_rate
-from .constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE
-from .files import file_sha256
+from .constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, MAX_REFERENCE_SECONDS, MAX_SIDECAR_BYTES
+from .errors import UserError
+from .files import file_sha256, read_json_file
 from .speech import speech_probabilities, speech_segments
 
 # Measured with the GE2E encoder against ARCTIC a0007 (scripts/guard_threshold.py): 2 s pieces of the same speaker
@@ -34,31 +36,87 @@ class Reference:
     detail: str = ""
 
 
-def recording_window(sidecar_path: Path) -> tuple[np.ndarray, str] | None:
-    """The seconds of the source recording the prompt was made from (16 kHz), when the sidecar names a file that is
-    still there with the same SHA-256; None otherwise."""
-    try:
-        sidecar = json.loads(Path(sidecar_path).read_text(encoding="utf-8"))
-        source = sidecar["selection"]["source"]
-        start, end = sidecar["window"]
-        recorded = next(item for item in sidecar["sources"] if item["path"] == source)
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
-        return None
-    path = Path(source)
-    if not path.is_file() or file_sha256(path) != recorded.get("sha256"):
-        return None
-    samples, rate = read_segment(path, float(start), float(end))
-    return resample(samples, rate, HUBERT_SAMPLE_RATE), f"{path.name} {float(start):.2f}-{float(end):.2f} s"
+@dataclass(frozen=True)
+class RecordingWindow:
+    """Seconds [start, end) of the recording a prompt was made from, as its sidecar names them (checked)."""
+
+    path: Path
+    start: float
+    end: float
+
+    def samples(self) -> np.ndarray:
+        """(n,) float32 at 16 kHz: only these seconds are decoded."""
+        samples, rate = read_segment(self.path, self.start, self.end, MAX_REFERENCE_SECONDS)
+        return resample(samples, rate, HUBERT_SAMPLE_RATE)
+
+    @property
+    def detail(self) -> str:
+        return f"{self.path.name} {self.start:.2f}-{self.end:.2f} s"
 
 
-def reference_for(prompt, encoder, bark=None, sidecar_path: Path | None = None) -> Reference:
-    """The speaker's reference: the recording window named by the sidecar, or else the prompt decoded with Bark's
-    own codec (``bark`` required then)."""
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _window_in(document: Any) -> tuple[str, float, float, str] | None:
+    """(source, start, end, sha256) from a sidecar's data; None when it names no window (a stock voice's search
+    result, a bare prompt); ``ValueError`` saying what is wrong when what it names is not of the right kind."""
+    if not isinstance(document, dict) or "window" not in document:
+        return None
+    window, selection, sources = document["window"], document.get("selection"), document.get("sources")
+    if not (isinstance(window, list) and len(window) == 2 and all(map(_number, window))):
+        raise ValueError("its window is not two finite numbers of seconds")
+    start, end = float(window[0]), float(window[1])
+    if not 0 <= start < end or end - start > MAX_REFERENCE_SECONDS:
+        raise ValueError(f"its window {start:g}-{end:g} s is not 0 <= start < end, at most "
+                         f"{MAX_REFERENCE_SECONDS:g} s long")
+    if not (isinstance(selection, dict) and isinstance(selection.get("source"), str) and isinstance(sources, list)):
+        raise ValueError("it names no source recording (selection.source, sources)")
+    recorded = [item for item in sources if isinstance(item, dict) and item.get("path") == selection["source"]]
+    if not recorded or not isinstance(recorded[0].get("sha256"), str):
+        raise ValueError("its sources do not give the source recording's sha256")
+    return selection["source"], start, end, recorded[0]["sha256"]
+
+
+def sidecar_window(sidecar_path: Path | str, warn: Callable[[str], None] | None = None) -> RecordingWindow | None:
+    """The recording window a prompt's sidecar names, for the guard's reference: None when there is no sidecar, it
+    names no window, or its recording has changed or gone. A sidecar that is not valid data (unreadable, not a
+    regular file, over 1 MB, wrong types, a window out of range, a source that is not audio) is also None, with
+    one line to ``warn`` (default: ``warnings.warn``). Everything is checked here, before any model loads."""
+    path = Path(sidecar_path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    problem, found, document = None, None, read_json_file(path, MAX_SIDECAR_BYTES)
+    if document is None:
+        problem = f"it is not a regular JSON file of at most {MAX_SIDECAR_BYTES // 1024} KB"
+    else:
+        try:
+            found = _window_in(document)
+        except ValueError as error:
+            problem = str(error)
+    if found is not None:
+        source, start, end, sha256 = found
+        recording = Path(source)
+        if not recording.is_file() or file_sha256(recording) != sha256:
+            return None  # the recording moved or changed: the prompt's own decode is the reference
+        try:
+            if end > check_audio_header(recording):
+                raise UserError(f"the window ends after the recording ({end:g} s)")
+            return RecordingWindow(recording, start, end)
+        except UserError as error:
+            problem = f"its source recording cannot be used ({error})"
+    if problem is not None:
+        (warn or warnings.warn)(f"{path}: {problem}; the guard compares with the prompt's own decode instead")
+    return None
+
+
+def reference_for(prompt, encoder, bark=None, window: RecordingWindow | None = None) -> Reference:
+    """The speaker's reference: the recording ``window`` (see ``sidecar_window``), or else the prompt decoded with
+    Bark's own codec (``bark`` required then)."""
     from .voice import embed
 
-    window = recording_window(sidecar_path) if sidecar_path is not None else None
     if window is not None:
-        return Reference(embed(encoder, window[0]), "recording", window[1])
+        return Reference(embed(encoder, window.samples()), "recording", window.detail)
     from .bark import bark_codec
     from .models import encodec_decode
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,12 @@ import numpy as np
 from . import __version__
 from .constants import CODEC_SAMPLE_RATE, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
 from .errors import UserError
-from .files import json_bytes, write_files_atomically
+from .files import json_bytes, json_text, read_json_file, write_files_atomically
 
 FORMAT = "bark-clone-dataset"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 2**20  # a manifest lists settings and shard counts: kilobytes
 SHARDS = "shards"
 FEATURES = "features"
 HELD_OUT_FRACTION = 0.05
@@ -82,8 +82,8 @@ class Dataset:
         can tell whether the quantizer has seen these clips."""
         import hashlib
 
-        basis = json.dumps([self.manifest.get("settings"), self.manifest.get("n_shards"), self.manifest.get("created")],
-                           sort_keys=True)
+        basis = json_text([self.manifest.get("settings"), self.manifest.get("n_shards"), self.manifest.get("created")],
+                          indent=None, sort_keys=True)
         return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
 
     @property
@@ -136,13 +136,15 @@ def open_dataset(root: Path | str) -> Dataset:
     path = root / MANIFEST
     if not path.is_file():
         raise UserError(f"{root} is not a dataset: it has no {MANIFEST} (make one with generate-data or import-data)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path} is not valid JSON: {error}") from None
-    if manifest.get("format") != FORMAT:
+    manifest = read_json_file(path, MAX_MANIFEST_BYTES)
+    if manifest is None:
+        raise UserError(f"{path} is not valid JSON in a regular file of at most {MAX_MANIFEST_BYTES // 2**20} MB")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UserError(f"{path} is not a bark-clone dataset manifest")
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise UserError(f"{path} is not a bark-clone dataset manifest (its format_version is {version!r})")
+    if version > FORMAT_VERSION:
         raise UserError(f"{root} was written by a newer bark-clone")
     return Dataset(root, manifest)
 

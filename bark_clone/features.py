@@ -7,7 +7,6 @@ later run (or another architecture) never recomputes them, and a different HuBER
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from quantizer import distributed
 from quantizer.data import Clip
+from quantizer.jsonio import json_text, parse_json
 
 from .audio import normalize_level, resample
 from .constants import HUBERT_FRAME_RATE_HZ, HUBERT_SAMPLE_RATE, SEMANTIC_RATE_HZ
@@ -61,7 +61,7 @@ class FeatureCache:
 
         offsets = np.cumsum([0] + [len(array) for array in features]).astype(np.int64)
         blob = save({"features": np.concatenate(features).astype(np.float16), "offsets": offsets},
-                    metadata={"ids": json.dumps(ids)})
+                    metadata={"ids": json_text(ids, indent=None)})
         write_files_atomically({self.shard_path(index): blob}, force=True)
 
     def read_shard(self, index: int) -> dict[str, np.ndarray]:
@@ -71,7 +71,7 @@ class FeatureCache:
         path = self.shard_path(index)
         try:
             with safe_open(str(path), framework="numpy") as handle:
-                ids = json.loads(handle.metadata()["ids"])
+                ids = parse_json(handle.metadata()["ids"])
                 features, offsets = handle.get_tensor("features"), handle.get_tensor("offsets")
         except Exception as error:  # safetensors raises its own types for damaged files
             raise UserError(f"{path} is damaged ({error}); delete it to have it recomputed") from None

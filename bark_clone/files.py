@@ -1,16 +1,18 @@
-"""Atomic, no-clobber writes: an interrupted run leaves the old file or the new one, never half of one."""
+"""Files in and out: atomic, no-clobber writes (an interrupted run leaves the old file or the new one, never half of
+one), always-valid JSON, and bounded reads of small files someone else wrote (sidecars, state, metadata)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from quantizer.jsonio import json_text, parse_json
 
 from .errors import UserError
 
@@ -104,5 +106,33 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def json_bytes(obj: Any) -> bytes:
-    """Pretty, UTF-8 JSON with a trailing newline."""
-    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """Pretty, UTF-8 JSON with a trailing newline; NaN and infinities are written as null (always valid JSON)."""
+    return (json_text(obj) + "\n").encode("utf-8")
+
+
+def read_regular_file(path: Path | str, limit: int) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file of at most ``limit`` bytes, else None (missing, a folder, a
+    FIFO, a device, larger). It is opened without blocking and checked on the open handle: a FIFO never hangs, a
+    link to /dev/zero is never read, and a file that grows meanwhile is still read only to ``limit``."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+def read_json_file(path: Path | str, limit: int) -> Any:
+    """A small JSON file written by someone else, read as data: ``read_regular_file``'s bounds, strict JSON (no NaN,
+    no nesting deeper than the parser takes). None when it is missing, not a regular file, too large or not JSON."""
+    data = read_regular_file(path, limit)
+    if data is None:
+        return None
+    try:
+        return parse_json(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None

@@ -4,8 +4,9 @@ the body is read, and the size limit is enforced while the body streams in, so n
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any, Callable
+
+from .files import json_text
 
 PUBLIC_PATHS = ("/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")  # readable without a token
 PUBLIC_PREFIXES = ("/static/",)
@@ -100,7 +101,7 @@ class RequestGuard:
 
 async def reply(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
     """A JSON error response, {"error": message}, like every other error of the API."""
-    body = json.dumps({"error": message}).encode()
+    body = json_text({"error": message}, indent=None).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

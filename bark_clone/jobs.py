@@ -67,15 +67,18 @@ def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> tu
     return data, meta
 
 
-def search_job(service: Service, name: str, recording_path: Path, client_name: str, minutes: float) -> None:
+def search_job(service: Service, name: str, recording_path: Path, client_name: str, minutes: float,
+               status: dict, stop) -> None:
     """Worker side of POST /speakers with search_minutes: search for a better prompt than the first, reporting the
-    best score so far in ``service.searches[name]``, then replace the speaker with the result."""
+    best score so far in ``status``, then replace the speaker with the result. Setting ``stop`` (the speaker was
+    deleted) ends it before its next candidate; its private folder goes in every case."""
     from .pipeline import analyse
-    from .search import SearchSettings
+    from .search import SearchSettings, SearchStopped
     from .searching import best_sidecar, search_recordings
 
-    status = service.searches[name]
     try:
+        if stop.is_set():
+            return
         models, bark = service.hub.speaker_models(), service.hub.bark()
         recording = analyse(recording_path, models.vad, label=client_name,
                             max_seconds=service.config.max_audio_seconds)
@@ -89,13 +92,15 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
 
         identity = {"recordings": [recording.sha256], "bark": service.config.bark, **settings.fixed()}
         state = search_recordings([recording], models, bark, settings, recording_path.parent / "work", identity,
-                                  progress=False, on_step=report)
+                                  progress=False, on_step=report, stop=stop)
         best = state.best(1)[0]
         sidecar = best_sidecar(best, state, [recording], models, {"minutes": minutes, "bark": service.config.bark,
                                                                    "sentences": settings.sentences,
                                                                    "seed": settings.seed})
         service.speakers.replace(name, best.prompt, sidecar)
         status.update(status="ready")
+    except SearchStopped:
+        status.update(status="cancelled")
     except (UserError, ApiError) as error:
         message = error.message if isinstance(error, ApiError) else str(error)
         status.update(status="ready", error=f"the search stopped: {service.public_message(message)}")
@@ -104,3 +109,4 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
         raise
     finally:
         shutil.rmtree(recording_path.parent, ignore_errors=True)
+        service.search_ended(name, stop)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .chunking import plan_chunks
-from .consistency import Attempt, Reference, judge, reference_for
+from .consistency import Attempt, RecordingWindow, Reference, judge, reference_for, sidecar_window
 from .constants import CODEC_SAMPLE_RATE
 from .errors import UserError
 from .joining import join_chunks
@@ -102,12 +102,14 @@ def show_progress(bar, chunks: list[Chunk], tries: int) -> None:
 
 def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSettings | None = None, *, encoder=None,
                vad=None, reference: Reference | None = None, sidecar=None, generator: Generator | None = None,
-               progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+               progress: bool = True, reference_window: RecordingWindow | None = None,
+               warn: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """Speak ``text`` of any length in ``prompt``'s voice: (audio (n,) float32 at 24 kHz, report dict).
 
     The text is cut into chunks Bark can say whole; every chunk uses ``prompt`` (``settings.chain``: the previous
     chunk's generation). Each generated chunk is compared with the speaker's ``reference`` (default: the sidecar's
-    source recording window, else the prompt decoded with Bark's codec) and retried with a new seed, up to
+    source recording window, checked by ``sidecar_window`` or given as ``reference_window``; else the prompt decoded
+    with Bark's codec; ``warn`` hears why a sidecar was not used) and retried with a new seed, up to
     ``settings.tries`` in all, while it is in another voice or cut off, silent or implausibly long or short. The best
     try of each chunk is kept and reported. ``generator`` replaces Bark (tests use voices known in advance).
     """
@@ -119,7 +121,10 @@ def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSetting
     started = time.perf_counter()
     texts = plan_chunks(text, settings.language, settings.chunk_seconds, token_counter(bark))
     encoder = encoder or load_voice_encoder()
-    judged = Judge(reference or reference_for(prompt, encoder, bark, sidecar), encoder, vad or load_vad(), settings)
+    if reference is None:
+        window = reference_window or (sidecar_window(sidecar, warn) if sidecar is not None else None)
+        reference = reference_for(prompt, encoder, bark, window)
+    judged = Judge(reference, encoder, vad or load_vad(), settings)
     generator = generator or bark_generator(bark)
     chunks = [Chunk(piece) for piece in texts]
     with progress_bar(total=len(chunks), unit="chunk", desc="speak", disable=not progress) as bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zipfile
 from dataclasses import dataclass
@@ -53,6 +54,12 @@ class SpeakerPrompt:
     coarse_codes: np.ndarray
     fine_codes: np.ndarray
 
+    def __post_init__(self) -> None:
+        # C order wherever a prompt comes from (Bark's presets arrive Fortran-ordered): its file and its id are
+        # then the same however the arrays were made.
+        for name in ("semantic_tokens", "coarse_codes", "fine_codes"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name)))
+
     @classmethod
     def from_streams(cls, semantic_tokens: np.ndarray, fine_codes: np.ndarray) -> SpeakerPrompt:
         """Build a prompt from (S,) tokens and (8, T) codes; coarse codes are the first two codebooks."""
@@ -78,6 +85,15 @@ class SpeakerPrompt:
             raise ValueError(
                 f"the prompt covers {self.seconds:.1f} s; Bark needs at least about {MIN_SPEECH_SECONDS:g} s"
             )
+
+    def content_id(self) -> str:
+        """A 16-hex-digit address of the prompt's values: each stream's shape and its int64 values in C order, so
+        the same prompt has the same id whatever its memory layout, dtype or file."""
+        digest = hashlib.sha256()
+        for array in (self.semantic_tokens, self.coarse_codes, self.fine_codes):
+            values = np.ascontiguousarray(array, dtype=np.int64)
+            digest.update(repr(values.shape).encode("ascii") + values.tobytes())
+        return digest.hexdigest()[:16]
 
     def npz_bytes(self) -> bytes:
         """The .npz file: exactly the three int64 arrays (transformers turns every entry into a tensor)."""

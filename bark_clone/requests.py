@@ -18,6 +18,7 @@ from .constants import (
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_PAUSE_SECONDS,
     DEFAULT_QUANTIZER,
+    MAX_SEED,
 )
 from .errors import UserError
 
@@ -105,6 +106,8 @@ class LongFormSettings:
     chain: bool = False
 
     def check(self) -> None:
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must lie in 0..{MAX_SEED}")
         if self.batch_size < 1 or self.tries < 1:
             raise UserError("--batch-size and --tries must be at least 1")
         if not 0 < self.chunk_seconds <= 14:

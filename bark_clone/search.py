@@ -22,10 +22,15 @@ from .candidates import (
     window_candidate,
     window_moves,
 )
+from .constants import MAX_SEED
 from .errors import UserError
 from .search_state import SearchState, load_state, save_state
 
 BOOTSTRAPS_PER_PARENT = 2  # sentences Bark speaks with each parent per step, in one batch
+
+
+class SearchStopped(UserError):
+    """The search was cancelled from outside (the server: its speaker was deleted); its last saved state stays."""
 
 
 @dataclass
@@ -53,6 +58,8 @@ class SearchSettings:
             raise UserError("give the search a budget: --steps N and/or --minutes M")
         if (self.steps is not None and self.steps < 1) or (self.minutes is not None and not self.minutes > 0):
             raise UserError("--steps must be at least 1 and --minutes positive")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must lie in 0..{MAX_SEED}")
         if self.keep < 1 or self.patience < 1 or self.sentences < 2:
             raise UserError("--keep and --patience must be at least 1, --sentences at least 2 (self similarity)")
 
@@ -70,6 +77,11 @@ class Context:
     settings: SearchSettings
     scoring_sentences: list[str] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)  # what a resumed search must share with this one
+    stop: Any = None  # a threading.Event: once set, the search stops before its next candidate (SearchStopped)
+
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise SearchStopped("the search was cancelled")
 
     def score(self, candidate: Candidate) -> None:
         score_candidate(candidate, self.generator, self.scoring_sentences, self.settings.seed, self.target,
@@ -84,9 +96,9 @@ def expand(context: Context, parent: Candidate, rank: int, step: int) -> list[Ca
     """A parent's children: its window moves (a window parent), and bootstraps from Bark speaking with it."""
     children = []
     last = parent.lineage[-1]
-    if last["kind"] == "window":
-        source = next(index for index, recording in enumerate(context.recordings)
-                      if recording.label == last["source"])
+    sources = [index for index, recording in enumerate(context.recordings) if recording.label == last.get("source")]
+    if last["kind"] == "window" and sources:  # (a resumed search whose recording was renamed moves no windows)
+        source = sources[0]
         for start, end in window_moves(context.recordings[source], *last["window"], context.settings.max_seconds):
             try:
                 children.append(window_candidate(context.recordings, source, start, end, context.models,
@@ -110,6 +122,7 @@ def score_new(state: SearchState, context: Context, candidates: list[Candidate],
     for candidate in candidates:
         if candidate.id in state.candidates:
             continue
+        context.check_stop()
         context.score(candidate)
         state.add(candidate, work)
 
@@ -131,6 +144,7 @@ def run_search(context: Context, work: Path, progress: bool = True, on_step=None
                 break
             if state.step > 0 and state.stale >= settings.patience:
                 break
+            context.check_stop()
             parents = state.best(settings.keep)
             children = [child for rank, parent in enumerate(parents)
                         for child in expand(context, parent, rank, state.step + 1)]

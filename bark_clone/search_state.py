@@ -4,20 +4,27 @@ parts or why it was rejected, and the best score after each step), ``candidates/
 
 from __future__ import annotations
 
-import json
+import contextlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .candidates import Candidate
 from .errors import UserError
-from .files import json_bytes, write_files_atomically
+from .files import json_bytes, read_json_file, write_files_atomically
 from .prompt import SpeakerPrompt
 from .report import figure_png
 
 STATE_FILE = "search.json"
+LOCK_FILE = ".search.lock"
 FORMAT = "bark-clone-search"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: candidate ids address the prompt's values (1 hashed its .npz bytes, which depend on layout)
+MAX_STATE_BYTES = 64 * 1024 * 1024  # about 100 000 candidates; a real search makes hundreds
+CANDIDATE_ID = re.compile(r"[0-9a-f]{16}")
+KINDS = ("window", "preset", "bootstrap")
+SCORE_PARTS = ("target_similarity", "self_similarity", "feature_similarity")
 
 
 @dataclass
@@ -65,35 +72,117 @@ class SearchState:
 
 
 def load_state(work: Path, identity: dict[str, Any]) -> SearchState:
-    """The search in ``work`` (which must be the same search: recordings, Bark, sentences, seed ...), or a new one."""
+    """The search in ``work`` (which must be the same search: recordings, Bark, sentences, seed ...), or a new one.
+    The state file is read as data: bounded, strictly typed, every id a hex digest whose prompt file matches it."""
     path = Path(work) / STATE_FILE
     if not path.exists():
-        if Path(work).exists() and any(Path(work).iterdir()):
+        if Path(work).exists() and any(item.name != LOCK_FILE for item in Path(work).iterdir()):
             raise UserError(f"--work {work} holds files but no {STATE_FILE}: give a new or empty folder")
         return SearchState(identity)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        known = isinstance(document, dict) and document.get("format") == FORMAT
-    except (OSError, ValueError):
-        known = False
-    if not known:
-        raise UserError(f"{path} is not a bark-clone search state (damaged?); give another --work")
+        document = read_json_file(path, MAX_STATE_BYTES)
+        _require(isinstance(document, dict) and document.get("format") == FORMAT, "not a search state")
+        _require(document.get("format_version") == FORMAT_VERSION,
+                 f"format version {document.get('format_version')!r}; this bark-clone reads {FORMAT_VERSION}")
+        _require(isinstance(document.get("identity"), dict), "no identity")
+    except DamagedState as error:
+        raise UserError(f"{path} is not a bark-clone search state this version reads ({error}); give another "
+                        "--work") from None
     if document["identity"] != identity:
         changed = sorted(key for key in set(identity) | set(document["identity"])
                          if identity.get(key) != document["identity"].get(key))
         raise UserError(f"--work {work} holds a search with other settings ({', '.join(changed)}); give another "
                         "--work, or the same settings to continue it")
-    state = SearchState(identity, step=document["step"], stale=document["stale"], population=document["population"],
-                        history=document["history"])
-    for entry in document["candidates"]:
-        prompt = SpeakerPrompt.load(Path(work) / "candidates" / f"{entry['id']}.npz")
-        parts = {key: entry[key] for key in ("target_similarity", "self_similarity", "feature_similarity")
-                 if entry.get(key) is not None}
-        if entry.get("score") is not None:
-            parts["score"] = entry["score"]
-        state.candidates[entry["id"]] = Candidate(prompt, entry["kind"], entry["lineage"], entry["born"], parts,
-                                                  entry["rejected"])
+    try:
+        return _state_from(document, Path(work), identity)
+    except DamagedState as error:
+        raise UserError(f"{path} is damaged ({error}); give another --work") from None
+
+
+class DamagedState(ValueError):
+    """A search.json (or one of its candidates) that this program did not write as it is."""
+
+
+def _require(condition: bool, reason: str) -> None:
+    if not condition:
+        raise DamagedState(reason)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _step_ok(step: Any) -> bool:
+    """A lineage step: its kind, and for a window its source's label and two finite seconds."""
+    if not isinstance(step, dict) or step.get("kind") not in KINDS:
+        return False
+    window = step.get("window")
+    return step["kind"] != "window" or (isinstance(step.get("source"), str) and isinstance(window, list)
+                                        and len(window) == 2 and all(map(_finite, window)))
+
+
+def _state_from(document: dict[str, Any], work: Path, identity: dict[str, Any]) -> SearchState:
+    """The state a checked document describes, with every candidate's prompt loaded from ``candidates/``."""
+    entries, population, history = document.get("candidates"), document.get("population"), document.get("history")
+    _require(_count(document.get("step")) and _count(document.get("stale")), "step and stale must be counts")
+    _require(isinstance(entries, list) and isinstance(population, list) and isinstance(history, list),
+             "candidates, population and history must be lists")
+    _require(all(isinstance(entry, dict) and _count(entry.get("step")) and _finite(entry.get("score"))
+                 for entry in history), "a history entry lacks its step or a finite score")
+    state = SearchState(identity, step=document["step"], stale=document["stale"], history=history)
+    for entry in entries:
+        candidate = _candidate_from(entry, work)
+        state.candidates[candidate.id] = candidate
+    _require(all(isinstance(item, str) and item in state.candidates for item in population),
+             "the population names a candidate it does not hold")
+    state.population = population
     return state
+
+
+def _candidate_from(entry: Any, work: Path) -> Candidate:
+    """One candidate entry, checked: a hex id whose prompt file holds exactly that prompt, finite scores."""
+    _require(isinstance(entry, dict) and isinstance(entry.get("id"), str) and CANDIDATE_ID.fullmatch(entry["id"])
+             is not None, "a candidate id is not a 16-digit hex digest")
+    identifier = entry["id"]
+    _require(entry.get("kind") in KINDS and _count(entry.get("born")), f"candidate {identifier}: bad kind or born")
+    _require(isinstance(entry.get("lineage"), list) and entry["lineage"] and all(map(_step_ok, entry["lineage"])),
+             f"candidate {identifier}: its lineage must be a list of steps")
+    _require(entry.get("rejected") is None or isinstance(entry["rejected"], str),
+             f"candidate {identifier}: 'rejected' must be text")
+    parts = {key: entry[key] for key in SCORE_PARTS if entry.get(key) is not None}
+    if entry.get("score") is not None:
+        parts["score"] = entry["score"]
+    _require(all(_finite(value) for value in parts.values()), f"candidate {identifier}: a score is not a finite "
+             "number")
+    try:
+        prompt = SpeakerPrompt.load(work / "candidates" / f"{identifier}.npz")
+    except UserError as error:
+        raise DamagedState(str(error)) from None
+    _require(prompt.content_id() == identifier, f"candidates/{identifier}.npz holds another prompt")
+    return Candidate(prompt, entry["kind"], entry["lineage"], entry["born"], parts, entry["rejected"])
+
+
+@contextlib.contextmanager
+def locked(work: Path):
+    """Hold ``work`` for one search: a second search on the same folder gets one line instead of overwriting the
+    first one's state (filelock: an OS lock, released even when the process is killed)."""
+    from filelock import FileLock, Timeout
+
+    Path(work).mkdir(exist_ok=True)
+    lock = FileLock(str(Path(work) / LOCK_FILE))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(f"--work {work} is in use by another search; wait for it to end, or give another "
+                        "--work") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def save_state(work: Path, state: SearchState) -> None:

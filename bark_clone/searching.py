@@ -32,24 +32,26 @@ def check_outputs(request: SearchRequest) -> None:
 
 
 def search_recordings(recordings, models, bark, settings, work: Path, identity: dict[str, Any], generator=None,
-                      progress: bool = True, on_step=None):
+                      progress: bool = True, on_step=None, stop=None):
     """The search over analysed ``recordings`` in ``work`` (new or resumed); returns its state. ``on_step(state)``
-    hears of every finished step (the server reports the best score so far with it)."""
+    hears of every finished step (the server reports the best score so far with it); setting the event ``stop``
+    ends the search with ``SearchStopped`` before its next candidate."""
     from .evaluation import EVALUATION_SENTENCES
     from .longform import bark_generator
     from .scoring import target_from_recordings
     from .search import Context, run_search, start_population
+    from .search_state import locked
 
     if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     target = target_from_recordings(recordings, models.voice)
     context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
-                      settings, EVALUATION_SENTENCES[: settings.sentences], identity)
-    Path(work).mkdir(exist_ok=True)
-    state = start_population(context, bark, Path(work))
-    if on_step is not None:
-        on_step(state)
-    return run_search(context, Path(work), progress, on_step)
+                      settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop)
+    with locked(Path(work)):
+        state = start_population(context, bark, Path(work))
+        if on_step is not None:
+            on_step(state)
+        return run_search(context, Path(work), progress, on_step)
 
 
 def search_voice(request: SearchRequest, generator=None, progress: bool = True) -> dict[str, Any]:
@@ -99,8 +101,28 @@ def best_sidecar(best, state, recordings, models, search: dict[str, Any]) -> dic
         "models": {"hubert": models.hubert.describe(), "encodec": models.encodec.describe(),
                    "quantizer": models.quantizer.describe()},
     }
-    root = best.lineage[0]
-    if root["kind"] == "window":  # the recording the voice came from: speak's guard uses it as its reference
-        sidecar["window"] = root["window"]
-        sidecar["selection"] = {"method": "search", "source": root["source"]}
+    root, window = best.lineage[0], voice_window(best)
+    sidecar["selection"] = {"method": "search", "source": root.get("source", root.get("name"))}
+    if window is not None:  # the recording the voice came from: speak's guard uses it as its reference
+        sidecar["window"] = window["window"]
+    sidecar["durations"] = search_durations(best, recordings)
+    sidecar["level"] = {"normalized": window is not None, "gain_db": None}  # windows are levelled; the gain is not kept
     return sidecar
+
+
+def voice_window(best) -> dict[str, Any] | None:
+    """The last window step of the lineage (a moved window's own seconds), or None for a stock voice's line."""
+    return next((step for step in reversed(best.lineage) if step["kind"] == "window"), None)
+
+
+def search_durations(best, recordings) -> dict[str, Any]:
+    """make-speaker's ``durations``, for the search's result (the prompt's speech is its root window's, if any)."""
+    from .speech import speech_seconds
+
+    window = voice_window(best) if best.kind == "window" else None
+    source = next((recording for recording in recordings
+                   if window is not None and recording.label == window["source"]), None)
+    in_window = round(speech_seconds(source.segments, *window["window"]), 2) if source is not None else None
+    return {"source_seconds": round(sum(recording.audio.duration for recording in recordings), 3),
+            "source_speech_seconds": round(sum(recording.speech_seconds for recording in recordings), 2),
+            "prompt_seconds": round(best.prompt.seconds, 3), "prompt_speech_seconds": in_window}

@@ -18,11 +18,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import __version__
 from .audio import check_audio_header
 from .bark import require_text
-from .constants import MIN_SPEECH_SECONDS
+from .constants import MAX_SEED, MIN_SPEECH_SECONDS
 from .errors import ApiError, UserError
 from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
 from .jobs import client_errors, make_speaker_job, preview_job, speak_job
-from .service import ModelHub, Service, ServiceConfig, WavCache
+from .cache import WavCache
+from .service import ModelHub, Service, ServiceConfig
 from .speakers import public_document
 
 UPLOAD_CHUNK = 1 << 20
@@ -97,7 +98,7 @@ async def metadata(name: str, service: Service = Depends(get_service)) -> dict[s
 @router.delete("/speakers/{name}", status_code=204, summary="Delete a speaker")
 async def delete(name: str, service: Service = Depends(get_service)) -> Response:
     service.speakers.delete(name)
-    service.searches.pop(name, None)  # a search still running finds its speaker gone and writes nothing
+    service.cancel_search(name)  # a queued or running search stops, and its private folder goes
     return Response(status_code=204)
 
 
@@ -117,12 +118,12 @@ class SpeakBody(BaseModel):
 
     name: str
     text: str
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 @router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
             responses={200: {"content": {"audio/wav": {}}}})
-async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=2**31 - 1),
+async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=MAX_SEED),
                 service: Service = Depends(get_service)) -> Response:
     return await answer_speak(service, name, text, seed)
 
@@ -139,8 +140,8 @@ def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str) -> str
 
 
 async def answer_speak(service: Service, name: str, text: str, seed: int) -> Response:
-    """The WAV of Bark saying ``text`` (in checked chunks), from the cache when the same request came before."""
-    npz, _ = service.speakers.existing(name)
+    """The WAV of Bark saying ``text`` (in checked chunks), from the cache when the same request came before. The
+    text is checked here, once, before anything else touches it."""
     limit = service.config.max_text_characters
     if len(text) > limit:
         raise ApiError(413, f"the text has {len(text)} characters; this server speaks at most {limit} at once")
@@ -148,6 +149,7 @@ async def answer_speak(service: Service, name: str, text: str, seed: int) -> Res
         require_text(text)
     except UserError as error:
         raise ApiError(400, str(error)) from None
+    npz, _ = service.speakers.existing(name)
     key = speak_cache_key(npz.read_bytes(), text, seed, service.config.bark)
     entry = service.cache.get_entry(key)
     hit = entry is not None

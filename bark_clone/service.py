@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import os
 import queue
+import shutil
 import sys
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from .constants import (
     DEFAULT_QUANTIZER,
 )
 from .errors import ApiError, UserError
-from .files import write_files_atomically
+from .cache import WavCache
 from .speakers import SpeakerFolder
 
 
@@ -143,69 +142,6 @@ class JobQueue:
                 future.set_exception(error)
 
 
-class WavCache:
-    """WAV files keyed by content (speaker bytes, text, settings), bounded by total size; the least recently used
-    are evicted first. A hit touches the file, so recency survives restarts."""
-
-    def __init__(self, folder: Path, max_bytes: int) -> None:
-        self.folder = folder
-        self.max_bytes = max_bytes
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(*parts: bytes | str) -> str:
-        digest = hashlib.sha256()
-        for part in parts:
-            data = part.encode("utf-8") if isinstance(part, str) else part
-            digest.update(len(data).to_bytes(8, "little") + data)
-        return digest.hexdigest()
-
-    def path(self, key: str) -> Path:
-        return self.folder / f"{key}.wav"
-
-    def get(self, key: str) -> bytes | None:
-        entry = self.get_entry(key)
-        return None if entry is None else entry[0]
-
-    def get_entry(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
-        """The cached WAV and the metadata stored with it ({} when none), or None."""
-        path = self.path(key)
-        with self._lock:
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                return None
-            try:
-                meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            except (FileNotFoundError, ValueError):
-                meta = {}
-            os.utime(path)
-            return data, meta
-
-    def put(self, key: str, data: bytes, meta: dict[str, Any] | None = None) -> None:
-        files = {self.path(key): data}
-        if meta is not None:
-            files[self.path(key).with_suffix(".json")] = json.dumps(meta).encode("utf-8")
-        with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            write_files_atomically(files, force=True)
-            self._evict()
-
-    def _evict(self) -> None:
-        entries = sorted(((path.stat().st_mtime, path.stat().st_size, path) for path in self.folder.glob("*.wav")),
-                         key=lambda entry: entry[0])
-        total = sum(size for _, size, _ in entries)
-        for _, size, path in entries:
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            path.with_suffix(".json").unlink(missing_ok=True)
-            total -= size
-
-    def entries(self) -> list[str]:
-        return sorted(path.stem for path in self.folder.glob("*.wav"))
-
-
 class InFlight:
     """Identical requests arriving together share one job instead of queueing the same work twice."""
 
@@ -241,18 +177,33 @@ class Service:
         self.speakers = SpeakerFolder(config.speakers)
         self.repaired = self.speakers.repair()  # what a killed server left behind
         self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
+        self._stops: dict[str, threading.Event] = {}  # speaker name -> what cancels its search
 
     def start_search(self, name: str, recording: Path, client_name: str, minutes: float) -> dict[str, Any]:
-        """Queue a voice search for a new speaker; its progress is ``searches[name]``."""
+        """Queue a voice search for a new speaker; its progress is ``searches[name]``, ``cancel_search`` stops it."""
         from .jobs import search_job
 
         status = {"status": "searching", "minutes": minutes, "step": 0, "best_score": None}
-        self.searches[name] = status
+        stop = threading.Event()
+        self.searches[name], self._stops[name] = status, stop
         try:
-            self.jobs.submit(lambda: search_job(self, name, recording, client_name, minutes))
+            self.jobs.submit(lambda: search_job(self, name, recording, client_name, minutes, status, stop))
         except QueueFull:
             status.update(status="ready", error="the search was not started: the server is busy")
+            shutil.rmtree(recording.parent, ignore_errors=True)
+            self.search_ended(name, stop)
         return status
+
+    def cancel_search(self, name: str) -> None:
+        """Stop ``name``'s search (queued or running) and forget it: its speaker was deleted."""
+        self.searches.pop(name, None)
+        stop = self._stops.pop(name, None)
+        if stop is not None:
+            stop.set()
+
+    def search_ended(self, name: str, stop: threading.Event) -> None:
+        if self._stops.get(name) is stop:
+            del self._stops[name]
 
     def public_message(self, message: str) -> str:
         """An error message without the server's own folders (a client must never see a server path)."""

@@ -3,7 +3,6 @@ upload space, and sidecars without the server's own paths."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -60,12 +59,12 @@ class SpeakerFolder:
 
     def metadata(self, name: str) -> dict[str, Any]:
         """The speaker's sidecar for clients (``{}`` when only the npz exists, e.g. one copied in by hand)."""
+        from .constants import MAX_SIDECAR_BYTES
+        from .files import read_json_file
+
         _, sidecar = self.existing(name)
-        try:
-            document = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            document = {}
-        return {"name": name, **public_document(document)}
+        document = read_json_file(sidecar, MAX_SIDECAR_BYTES)
+        return {"name": name, **public_document(document if isinstance(document, dict) else {})}
 
     def read_prompt(self, name: str):
         """The speaker's prompt; 404 (naming only the speaker) if it disappeared, e.g. deleted while queued."""

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .jsonio import json_text
 from .models import (
     V1_INTERMEDIATE_SIZE,
     QuantizerConfig,
@@ -144,7 +145,7 @@ def gitmylo_bytes(model: nn.Module, config: QuantizerConfig, stem: str) -> bytes
         target = Path(folder) / f"{stem}.pth"
         torch.save(state, target)
         with zipfile.ZipFile(target, "a") as archive:
-            archive.writestr(f"{stem}/.info", json.dumps(info))
+            archive.writestr(f"{stem}/.info", json_text(info, indent=None))
         return target.read_bytes()
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from . import distributed
 from .data import IGNORE_INDEX, Clip, collate, epoch_batches, gather_logits
 from .formats import CONFIG_FILE, WEIGHTS_FILE, folder_config_document
+from .jsonio import json_text
 from .models import QuantizerConfig, build_quantizer
 
 STATE_FILE = "train_state.pt"
@@ -107,11 +108,11 @@ def save_quantizer_folder(folder: Path, model: nn.Module, config: QuantizerConfi
     state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     _atomic_write(folder / WEIGHTS_FILE, lambda path: save_file(state, str(path)))
     document = folder_config_document(config, **provenance)
-    _atomic_write(folder / CONFIG_FILE, lambda path: path.write_text(json.dumps(document, indent=2) + "\n"))
+    _atomic_write(folder / CONFIG_FILE, lambda path: path.write_text(json_text(document) + "\n"))
 
 
 def write_metrics(folder: Path, metrics: dict[str, Any]) -> None:
-    _atomic_write(folder / METRICS_FILE, lambda path: path.write_text(json.dumps(metrics, indent=2) + "\n"))
+    _atomic_write(folder / METRICS_FILE, lambda path: path.write_text(json_text(metrics) + "\n"))
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -154,7 +155,7 @@ def load_checkpoint(run: RunState, path: Path) -> None:
 def save_checkpoint(run: RunState, path: Path) -> None:
     """Write ``train_state.pt`` atomically: everything ``load_checkpoint`` needs to continue exactly."""
     state = {"model": _unwrap(run.model).state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": run.epoch,
-             "step": run.step, "metrics": json.dumps(run.metrics), "torch_rng": torch.get_rng_state()}
+             "step": run.step, "metrics": json_text(run.metrics, indent=None), "torch_rng": torch.get_rng_state()}
     _atomic_write(path, lambda temporary: torch.save(state, temporary))
 
 

@@ -53,6 +53,10 @@ def test_search_finds_the_closest_voice_and_never_loses_its_best(phrases, tiny, 
     lineage = sidecar["lineage"]
     assert lineage[0]["kind"] in ("window", "preset") and [step["kind"] for step in lineage[1:]] == ["bootstrap"] * 2
     assert sidecar["score"]["target_similarity"] > 0.75 and (tmp_path / "work" / "top-2.npz").exists()
+    make_speakers_fields = {"tool", "created", "sources", "window", "selection", "durations", "prompt", "level",
+                            "models"}  # pipeline.sidecar's: the page and speak read a search's result the same way
+    assert make_speakers_fields - {"window"} <= set(sidecar) and sidecar["durations"]["prompt_seconds"] > 1
+    assert ("window" in sidecar) == any(step["kind"] == "window" for step in lineage)  # a stock voice's has none
     assert (tmp_path / "work" / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lengths = [len(SpeakerPrompt.load(tmp_path / "work" / "candidates" / f"{e['id']}.npz").semantic_tokens)
                for e in scored]
@@ -208,3 +212,50 @@ def test_window_moves_go_one_phrase_either_way_and_stay_valid_windows(max_second
     valid = {(round(start, 3), round(end, 3)) for start, end, _ in candidate_windows(segments, 12.5, max_seconds)}
     assert set(moves) <= valid and (3.4, 8.8) not in moves
     assert window_moves(recording, 0.4, 2.8, max_seconds) == [(0.4, 5.8)]  # the first phrase can only grow
+
+
+@pytest.fixture(scope="module")
+def bark_with_real_presets(tiny, tmp_path_factory):
+    """The tiny Bark serving two of the bark wheel's real v2 presets through speaker_embeddings_path.json, as the
+    hub's suno/bark serves them (their coarse codes are stored Fortran-ordered)."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    presets = Path(importlib.util.find_spec("bark").submodule_search_locations[0]) / "assets" / "prompts" / "v2"
+    folder = tmp_path_factory.mktemp("real-presets") / "bark"
+    shutil.copytree(tiny["bark"], folder)
+    index = {"repo_or_path": str(folder)}
+    for name in ("en_speaker_0", "en_speaker_1"):
+        index[f"v2/{name}"] = {}
+        with np.load(presets / f"{name}.npz", allow_pickle=False) as archive:
+            for key in archive.files:
+                relative = f"speaker_embeddings/v2/{name}_{key}.npy"
+                (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+                np.save(folder / relative, archive[key])  # as stored: coarse_prompt keeps fortran_order
+                index[f"v2/{name}"][key] = relative
+    (folder / "speaker_embeddings_path.json").write_text(json.dumps(index), encoding="utf-8")
+    return folder
+
+
+def test_a_search_with_real_stock_voices_survives_its_steps_and_a_reload(bark_with_real_presets, phrases, tiny,
+                                                                          tmp_path, arctic):
+    from bark_clone.bark import load_bark
+    from bark_clone.candidates import preset_prompt
+    from bark_clone.search_state import SearchState, load_state
+
+    bark = load_bark(str(bark_with_real_presets), "cpu")
+    prompt = preset_prompt(bark, "v2/en_speaker_0")
+    assert prompt.coarse_codes.flags["C_CONTIGUOUS"] and prompt.fine_codes.dtype == np.int64
+    request = request_for(phrases, tiny, tmp_path, "work", steps=2)
+    request.bark = str(bark_with_real_presets)
+    standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
+    search_voice(request, generator=standin, progress=False)  # crashed after the first step (KeyError)
+    document = json.loads((tmp_path / "work" / "search.json").read_text())
+    assert {entry["kind"] for entry in document["candidates"]} >= {"preset", "window", "bootstrap"}
+    state = load_state(tmp_path / "work", document["identity"])
+    assert isinstance(state, SearchState) and state.population == document["population"]
+    assert all(identifier == candidate.id for identifier, candidate in state.candidates.items())
+    preset = next(c for c in state.candidates.values() if c.kind == "preset")
+    assert preset.prompt.content_id() == SpeakerPrompt.load(tmp_path / "work" / "candidates" /
+                                                            f"{preset.id}.npz").content_id()

@@ -15,7 +15,8 @@ import soundfile
 from support import serving
 
 from bark_clone.server import create_app, speak_cache_key
-from bark_clone.service import ServiceConfig, WavCache
+from bark_clone.cache import WavCache
+from bark_clone.service import ServiceConfig
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -48,7 +48,8 @@ async function drawWaveform(blob, sidecar) {
   const canvas = $("waveform");
   const context = canvas.getContext("2d");
   context.clearRect(0, 0, canvas.width, canvas.height);
-  const seconds = sidecar.sources[0].seconds;
+  const seconds = ((sidecar.sources || [])[0] || {}).seconds;
+  if (typeof seconds !== "number" || !Array.isArray(sidecar.window)) return;  // nothing to draw the window on
   const [start, end] = sidecar.window;
   let samples = null;
   try {
@@ -178,6 +179,12 @@ async function followSearch(name) {
 }
 
 // ---- the list -------------------------------------------------------------------------------------------
+// Any speaker is listed, whatever its sidecar lacks (a bare .npz copied in by hand has none at all).
+function promptLength(speaker) {
+  const seconds = (speaker.durations || {}).prompt_seconds;
+  return typeof seconds === "number" ? `${seconds.toFixed(1)} s prompt` : "prompt (no details)";
+}
+
 async function refresh() {
   try {
     const { speakers } = await (await api("/speakers")).json();
@@ -191,7 +198,7 @@ async function refresh() {
       label.textContent = speaker.name;
       const info = document.createElement("span");
       info.className = "muted";
-      info.textContent = `${speaker.durations.prompt_seconds.toFixed(1)} s prompt`;
+      info.textContent = promptLength(speaker);
       const use = document.createElement("button");
       use.textContent = "Use"; use.className = "secondary"; use.addEventListener("click", () => select(speaker.name));
       const remove = document.createElement("button");
