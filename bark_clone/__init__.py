@@ -18,19 +18,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .constants import VERSION as __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "load_models": "pipeline",
-    "make_speaker": "pipeline",
-    "Models": "pipeline",
-    "Speaker": "pipeline",
+    "load_models": "clone.pipeline",
+    "make_speaker": "clone.pipeline",
+    "Models": "clone.pipeline",
+    "Speaker": "clone.pipeline",
     "SpeakerPrompt": "prompt",
-    "load_bark": "bark",
-    "speak": "bark",
-    "generate": "bark",
-    "speak_long": "longform",
+    "load_bark": "bark.generation",
+    "speak": "bark.generation",
+    "generate": "bark.generation",
+    "speak_long": "speaking.longform",
     "LongFormSettings": "requests",
     "UserError": "errors",
 }
@@ -38,12 +38,12 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .bark import generate, load_bark, speak  # noqa: F401
+    from .bark.generation import generate, load_bark, speak  # noqa: F401
+    from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .errors import UserError  # noqa: F401
-    from .longform import speak_long  # noqa: F401
-    from .pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .prompt import SpeakerPrompt  # noqa: F401
     from .requests import LongFormSettings  # noqa: F401
+    from .speaking.longform import speak_long  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

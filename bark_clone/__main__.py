@@ -1,5 +1,5 @@
 """``python -m bark_clone`` runs the CLI (torchrun and accelerate launch use this form)."""
 
-from bark_clone.cli import main
+from bark_clone.cli.main import main
 
 main()

@@ -2,6 +2,8 @@
 
 import math
 
+VERSION = "0.1.0"  # the package's version, read from here by pyproject.toml (setuptools' attr), the CLI and sidecars
+
 # Stage 1: text -> semantic tokens.
 SEMANTIC_RATE_HZ = 49.9  # Bark semantic tokens per second (not 50: see README)
 SEMANTIC_VOCAB_SIZE = 10_000  # token ids 0..9999
@@ -46,7 +48,7 @@ DEFAULT_MAX_SECONDS = 14.0  # the published quantizers were trained on clips of 
 # Long-form speech (speak): the defaults, measured or reasoned where they are used.
 DEFAULT_CHUNK_SECONDS = 12.0  # under Bark's ~14 s per generation, with room for a slower speaker
 DEFAULT_PAUSE_SECONDS = 0.3  # between chunks
-DEFAULT_MIN_SIMILARITY = 0.75  # the guard's threshold (consistency.py and scripts/guard_threshold.py say why)
+DEFAULT_MIN_SIMILARITY = 0.75  # the guard's threshold (speaking/consistency.py and scripts/guard_threshold.py say why)
 MAX_SEED = 2**31 - 1  # every seed lies in 0..MAX_SEED: numpy, torch and the server's API all take it
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar is a few KB: a larger one (or no regular file) is read as none
 MAX_REFERENCE_SECONDS = 60.0  # the guard's reference window at most (the server's longest prompt window)

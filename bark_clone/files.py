@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from quantizer.jsonio import json_text, parse_json
 
 from .errors import UserError

@@ -14,12 +14,7 @@ import torch
 from torch import nn
 
 from .jsonio import json_text
-from .models import (
-    V1_INTERMEDIATE_SIZE,
-    QuantizerConfig,
-    QuantizerFormatError,
-    quantizer_from_state,
-)
+from .models import V1_INTERMEDIATE_SIZE, QuantizerConfig, QuantizerFormatError, quantizer_from_state
 
 FOLDER_FORMAT = "bark-clone-quantizer"
 FOLDER_FORMAT_VERSION = 1

@@ -26,14 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile
 from bench_generation import median_time  # beside this script
-
-REPO = Path(__file__).resolve().parents[1]
-ARCTIC = REPO / "tests" / "data" / "arctic_a0007.wav"
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # the random-weight model builders live with the tests, not in the wheel
+from bench_inputs import REPO, speech_file
 
 SIZES = {  # real / tiny
     "speech_seconds": ([10, 60], [3, 8]),
@@ -43,23 +37,6 @@ SIZES = {  # real / tiny
 
 def size(key: str, tiny: bool):
     return SIZES[key][1 if tiny else 0]
-
-
-def speech_file(path: Path, seconds: float, rate: int = 16_000, seed: int = 0) -> Path:
-    """ARCTIC a0007's speech repeated with random gains and 0.4-0.8 s pauses, ``seconds`` long."""
-    from bark_clone.audio import resample
-
-    samples, source_rate = soundfile.read(ARCTIC, dtype="float32")
-    phrase = resample(samples[int(0.35 * source_rate): int(3.55 * source_rate)], source_rate, rate)
-    rng = np.random.default_rng(seed)
-    with soundfile.SoundFile(path, "w", rate, 1, subtype="PCM_16") as handle:
-        written = 0
-        while written < seconds * rate:
-            piece = np.concatenate([rng.uniform(0.6, 1.1) * phrase, np.zeros(int(rng.uniform(0.4, 0.8) * rate))])
-            piece = piece[: int(seconds * rate) - written]
-            handle.write(piece)
-            written += len(piece)
-    return path
 
 
 def build_models(folder: Path, tiny: bool) -> dict[str, Path]:
@@ -80,7 +57,7 @@ import json, sys, time
 started = time.perf_counter()
 sys.path.insert(0, "scripts")
 from bench_memory import peak_rss_mb
-from bark_clone.pipeline import analyse, load_models, make_speakers
+from bark_clone.clone.pipeline import analyse, load_models, make_speakers
 hubert, encodec, quantizer, path, out = sys.argv[1:6]
 models = load_models(hubert, encodec, quantizer, "cpu")
 loaded = time.perf_counter()
@@ -107,8 +84,8 @@ def bench_make_speaker(models_paths: dict, work: Path, tiny: bool, repeats: int)
     """Warm latency by stage, against the bare HuBERT + quantizer + EnCodec passes on the same window; cold CLI."""
     import torch
 
-    from bark_clone.models import encodec_encode, hubert_features
-    from bark_clone.pipeline import analyse, cut_window, load_models, make_speakers
+    from bark_clone.clone.models import encodec_encode, hubert_features
+    from bark_clone.clone.pipeline import analyse, cut_window, load_models, make_speakers
     from quantizer.models import predict_tokens
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]), "cpu")

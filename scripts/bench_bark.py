@@ -23,7 +23,7 @@ def timed_stages(bark, texts: list[str], tokens: int, seed: int) -> dict[str, fl
     """Seconds per stage for one batched generation of ``texts`` (and the audio seconds it made)."""
     import torch
 
-    from bark_clone.bark import (
+    from bark_clone.bark.generation import (
         generate_coarse,
         generate_fine,
         generate_semantic,
@@ -59,7 +59,7 @@ def timed_stages(bark, texts: list[str], tokens: int, seed: int) -> dict[str, fl
 
 def bench_bark_stages(folder, tiny: bool, device) -> dict:
     """Audio seconds per second, batch 1 (B times) against one batch of B, for each stage and end to end."""
-    from bark_clone.bark import load_bark
+    from bark_clone.bark.generation import load_bark
 
     bark = load_bark(str(folder), device)
     tokens, batch = SEMANTIC_TOKENS[tiny], BATCH[tiny]
@@ -86,7 +86,7 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
 
 def device_dtypes(device) -> list[str]:
     """The dtypes worth timing on ``device``: float16 only where a GPU runs it (the CLI refuses it on CPU)."""
-    from bark_clone.bark import DTYPES
+    from bark_clone.bark.generation import DTYPES
 
     return [dtype for dtype in DTYPES if device.type == "cuda" or dtype != "float16"]
 
@@ -96,7 +96,7 @@ def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool
     and of the search's scoring (``bench_memory``, fresh processes, Bark capped at its tokens)."""
     from bench_memory import peak_row
 
-    from bark_clone.bark import load_bark
+    from bark_clone.bark.generation import load_bark
 
     batch, tokens = BATCH[tiny], PRECISION_TOKENS[tiny]
     texts = sample_texts(batch)

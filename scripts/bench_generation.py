@@ -26,8 +26,8 @@ def median_time(function, repeats: int) -> tuple[float, object]:
 
 def bench_generation(models_paths: dict, tiny: bool, device) -> dict:
     """Seconds of audio per second: one batch of B samples against B one-sample batches (tiny Bark)."""
-    from bark_clone.bark import generate_batch, load_bark
-    from bark_clone.texts import TextSource
+    from bark_clone.bark.generation import generate_batch, load_bark
+    from bark_clone.training.texts import TextSource
 
     bark = load_bark(str(models_paths["bark"]), device)
     texts = [TextSource("en").sample(np.random.default_rng(i)) for i in range(GENERATE_SAMPLES[tiny])]
@@ -46,11 +46,11 @@ def bench_long_form(models_paths: dict, tiny: bool, device) -> dict:
 
     One try per chunk (the guard still judges each), so both runs do the same generations.
     """
-    from bark_clone.bark import load_bark
-    from bark_clone.longform import LongFormSettings, speak_long
+    from bark_clone.audio.speaker_encoder import load_voice_encoder
+    from bark_clone.audio.speech import load_vad
+    from bark_clone.bark.generation import load_bark
     from bark_clone.prompt import SpeakerPrompt
-    from bark_clone.speech import load_vad
-    from bark_clone.voice import load_voice_encoder
+    from bark_clone.speaking.longform import LongFormSettings, speak_long
 
     bark = load_bark(str(models_paths["bark"]), device)
     encoder, vad = load_voice_encoder(device), load_vad()

@@ -35,7 +35,7 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
     import numpy as np
     import torch
 
-    from bark_clone.bark import load_bark
+    from bark_clone.bark.generation import load_bark
     from bark_clone.errors import UserError
 
     device = torch.device(device_name)
@@ -45,21 +45,21 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
             parameter.sum()
     models, scored = None, None
     if mode.startswith("search"):
-        from bark_clone.pipeline import load_models
+        from bark_clone.clone.pipeline import load_models
 
         models = load_models(*extra[:3], device_name)
     if mode == "speak":
-        from bark_clone.longform import LongFormSettings, speak_long
         from bark_clone.prompt import SpeakerPrompt
+        from bark_clone.speaking.longform import LongFormSettings, speak_long
 
         rng = np.random.default_rng(0)
         prompt = SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))
         speak_long(bark, prompt, SPEAK_TEXT, LongFormSettings(seed=0, tries=1, batch_size=2, chunk_seconds=4.0),
                    progress=False)
     if mode == "search":
-        from bark_clone.pipeline import analyse
-        from bark_clone.search import SearchSettings
-        from bark_clone.searching import search_recordings
+        from bark_clone.clone.pipeline import analyse
+        from bark_clone.search.command import search_recordings
+        from bark_clone.search.steps import SearchSettings
 
         # the starting population only (2 windows, no stock voices; a budget that ends before the first step)
         settings = SearchSettings(keep=1, windows=2, presets=0, minutes=1e-9)

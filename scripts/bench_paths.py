@@ -35,11 +35,11 @@ def ratio_row(run, items: int, unit: str) -> dict:
 
 
 def voice_target(encoder):
-    from bench import ARCTIC  # the repository's ARCTIC clip: a real voice to score against
+    from bench_inputs import ARCTIC  # the repository's ARCTIC clip: a real voice to score against
 
-    from bark_clone.pipeline import analyse
-    from bark_clone.scoring import target_from_recordings
-    from bark_clone.speech import load_vad
+    from bark_clone.audio.speech import load_vad
+    from bark_clone.clone.pipeline import analyse
+    from bark_clone.evaluate.scoring import target_from_recordings
 
     vad = load_vad()
     recording = analyse(ARCTIC, vad)
@@ -48,10 +48,10 @@ def voice_target(encoder):
 
 def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
     """evaluate: each voice speaks the default 5 sentences and is scored (``speak_and_score``, as ``score_voice``)."""
-    from bark_clone.bark import load_bark
-    from bark_clone.evaluation import EVALUATION_SENTENCES, speak_and_score
+    from bark_clone.audio.speaker_encoder import load_voice_encoder
+    from bark_clone.bark.generation import load_bark
+    from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES, speak_and_score
     from bark_clone.requests import EvaluateRequest
-    from bark_clone.voice import load_voice_encoder
 
     bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
     target, _, _ = voice_target(encoder)
@@ -67,10 +67,10 @@ def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
 
 def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
     """make-speaker --refine 2: the Refiner scores two candidate windows of a recording, 3 sentences each."""
-    from bench import speech_file
+    from bench_inputs import speech_file
 
-    from bark_clone.pipeline import analyse, load_models, make_speakers
-    from bark_clone.refine import Refiner
+    from bark_clone.clone.pipeline import analyse, load_models, make_speakers
+    from bark_clone.search.refine import Refiner
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]),
                          device.type)
@@ -88,12 +88,12 @@ def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
 def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
     """The search: each candidate speaks the 3 scoring sentences and is checked and scored (``score_candidate``,
     with the search's own generator)."""
-    from bark_clone.bark import load_bark
-    from bark_clone.candidates import Candidate, score_candidate
-    from bark_clone.evaluation import EVALUATION_SENTENCES
-    from bark_clone.longform import bark_generator
-    from bark_clone.search import SearchSettings
-    from bark_clone.voice import load_voice_encoder
+    from bark_clone.audio.speaker_encoder import load_voice_encoder
+    from bark_clone.bark.generation import load_bark
+    from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES
+    from bark_clone.search.candidates import Candidate, score_candidate
+    from bark_clone.search.steps import SearchSettings
+    from bark_clone.speaking.longform import bark_generator
 
     bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
     target, _, vad = voice_target(encoder)

@@ -31,8 +31,8 @@ VOICES = ["en-us+f3", "en-us+m1", "en-gb", "en-us+m3", "en-us+f1", "en-029", "en
 def main() -> None:
     from recordings import espeak
 
+    from bark_clone.audio.speaker_encoder import embed, load_voice_encoder
     from bark_clone.constants import DEFAULT_MIN_SIMILARITY
-    from bark_clone.voice import embed, load_voice_encoder
 
     encoder = load_voice_encoder()
     samples, rate = soundfile.read(REPO / "tests" / "data" / "arctic_a0007.wav", dtype="float32")

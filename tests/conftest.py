@@ -49,7 +49,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def models(tiny):
     """The tiny models loaded through the same function the CLI uses."""
-    from bark_clone.pipeline import load_models
+    from bark_clone.clone.pipeline import load_models
 
     return load_models(str(tiny["hubert"]), str(tiny["encodec"]), str(tiny["quantizer"]), "cpu")
 
@@ -57,7 +57,7 @@ def models(tiny):
 @pytest.fixture(scope="session")
 def hub(tiny):
     """Tiny models for the HTTP service, loaded once for every server in the session (as one server does)."""
-    from bark_clone.service import ModelHub, ServiceConfig
+    from bark_clone.server.service import ModelHub, ServiceConfig
 
     return ModelHub(ServiceConfig(bark=str(tiny["bark"]), hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
                                   quantizer=str(tiny["quantizer"]), device="cpu"))
@@ -66,7 +66,7 @@ def hub(tiny):
 @pytest.fixture()
 def config(tmp_path, tiny):
     """A service configuration over the tiny models, with small limits (1 MB uploads, 60 s recordings)."""
-    from bark_clone.service import ServiceConfig
+    from bark_clone.server.service import ServiceConfig
 
     return ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
                          encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
@@ -77,7 +77,7 @@ def config(tmp_path, tiny):
 def client(config, hub):
     from fastapi.testclient import TestClient
 
-    from bark_clone.server import create_app
+    from bark_clone.server.app import create_app
 
     return TestClient(create_app(config, hub))
 
@@ -91,7 +91,7 @@ def model_args(tiny) -> list[str]:
 @pytest.fixture()
 def run_cli(monkeypatch, tmp_path):
     """Run ``bark-clone ARGS`` in-process, in a fresh working folder; returns click's Result."""
-    from bark_clone.cli import cli
+    from bark_clone.cli.main import cli
 
     monkeypatch.chdir(tmp_path)
 
@@ -189,8 +189,8 @@ def bark_presets() -> list[Path]:
 def generated(tiny, tmp_path_factory) -> Path:
     """8 Bark samples from the tiny model, in 2 shards."""
     out = tmp_path_factory.mktemp("generated") / "data"
-    from bark_clone.generate import generate_data
     from bark_clone.requests import GenerateOptions
+    from bark_clone.training.generate import generate_data
 
     generate_data(out, GenerateOptions(samples=8, bark=str(tiny["bark"]), batch_size=4, shard_size=4), "cpu",
                   progress=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from bark_clone.audio import resample
+from bark_clone.audio.sound import resample
 
 RATE = 16_000
 

@@ -10,13 +10,9 @@ import numpy as np
 import soundfile
 from recordings import espeak
 
-from bark_clone.audio import resample
-from bark_clone.bark import Generation
-from bark_clone.constants import (
-    CODEC_HOP_LENGTH,
-    CODEC_SAMPLE_RATE,
-    semantic_length_for_frames,
-)
+from bark_clone.audio.sound import resample
+from bark_clone.bark.generation import Generation
+from bark_clone.constants import CODEC_HOP_LENGTH, CODEC_SAMPLE_RATE, semantic_length_for_frames
 
 ARCTIC_SPEECH = (0.35, 3.55)  # seconds of a0007 that hold its one phrase
 

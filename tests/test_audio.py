@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bark_clone.audio import load_audio, normalize_level, resample
+from bark_clone.audio.sound import load_audio, normalize_level, resample
 from bark_clone.errors import UserError
 
 
@@ -91,8 +91,8 @@ def test_bad_audio_is_refused_with_a_clear_message(tmp_path, arctic_audio, case)
 
 
 def test_batched_vad_equals_silero_frame_by_frame(arctic_audio, monkeypatch):
-    from bark_clone import speech
-    from bark_clone.speech import load_vad, speech_probabilities
+    from bark_clone.audio import speech
+    from bark_clone.audio.speech import load_vad, speech_probabilities
 
     vad = load_vad()
     samples = np.tile(arctic_audio[0], 3)
@@ -109,7 +109,7 @@ def test_batched_vad_equals_silero_frame_by_frame(arctic_audio, monkeypatch):
 def test_silero_private_layout_that_the_batched_vad_reads_is_still_there():
     """speech.py reaches into silero's scripted model (pyproject bounds silero-vad <7 for this). If a release moves
     these attributes, the VAD would silently fall back to the 10x slower frame loop: fail loudly here instead."""
-    from bark_clone.speech import load_vad
+    from bark_clone.audio.speech import load_vad
 
     vad = load_vad()
     model = vad.jit._model
@@ -123,8 +123,8 @@ def test_silero_private_layout_that_the_batched_vad_reads_is_still_there():
 
 
 def test_streamed_reading_resamples_counts_clipping_and_seeks(tmp_path, arctic_audio, monkeypatch):
-    from bark_clone import audio as audio_module
-    from bark_clone.audio import read_segment
+    from bark_clone.audio import sound as audio_module
+    from bark_clone.audio.sound import read_segment
 
     samples, rate = arctic_audio
     loud = np.clip(samples * 4, -1, 1)  # clipped peaks

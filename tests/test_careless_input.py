@@ -122,8 +122,8 @@ def test_a_bark_folder_without_its_generation_config(bark_without_generation_con
                                                      model_args, config, hub):
     from fastapi.testclient import TestClient
 
-    from bark_clone.server import create_app
-    from bark_clone.service import ModelHub
+    from bark_clone.server.app import create_app
+    from bark_clone.server.service import ModelHub
 
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     result = run_cli("speak", "me.npz", "hello", "-o", "hello.wav", "--bark", bark_without_generation_config)

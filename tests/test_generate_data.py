@@ -83,7 +83,7 @@ def test_presets_give_some_batches_a_stock_voice(tiny, run_cli, tmp_path):
 def test_last_position_logits_change_no_generated_token(tiny, monkeypatch):
     import contextlib
 
-    from bark_clone import bark as bark_module
+    from bark_clone.bark import generation as bark_module
 
     bark = bark_module.load_bark(str(tiny["bark"]), torch.device("cpu"))
     texts = ["hello this is a test", "the voice"]

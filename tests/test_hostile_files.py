@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from bark_clone.audio import RecordingTooLong, check_audio_header, load_audio
+from bark_clone.audio.sound import RecordingTooLong, check_audio_header, load_audio
 from bark_clone.errors import UserError
 
 MEASURE = """
@@ -89,7 +89,7 @@ def test_declared_length_over_the_limit_is_refused_before_decoding(speech_then_a
 
 def test_a_header_that_understates_stops_decoding_at_the_limit(tmp_path, arctic_audio, monkeypatch):
     """A WAV written as a stream (data size left open) declares nothing; decoding stops once past the limit."""
-    from bark_clone import audio as audio_module
+    from bark_clone.audio import sound as audio_module
 
     samples, rate = arctic_audio
     path = tmp_path / "long.wav"

@@ -10,12 +10,12 @@ import pytest
 import soundfile
 from standins import VoiceStandIn, arctic_speech, generation_of
 
-from bark_clone.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
-from bark_clone.consistency import Reference, failure_flags, judge
+from bark_clone.audio.joining import join_chunks
 from bark_clone.constants import CODEC_SAMPLE_RATE, DEFAULT_MIN_SIMILARITY
-from bark_clone.joining import join_chunks
-from bark_clone.longform import LongFormSettings, speak_long
 from bark_clone.requests import SpeakRequest
+from bark_clone.speaking.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
+from bark_clone.speaking.consistency import Reference, failure_flags, judge
+from bark_clone.speaking.longform import LongFormSettings, speak_long
 
 TEXTS = {
     "en": "The lighthouse stood on the rock for a century. Storms came and went, and the keepers came and went "
@@ -63,8 +63,8 @@ def test_chunking_is_linear_in_runs_of_whitespace_and_loses_nothing(tiny):
     import random
     import time
 
-    from bark_clone.bark import load_bark
-    from bark_clone.longform import token_counter
+    from bark_clone.bark.generation import load_bark
+    from bark_clone.speaking.longform import token_counter
 
     count = token_counter(load_bark(str(tiny["bark"]), "cpu"))  # Bark's own tokenizer: whitespace costs no token
     rng = random.Random(0)
@@ -87,8 +87,8 @@ def test_chunking_counts_tokens_with_the_given_counter():
 
 @pytest.fixture(scope="module")
 def voices(arctic):
-    from bark_clone.speech import load_vad
-    from bark_clone.voice import embed, load_voice_encoder
+    from bark_clone.audio.speaker_encoder import embed, load_voice_encoder
+    from bark_clone.audio.speech import load_vad
 
     encoder = load_voice_encoder()
     samples, _ = soundfile.read(arctic, dtype="float32")
@@ -223,7 +223,7 @@ def test_speak_refuses_bad_input_with_one_line_and_writes_nothing(run_cli, speak
 
 def test_library_defaults_match_the_cli():
     from bark_clone.constants import DEFAULT_MIN_SIMILARITY
-    from bark_clone.speaking import settings_for
+    from bark_clone.speaking.command import settings_for
 
     request = SpeakRequest("me.npz", "out.wav", "hi", seed=0)
     assert request.long_form.min_similarity == DEFAULT_MIN_SIMILARITY
@@ -247,7 +247,7 @@ def test_default_threshold_lies_between_measured_same_and_other_voices():
 def test_output_format_follows_the_suffix(suffix):
     import io
 
-    from bark_clone.audio import encoded_audio
+    from bark_clone.audio.sound import encoded_audio
 
     tone = (0.3 * np.sin(np.arange(CODEC_SAMPLE_RATE) / 10)).astype(np.float32)
     decoded, rate = soundfile.read(io.BytesIO(encoded_audio(tone, CODEC_SAMPLE_RATE, suffix)), dtype="float32")

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 import torch
 
-from bark_clone.audio import resample
+from bark_clone.audio.sound import resample
 
 
 def test_make_speaker_writes_a_consistent_prompt_and_sidecar(run_cli, copy_arctic, model_args, bark_checks, tmp_path):
@@ -112,7 +112,7 @@ def test_speak_and_decode_commands_write_audio(run_cli, copy_arctic, model_args,
 
 def test_several_inputs_load_models_once_and_write_one_prompt_each(run_cli, copy_arctic, model_args, tmp_path,
                                                                    monkeypatch, arctic_audio):
-    from bark_clone import pipeline
+    from bark_clone.clone import pipeline
 
     samples, rate = arctic_audio
     first = copy_arctic("first.wav")
@@ -226,7 +226,7 @@ def test_bad_input_gets_one_line_no_traceback_and_nothing_written(run_cli, model
 
 def test_library_use_from_a_notebook(models, arctic, tmp_path):
     """The same pipeline without the CLI: load the models once, make a prompt, save it."""
-    from bark_clone.pipeline import make_speaker
+    from bark_clone.clone.pipeline import make_speaker
     from bark_clone.prompt import SpeakerPrompt
 
     speaker = make_speaker(arctic, models, max_seconds=14.0)
@@ -240,7 +240,7 @@ def test_the_make_speaker_command_imports_no_server_training_plotting_or_bark_co
     import subprocess
     import sys
 
-    unused = ("bark_clone.server", "bark_clone.service", "fastapi", "uvicorn", "bark_clone.training",
+    unused = ("bark_clone.server", "bark_clone.server.service", "fastapi", "uvicorn", "bark_clone.training",
               "quantizer.train", "matplotlib", "bark_clone.bark", "transformers.models.bark.modeling_bark")
     code = ("import sys\nfrom bark_clone.cli import main\ntry:\n    main()\nexcept SystemExit as end:\n"
             f"    print(end.code, sorted(m for m in {unused!r} if m in sys.modules))")

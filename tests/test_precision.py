@@ -10,7 +10,7 @@ import torch
 
 def test_bfloat16_bark_speaks_end_to_end_and_keeps_the_codec_in_float32(run_cli, arctic, model_args, tiny,
                                                                       tmp_path):
-    from bark_clone.bark import load_bark
+    from bark_clone.bark.generation import load_bark
 
     bark = load_bark(str(tiny["bark"]), torch.device("cpu"), "bfloat16")
     assert next(bark.model.semantic.parameters()).dtype == torch.bfloat16
@@ -40,7 +40,7 @@ def test_what_the_device_cannot_run_is_refused_before_loading(run_cli, arctic, m
 def test_every_command_that_runs_bark_takes_dtype_and_offload():
     from click.testing import CliRunner
 
-    from bark_clone.cli import cli
+    from bark_clone.cli.main import cli
 
     for command in ("speak", "evaluate", "search", "serve", "make-speaker"):
         text = CliRunner().invoke(cli, [command, "--help"]).output
@@ -49,7 +49,7 @@ def test_every_command_that_runs_bark_takes_dtype_and_offload():
 
 
 def test_a_batch_size_splits_generation_into_reproducible_slices(tiny):
-    from bark_clone.bark import generate_batch, generate_batches, load_bark
+    from bark_clone.bark.generation import generate_batch, generate_batches, load_bark
 
     bark = load_bark(str(tiny["bark"]), torch.device("cpu"))
     texts = ["hello there", "a second sentence to speak", "and a third one"]
@@ -72,7 +72,7 @@ def test_bark_is_cast_before_it_moves_to_its_device(tiny, monkeypatch):
     ``meta`` device stands in for a GPU (moving there works without one)."""
     from transformers import BarkModel
 
-    from bark_clone.bark import load_bark
+    from bark_clone.bark.generation import load_bark
 
     moves = []
     original = BarkModel.to

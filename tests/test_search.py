@@ -13,7 +13,7 @@ from standins import LevelStandIn, arctic_speech, prompt_level
 
 from bark_clone.prompt import SpeakerPrompt
 from bark_clone.requests import SearchRequest
-from bark_clone.searching import search_voice
+from bark_clone.search.command import search_voice
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +84,8 @@ def test_a_resumed_search_equals_an_uninterrupted_one_and_rescores_nothing(phras
 def test_bootstraps_from_the_tiny_bark_pass_barks_checks(bark_checks, tmp_path):
     import builders
 
-    from bark_clone.bark import generate_batch, load_bark
-    from bark_clone.bootstrap import prompt_from_generation
+    from bark_clone.bark.bootstrap import prompt_from_generation
+    from bark_clone.bark.generation import generate_batch, load_bark
     from bark_clone.constants import semantic_length_for_frames
 
     # 96 semantic tokens (about 1.9 s): the random Bark never ends by itself, and a prompt needs at least 1 s
@@ -148,7 +148,7 @@ def test_search_command_with_the_tiny_bark_rejects_silent_candidates_and_says_wh
 def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrases, arctic, monkeypatch, config):
     import time
 
-    from bark_clone import longform
+    from bark_clone.speaking import longform
 
     standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
     monkeypatch.setattr(longform, "bark_generator", lambda bark: standin)
@@ -175,7 +175,7 @@ def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrase
 def test_a_search_that_breaks_unexpectedly_still_ends_visibly(client, arctic, monkeypatch):
     import time
 
-    from bark_clone import searching
+    from bark_clone.search import command as searching
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire at /srv/private/path")
@@ -200,9 +200,9 @@ def test_a_search_that_breaks_unexpectedly_still_ends_visibly(client, arctic, mo
 def test_window_moves_go_one_phrase_either_way_and_stay_valid_windows(max_seconds, expected):
     from types import SimpleNamespace
 
-    from bark_clone.candidates import window_moves
-    from bark_clone.selection import candidate_windows
-    from bark_clone.speech import Segment
+    from bark_clone.audio.speech import Segment
+    from bark_clone.clone.selection import candidate_windows
+    from bark_clone.search.candidates import window_moves
 
     # four 2 s phrases with 1 s pauses; the window holds phrases 2 and 3 (0.1 s lead, 0.3 s tail)
     segments = [Segment(0.5 + 3 * index, 2.5 + 3 * index) for index in range(4)]
@@ -240,9 +240,9 @@ def bark_with_real_presets(tiny, tmp_path_factory):
 
 def test_a_search_with_real_stock_voices_survives_its_steps_and_a_reload(bark_with_real_presets, phrases, tiny,
                                                                           tmp_path, arctic):
-    from bark_clone.bark import load_bark
-    from bark_clone.candidates import preset_prompt
-    from bark_clone.search_state import SearchState, load_state
+    from bark_clone.bark.generation import load_bark
+    from bark_clone.search.candidates import preset_prompt
+    from bark_clone.search.state import SearchState, load_state
 
     bark = load_bark(str(bark_with_real_presets), "cpu")
     prompt = preset_prompt(bark, "v2/en_speaker_0")

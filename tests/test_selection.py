@@ -36,13 +36,8 @@ def test_chosen_window_stays_in_the_main_speakers_speech_and_ends_at_a_pause(run
 
 
 def test_windows_with_the_other_voice_or_the_tone_are_disqualified(podcast_file, models):
-    from bark_clone.pipeline import analyse
-    from bark_clone.selection import (
-        candidate_windows,
-        profile_recording,
-        score_window,
-        speaker_reference,
-    )
+    from bark_clone.clone.pipeline import analyse
+    from bark_clone.clone.selection import candidate_windows, profile_recording, score_window, speaker_reference
 
     layout, path = podcast_file
     recording = analyse(path, models.vad)
@@ -60,8 +55,8 @@ def test_windows_with_the_other_voice_or_the_tone_are_disqualified(podcast_file,
 
 
 def test_a_tone_inside_a_window_is_music(models, arctic_audio, tmp_path):
-    from bark_clone.pipeline import analyse
-    from bark_clone.selection import profile_recording, score_window, speaker_reference
+    from bark_clone.clone.pipeline import analyse
+    from bark_clone.clone.selection import profile_recording, score_window, speaker_reference
 
     phrase = main_speaker_phrase(arctic_audio[0])
     tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(2 * RATE) / RATE).astype(np.float32)
@@ -139,7 +134,7 @@ def test_no_usable_window_is_a_clear_error(run_cli, model_args, arctic_audio, tm
 
 @pytest.mark.slow
 def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, arctic, tmp_path, monkeypatch):
-    from bark_clone import models
+    from bark_clone.clone import models
 
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     model_paths = dict(zip(model_args[0::2], model_args[1::2]))
@@ -158,8 +153,8 @@ def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, 
     assert [entry["name"] for entry in report["prompts"]] == ["me"]
     kinds = {entry["kind"] for entry in report["baselines"]}
     assert kinds == {"quantizer", "method 1", "preset"}
-    from bark_clone.audio import resample
-    from bark_clone.voice import embed, load_voice_encoder
+    from bark_clone.audio.sound import resample
+    from bark_clone.audio.speaker_encoder import embed, load_voice_encoder
 
     encoder = load_voice_encoder()
     for entry in report["prompts"] + report["baselines"]:
@@ -208,7 +203,7 @@ def test_refine_keeps_the_best_scoring_candidate(run_cli, model_args, tiny, podc
 
 def test_espeak_voice_is_another_speaker_for_resemblyzer(models, arctic_audio):
     """The test recordings rely on this: if it failed, the selection tests would prove nothing."""
-    from bark_clone.voice import embed
+    from bark_clone.audio.speaker_encoder import embed
 
     main = embed(models.voice, main_speaker_phrase(arctic_audio[0]))
     other = embed(models.voice, espeak("This is somebody else entirely, speaking for a while."))

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile
 from fastapi.testclient import TestClient
 
-from bark_clone.server import create_app
+from bark_clone.server.app import create_app
 
 
 def upload(client, name: str, data: bytes, filename: str = "voice.wav", **form):
@@ -19,7 +19,7 @@ def upload(client, name: str, data: bytes, filename: str = "voice.wav", **form):
 
 
 def test_every_endpoint(client, arctic, config, hub):
-    from bark_clone.pipeline import analyse
+    from bark_clone.clone.pipeline import analyse
 
     created = upload(client, "arctic", arctic.read_bytes(), "arctic_a0007.wav")
     assert created.status_code == 201, created.text
@@ -140,7 +140,7 @@ def test_cache_is_bounded_least_recently_used_first(config, hub, arctic):
 
 
 def test_full_queue_answers_429_with_retry_after(config, hub, arctic, monkeypatch):
-    from bark_clone import server
+    from bark_clone.server import app as server
 
     config.workers, config.queue_size = 1, 1
     client = TestClient(create_app(config, hub))
@@ -166,8 +166,8 @@ def test_full_queue_answers_429_with_retry_after(config, hub, arctic, monkeypatc
 
 
 def test_models_load_once_when_first_needed(config, monkeypatch):
-    from bark_clone import pipeline
-    from bark_clone.service import ModelHub
+    from bark_clone.clone import pipeline
+    from bark_clone.server.service import ModelHub
 
     calls = []
     monkeypatch.setattr(pipeline, "load_models", lambda *args: calls.append(args) or object())

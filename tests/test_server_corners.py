@@ -35,7 +35,7 @@ def worker_free_within(service, seconds: float) -> bool:
 
 
 def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(client, arctic, monkeypatch):
-    from bark_clone import server
+    from bark_clone.server import app as server
 
     service = client.app.state.service
     release = threading.Event()
@@ -59,7 +59,7 @@ def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(client, arctic,
 
 
 def test_deleting_a_speaker_cancels_its_running_search(client, arctic, monkeypatch, hub):
-    from bark_clone import longform
+    from bark_clone.speaking import longform
 
     service = client.app.state.service
     monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
@@ -92,7 +92,7 @@ def test_texts_that_are_not_text_are_a_400_at_the_edge(client, text):
 
 
 def test_the_cache_counts_metadata_and_never_stores_what_cannot_fit(tmp_path):
-    from bark_clone.cache import WavCache
+    from bark_clone.server.cache import WavCache
 
     cache = WavCache(tmp_path / "cache", max_bytes=10_000)
     meta = {"chunks": 3, "similarities": [0.9] * 200}  # about 1.2 KB of metadata an entry
@@ -112,8 +112,8 @@ def test_the_cache_counts_metadata_and_never_stores_what_cannot_fit(tmp_path):
 def test_the_page_lists_speakers_whatever_their_sidecar_lacks(tmp_path, tiny, hub, arctic):
     from playwright.sync_api import sync_playwright
 
-    from bark_clone.server import create_app
-    from bark_clone.service import ServiceConfig
+    from bark_clone.server.app import create_app
+    from bark_clone.server.service import ServiceConfig
 
     config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
                            encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu")

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from bark_clone.server import create_app
+from bark_clone.server.app import create_app
 
 pytestmark = pytest.mark.slow  # a browser, a live uvicorn and a fuzzer: the full CI run covers them
 

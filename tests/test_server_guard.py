@@ -10,8 +10,8 @@ import httpx
 import pytest
 from support import serving
 
-from bark_clone.guard import bearer_matches
-from bark_clone.server import create_app
+from bark_clone.server.app import create_app
+from bark_clone.server.guard import bearer_matches
 
 MB = 1024 * 1024
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bark_clone.errors import ApiError
-from bark_clone.server import create_app, speak_job
+from bark_clone.server.app import create_app, speak_job
 
 
 def upload(client, name: str, arctic) -> object:
@@ -48,7 +48,7 @@ def test_a_speaker_deleted_while_its_job_waits_is_a_404_without_a_path(client, a
 
 
 def test_binding_beyond_loopback_needs_a_token_whatever_the_name_looks_like(run_cli, monkeypatch):
-    from bark_clone.guard import loopback_only
+    from bark_clone.server.guard import loopback_only
 
     real = socket.getaddrinfo
     fake = {"127.evil.test": "203.0.113.7", "mixed.test": "127.0.0.1"}
@@ -88,7 +88,7 @@ def test_start_up_repairs_what_a_killed_server_left(config, hub, arctic):
 
 
 def test_uploads_wait_in_the_servers_own_folder_and_are_removed_after_the_job(client, arctic, config, monkeypatch):
-    from bark_clone import server
+    from bark_clone.server import app as server
 
     seen = []
     original = server.make_speaker_job

@@ -14,9 +14,9 @@ import pytest
 import soundfile
 from support import serving
 
-from bark_clone.server import create_app, speak_cache_key
-from bark_clone.cache import WavCache
-from bark_clone.service import ServiceConfig
+from bark_clone.server.app import create_app, speak_cache_key
+from bark_clone.server.cache import WavCache
+from bark_clone.server.service import ServiceConfig
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -155,7 +155,7 @@ def test_browser_starts_a_search_and_follows_it(live_server, arctic, monkeypatch
     from playwright.sync_api import sync_playwright
     from standins import LevelStandIn, arctic_speech
 
-    from bark_clone import longform
+    from bark_clone.speaking import longform
 
     monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
     base, _ = live_server

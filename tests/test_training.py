@@ -15,7 +15,7 @@ from support import run_process, shard_table
 from teacher import write_teacher_dataset
 
 from bark_clone.requests import TrainRequest
-from bark_clone.training import train_quantizer
+from bark_clone.training.quantizer import train_quantizer
 
 REPO = Path(__file__).resolve().parents[1]
 

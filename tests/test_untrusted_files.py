@@ -111,7 +111,7 @@ def test_speak_with_a_bad_sidecar_falls_back_to_the_prompts_decode(speaker, run_
 
 
 def test_every_read_of_a_recording_checks_its_header_and_bounds_the_span(tmp_path):
-    from bark_clone.audio import read_segment
+    from bark_clone.audio.sound import read_segment
     from bark_clone.errors import UserError
 
     slow = one_hertz_wav(tmp_path / "slow.wav")
@@ -165,7 +165,7 @@ def test_help_shows_no_meaningless_ranges(run_cli):
 def searched(tiny, tmp_path, arctic):
     """A one-step search in tmp_path/work (the stand-in's voices), and the CLI arguments that continue it."""
     from bark_clone.requests import SearchRequest
-    from bark_clone.searching import search_voice
+    from bark_clone.search.command import search_voice
 
     settings = {"keep": 2, "max_seconds": 6.0}
     models = {"hubert": str(tiny["hubert"]), "encodec": str(tiny["encodec"]), "quantizer": str(tiny["quantizer"])}

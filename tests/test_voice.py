@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bark_clone.scoring import clone_score, feature_similarity, spectral_features
-from bark_clone.voice import (
-    dominant_centroid,
-    embed,
-    load_voice_encoder,
-    mel_spectrogram,
-)
+from bark_clone.audio.speaker_encoder import dominant_centroid, embed, load_voice_encoder, mel_spectrogram
+from bark_clone.evaluate.scoring import clone_score, feature_similarity, spectral_features
 
 
 def test_mel_spectrogram_equals_librosas(arctic_audio):

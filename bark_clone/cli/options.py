@@ -1,0 +1,64 @@
+"""Options shared by several commands, and defaults read from the request dataclasses (each written once)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import click
+
+from ..constants import MAX_SEED
+
+
+def default(request_type: type, name: str) -> Any:
+    """The default of field ``name`` of the dataclass ``request_type``: the CLI shows what the library uses."""
+    field = {field.name: field for field in dataclasses.fields(request_type)}[name]
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    raise KeyError(f"{request_type.__name__}.{name} has no default")
+
+
+class FiniteFloat(click.FloatRange):
+    """A number within [min, max] that is finite: click's FloatRange alone lets ``nan`` through (every comparison
+    with nan is false)."""
+
+    name = "number"
+
+    def _describe_range(self) -> str:
+        """Without bounds only finiteness is asked for (click would print "x<=None")."""
+        if self.min is None and self.max is None:
+            return "finite"
+        return super()._describe_range()
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+SEED = click.IntRange(0, MAX_SEED)
+
+
+def device_option(function):
+    return click.option(
+        "--device", default="auto", show_default=True, help="auto (cuda, then mps, then cpu), cpu, cuda or mps."
+    )(function)
+
+
+def dtype_option(function):
+    return click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
+                        show_default=True, help="Precision of Bark's three stages (bfloat16 halves their memory; "
+                        "float16 needs a GPU). EnCodec, HuBERT and the quantizer stay float32.")(function)
+
+
+def offload_option(function):
+    return click.option("--offload", is_flag=True, help="Keep only the running Bark stage on the GPU (for 6-8 GB "
+                        "cards; needs --device cuda and the accelerate package).")(function)
+
+
+def force_option(function):
+    return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)

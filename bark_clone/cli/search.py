@@ -1,0 +1,59 @@
+"""The search command: find the prompt whose Bark speech sounds most like the recordings (KVoiceWalk for Bark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..requests import SearchRequest
+from .options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+
+
+def search_default(name: str):
+    return default(SearchRequest, name)
+
+
+@click.command()
+@click.argument("recordings", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The best prompt, e.g. speakers/me.npz (+ its .json sidecar).")
+@click.option("--work", required=True, help="Folder for the search's state; rerun with it to continue.")
+@click.option("--bark", default=search_default("bark"), show_default=True,
+              help="suno/bark, suno/bark-small or a local folder.")
+@click.option("--steps", type=int, help="Search steps (in all, counting earlier runs in --work).")
+@click.option("--minutes", type=FiniteFloat(min=0, min_open=True), help="Stop after this many minutes of this run.")
+@click.option("--keep", type=click.IntRange(1, 32), default=search_default("keep"), show_default=True,
+              help="Candidates kept and expanded at each step.")
+@click.option("--patience", type=click.IntRange(1, 1000), default=search_default("patience"), show_default=True,
+              help="Stop after this many steps without a better best.")
+@click.option("--sentences", type=int, default=search_default("sentences"), show_default=True,
+              help="Held-out sentences Bark speaks to score each candidate.")
+@click.option("--seed", type=SEED, default=search_default("seed"), show_default=True)
+@click.option("--quantizer", default=search_default("quantizer"), show_default=True, help="Quantizer name or path.")
+@click.option("--hubert", default=search_default("hubert"), show_default=True, help="HuBERT hub id or local folder.")
+@click.option("--encodec", default=search_default("encodec"), show_default=True,
+              help="EnCodec hub id or local folder.")
+@device_option
+@click.option("--max-seconds", type=FiniteFloat(), default=search_default("max_seconds"), show_default=True,
+              help="Longest prompt, in seconds.")
+@click.option("--language", default=search_default("language"), show_default=True,
+              help="Language of the stock voices to start from.")
+@dtype_option
+@offload_option
+@force_option
+def search(recordings, output, work, bark, steps, minutes, keep, patience, sentences, seed, quantizer, hubert,
+           encodec, device, max_seconds, language, dtype, offload, force) -> None:
+    """Search for the speaker prompt that makes Bark sound most like RECORDING(s): start from the best windows
+    and the nearest stock voices, expand the best by window moves and bootstraps from Bark's own speech, keep the
+    best --keep, until --steps / --minutes or --patience. Writes the best prompt; --work holds search.json,
+    search.png and the top prompts."""
+    from ..search.command import search_voice
+
+    request = SearchRequest([Path(path) for path in recordings], Path(output), Path(work), bark, steps, minutes,
+                            keep, patience, sentences, seed, hubert, encodec, quantizer, device, max_seconds,
+                            language, force, dtype, offload)
+    sidecar = search_voice(request)
+    score = sidecar["score"]
+    click.echo(f"{output}: score {score['score']:.3f} (target {score['target_similarity']:.3f}, self "
+               f"{score['self_similarity']:.3f}), a {sidecar['kind']} after {sidecar['search']['steps']} step(s) "
+               f"and {sidecar['search']['candidates']} candidates; see {Path(work) / 'search.png'}")

@@ -1,0 +1,64 @@
+"""bark-clone serve: the HTTP API and its web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+from ..server.service import ServiceConfig
+from .options import FiniteFloat, default, device_option, dtype_option, offload_option
+
+MB = 1024 * 1024
+
+
+def serve_default(name: str):
+    return default(ServiceConfig, name)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--speakers", default=str(serve_default("speakers")), show_default=True,
+              help="Folder of speakers (npz + json).")
+@click.option("--bark", default=serve_default("bark"), show_default=True,
+              help="suno/bark, suno/bark-small or a local folder.")
+@click.option("--hubert", default=serve_default("hubert"), show_default=True, help="HuBERT hub id or local folder.")
+@click.option("--encodec", default=serve_default("encodec"), show_default=True,
+              help="EnCodec hub id or local folder.")
+@click.option("--quantizer", default=serve_default("quantizer"), show_default=True, help="Quantizer name or path.")
+@device_option
+@click.option("--token", help="Bearer token every API call must carry; required to bind beyond loopback.")
+@click.option("--max-upload-mb", type=FiniteFloat(min=0.1), default=serve_default("max_upload_bytes") / MB,
+              show_default=True)
+@click.option("--max-audio-seconds", type=FiniteFloat(min=1), default=serve_default("max_audio_seconds"),
+              show_default=True)
+@click.option("--cache-mb", type=FiniteFloat(min=1), default=serve_default("cache_bytes") / MB, show_default=True,
+              help="Size bound of the /speak WAV cache (least recently used files go first).")
+@click.option("--max-text-chars", type=click.IntRange(1, 1_000_000), default=serve_default("max_text_characters"),
+              show_default=True, help="Longest text /speak takes (longer: 413); long texts are spoken in chunks.")
+@click.option("--workers", type=click.IntRange(1, 16), default=serve_default("workers"), show_default=True,
+              help="Model worker threads.")
+@click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
+              help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
+@dtype_option
+@offload_option
+def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
+          cache_mb, max_text_chars, workers, queue_size, dtype, offload) -> None:
+    """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
+    from ..server.app import create_app
+    from ..server.guard import loopback_only
+
+    if not token and not loopback_only(host):
+        raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
+                        "(clients then send Authorization: Bearer TOKEN)")
+    config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
+                           max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
+                           workers=workers, queue_size=queue_size, dtype=dtype, offload=offload)
+    import uvicorn
+
+    app = create_app(config)
+    click.echo(f"bark-clone serving {speakers}/ on http://{'[' + host + ']' if ':' in host else host}:{port}/ "
+               "(models load on first use)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

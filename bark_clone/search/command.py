@@ -1,0 +1,128 @@
+"""bark-clone search as a command: check the request, load the models and recordings, run the search in --work,
+and write the best prompt with a sidecar that records its lineage and score."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from ..constants import VERSION
+from ..errors import UserError
+from ..requests import SearchRequest
+
+
+def settings_for(request: SearchRequest):
+    from .steps import SearchSettings
+
+    settings = SearchSettings(request.keep, request.sentences, request.seed, request.max_seconds, request.language,
+                              steps=request.steps, minutes=request.minutes, patience=request.patience)
+    settings.check()
+    return settings
+
+
+def check_outputs(request: SearchRequest) -> None:
+    from ..files import check_output_path
+
+    output = Path(request.output)
+    check_output_path(output, request.force, ".npz")
+    check_output_path(output.with_suffix(".json"), request.force)
+    if not Path(request.work).parent.is_dir():
+        raise UserError(f"--work {request.work}: its parent folder does not exist")
+
+
+def search_recordings(recordings, models, bark, settings, work: Path, identity: dict[str, Any], generator=None,
+                      progress: bool = True, on_step=None, stop=None):
+    """The search over analysed ``recordings`` in ``work`` (new or resumed); returns its state. ``on_step(state)``
+    hears of every finished step (the server reports the best score so far with it); setting the event ``stop``
+    ends the search with ``SearchStopped`` before its next candidate."""
+    from ..evaluate.evaluation import EVALUATION_SENTENCES
+    from ..evaluate.scoring import target_from_recordings
+    from ..speaking.longform import bark_generator
+    from .state import locked
+    from .steps import Context, run_search, start_population
+
+    if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
+        raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
+    target = target_from_recordings(recordings, models.voice)
+    context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
+                      settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop)
+    with locked(Path(work)):
+        state = start_population(context, bark, Path(work))
+        if on_step is not None:
+            on_step(state)
+        return run_search(context, Path(work), progress, on_step)
+
+
+def search_voice(request: SearchRequest, generator=None, progress: bool = True) -> dict[str, Any]:
+    """Run (or continue) the search and write ``request.output``; returns its sidecar. ``generator`` replaces Bark
+    for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
+    from ..audio.sound import check_audio_header
+    from ..bark.generation import load_bark
+    from ..clone.models import resolve_device
+    from ..clone.pipeline import analyse, load_models
+    from ..files import json_bytes, write_files_atomically
+
+    check_outputs(request)
+    settings = settings_for(request)
+    for path in request.recordings:
+        check_audio_header(path)
+    models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+    recordings = [analyse(path, models.vad) for path in request.recordings]
+    bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
+    identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
+                "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
+                **settings.fixed()}
+    state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress)
+    best = state.best(1)[0]
+    sidecar = best_sidecar(best, state, recordings, models, {"work": str(request.work), "bark": request.bark,
+                                                              "sentences": settings.sentences, "seed": settings.seed})
+    output = Path(request.output)
+    write_files_atomically({output.with_suffix(".json"): json_bytes(sidecar), output: best.prompt.npz_bytes()},
+                           request.force)
+    return sidecar
+
+
+def best_sidecar(best, state, recordings, models, search: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar of the search's result: its lineage, score parts, the search, the sources and the models."""
+    from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
+    from ..prompt import bark_usage
+
+    n_tokens, n_frames = len(best.prompt.semantic_tokens), best.prompt.fine_codes.shape[1]
+    sidecar = {
+        "tool": {"name": "bark-clone", "version": VERSION},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "method": "search", "kind": best.kind, "lineage": best.lineage,
+        "score": {key: round(value, 4) for key, value in best.scores.items()},
+        "search": {**search, "steps": state.step, "candidates": len(state.candidates)},
+        "sources": [recording.describe() for recording in recordings],
+        "prompt": {"semantic_tokens": n_tokens, "codec_frames": n_frames, "semantic_rate_hz": SEMANTIC_RATE_HZ,
+                   "codec_frame_rate_hz": CODEC_FRAME_RATE_HZ, "bark_reads": bark_usage(n_tokens, n_frames)},
+        "models": {"hubert": models.hubert.describe(), "encodec": models.encodec.describe(),
+                   "quantizer": models.quantizer.describe()},
+    }
+    root, window = best.lineage[0], voice_window(best)
+    sidecar["selection"] = {"method": "search", "source": root.get("source", root.get("name"))}
+    if window is not None:  # the recording the voice came from: speak's guard uses it as its reference
+        sidecar["window"] = window["window"]
+    sidecar["durations"] = search_durations(best, recordings)
+    sidecar["level"] = {"normalized": window is not None, "gain_db": None}  # windows are levelled; the gain is not kept
+    return sidecar
+
+
+def voice_window(best) -> dict[str, Any] | None:
+    """The last window step of the lineage (a moved window's own seconds), or None for a stock voice's line."""
+    return next((step for step in reversed(best.lineage) if step["kind"] == "window"), None)
+
+
+def search_durations(best, recordings) -> dict[str, Any]:
+    """make-speaker's ``durations``, for the search's result (the prompt's speech is its root window's, if any)."""
+    from ..audio.speech import speech_seconds
+
+    window = voice_window(best) if best.kind == "window" else None
+    source = next((recording for recording in recordings
+                   if window is not None and recording.label == window["source"]), None)
+    in_window = round(speech_seconds(source.segments, *window["window"]), 2) if source is not None else None
+    return {"source_seconds": round(sum(recording.audio.duration for recording in recordings), 3),
+            "source_speech_seconds": round(sum(recording.speech_seconds for recording in recordings), 2),
+            "prompt_seconds": round(best.prompt.seconds, 3), "prompt_speech_seconds": in_window}

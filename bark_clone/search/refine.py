@@ -1,0 +1,38 @@
+"""make-speaker --refine: Bark speaks held-out sentences with each candidate prompt, and the one whose speech
+scores best against the recording is kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..bark.generation import load_bark
+from ..evaluate.evaluation import EVALUATION_SENTENCES, speak_and_score
+from ..evaluate.scoring import target_from_recordings
+
+REFINE_SENTENCES = 3  # per candidate window
+
+
+class Refiner:
+    """Holds Bark and the speaker encoder for one make-speaker run; ``best`` picks among candidate speakers."""
+
+    def __init__(self, bark_source: str, models, dtype: str = "float32", offload: bool = False,
+                 batch_size: int | None = None) -> None:
+        self.bark_source = bark_source
+        self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)
+        self.encoder = models.voice
+        self.batch_size = batch_size  # sentences a generation (all of a candidate's by default)
+
+    def best(self, speakers: list, recordings: list) -> Any:
+        """The candidate whose generations score best against ``recordings``; its sidecar records every score."""
+        target = target_from_recordings(recordings, self.encoder)
+        sentences = EVALUATION_SENTENCES[:REFINE_SENTENCES]
+        results = []
+        for speaker in speakers:
+            scores, _ = speak_and_score(self.bark, speaker.prompt, sentences, target, self.encoder,
+                                        batch_size=self.batch_size)
+            results.append({"window": speaker.sidecar["window"], **{k: round(v, 4) for k, v in scores.items()}})
+        best = max(range(len(speakers)), key=lambda index: results[index]["score"])
+        chosen = speakers[best]
+        chosen.sidecar["selection"]["refine"] = {"bark": self.bark_source, "sentences": len(sentences),
+                                                 "chosen": best + 1, "candidates": results}
+        return chosen

@@ -1,0 +1,235 @@
+"""bark-clone serve: the HTTP routes (one module-level router over a ``Service``) and the web page."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..audio.sound import check_audio_header
+from ..bark.generation import require_text
+from ..constants import MAX_SEED, MIN_SPEECH_SECONDS, VERSION
+from ..errors import ApiError, UserError
+from .cache import WavCache
+from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
+from .jobs import client_errors, make_speaker_job, preview_job, search_job, speak_job
+from .service import ModelHub, Service, ServiceConfig
+from .speakers import public_document
+
+UPLOAD_CHUNK = 1 << 20
+SPEAK_SETTINGS_VERSION = "long-form-1"  # part of the cache key: cached audio from older settings is not reused
+DEFAULTS = ServiceConfig()  # the form's documented defaults; each request is checked against its server's config
+
+
+def get_service(request: Request) -> Service:
+    """The state behind every route: one ``Service`` per application."""
+    return request.app.state.service
+
+
+router = APIRouter()  # the token and body limits are checked in front of it, by guard.RequestGuard
+
+
+@router.post("/speakers", status_code=201, summary="Make a speaker from a recording")
+async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
+                         max_seconds: float = Form(DEFAULTS.max_prompt_seconds, ge=MIN_SPEECH_SECONDS, le=60),
+                         normalize: bool = Form(True),
+                         search_minutes: float | None = Form(None, gt=0, le=120, description="Also search this many "
+                                                             "minutes for a better prompt (status: searching)"),
+                         service: Service = Depends(get_service)) -> JSONResponse:
+    config = service.config
+    npz, _ = service.speakers.paths(name)
+    if npz.exists():
+        raise ApiError(409, f"a speaker named {name!r} already exists")
+    upload = await receive_upload(audio, config, service.speakers.upload_folder())
+    try:
+        client_name = Path(audio.filename or "upload").name
+        with client_errors(upload, client_name, config.max_audio_seconds):  # the header, before any queueing
+            check_audio_header(upload, config.max_audio_seconds)
+        sidecar = await service.run(lambda: make_speaker_job(service, name, upload, client_name, max_seconds,
+                                                             normalize))
+        sidecar = public_document(sidecar)
+        status = {"status": "ready"}
+        if search_minutes is not None:  # the search keeps the recording in its own folder until it is done
+            kept = service.speakers.search_folder(name) / upload.name
+            shutil.move(str(upload), kept)
+            search = service.start_search(name, lambda progress, stop: search_job(
+                service, name, kept, client_name, search_minutes, progress, stop), kept.parent, minutes=search_minutes)
+            status = {"status": "searching", "search": search}
+    finally:
+        shutil.rmtree(upload.parent, ignore_errors=True)
+    return JSONResponse({"name": name, **sidecar, **status}, status_code=201)
+
+
+@router.get("/speakers", summary="List speakers with their metadata")
+async def list_speakers(service: Service = Depends(get_service)) -> dict[str, Any]:
+    speakers = []
+    for name in service.speakers.names():
+        try:
+            speakers.append(service.speakers.metadata(name))
+        except ApiError:  # deleted while listing
+            pass
+    return {"speakers": speakers}
+
+
+@router.get("/speakers/{name}.npz", summary="Download a speaker prompt", response_class=FileResponse)
+async def download(name: str, service: Service = Depends(get_service)) -> FileResponse:
+    npz, _ = service.speakers.existing(name)
+    return FileResponse(npz, media_type="application/octet-stream", filename=f"{name}.npz")
+
+
+@router.get("/speakers/{name}", summary="A speaker's metadata")
+async def metadata(name: str, service: Service = Depends(get_service)) -> dict[str, Any]:
+    metadata = service.speakers.metadata(name)
+    search = service.searches.get(name)
+    if search is None:
+        return {**metadata, "status": "ready"}
+    return {**metadata, "status": search["status"], "search": dict(search)}
+
+
+@router.delete("/speakers/{name}", status_code=204, summary="Delete a speaker")
+async def delete(name: str, service: Service = Depends(get_service)) -> Response:
+    service.speakers.delete(name)
+    service.cancel_search(name)  # a queued or running search stops, and its private folder goes
+    return Response(status_code=204)
+
+
+@router.get("/speakers/{name}/preview.wav", summary="Hear the prompt (EnCodec decode)", response_class=Response,
+            responses={200: {"content": {"audio/wav": {}}}})
+async def preview(name: str, service: Service = Depends(get_service)) -> Response:
+    npz, _ = service.speakers.existing(name)
+    key = WavCache.key("preview", npz.read_bytes())
+    data = service.cache.get(key)
+    if data is None:
+        data = await service.run(lambda: preview_job(service, name, key), key)
+    return Response(data, media_type="audio/wav")
+
+
+class SpeakBody(BaseModel):
+    """POST /speak: a text of any length (up to the server's limit) for a speaker."""
+
+    name: str
+    text: str
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+
+
+@router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
+            responses={200: {"content": {"audio/wav": {}}}})
+async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=MAX_SEED),
+                service: Service = Depends(get_service)) -> Response:
+    return await answer_speak(service, name, text, seed)
+
+
+@router.post("/speak", summary="Bark speaks a long text with a speaker (JSON body)", response_class=Response,
+             responses={200: {"content": {"audio/wav": {}}}})
+async def speak_posted(body: SpeakBody, service: Service = Depends(get_service)) -> Response:
+    return await answer_speak(service, body.name, body.text, body.seed)
+
+
+def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str) -> str:
+    """The whole request (the speaker's content, the text, the seed, the Bark model, the long-form settings)."""
+    return WavCache.key("speak", prompt_bytes, text, str(seed), bark, SPEAK_SETTINGS_VERSION)
+
+
+async def answer_speak(service: Service, name: str, text: str, seed: int) -> Response:
+    """The WAV of Bark saying ``text`` (in checked chunks), from the cache when the same request came before. The
+    text is checked here, once, before anything else touches it."""
+    limit = service.config.max_text_characters
+    if len(text) > limit:
+        raise ApiError(413, f"the text has {len(text)} characters; this server speaks at most {limit} at once")
+    try:
+        require_text(text)
+    except UserError as error:
+        raise ApiError(400, str(error)) from None
+    npz, _ = service.speakers.existing(name)
+    key = speak_cache_key(npz.read_bytes(), text, seed, service.config.bark)
+    entry = service.cache.get_entry(key)
+    hit = entry is not None
+    if not hit:
+        entry = await service.run(lambda: speak_job(service, name, text, seed, key), key)
+    data, meta = entry
+    headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
+               "X-Min-Similarity": str(meta.get("min_similarity", "")),
+               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", []))}
+    return Response(data, media_type="audio/wav", headers=headers)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def api_error(request: Request, error: ApiError) -> JSONResponse:
+    return error_response(error.status, error.message, error.headers)
+
+
+async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+
+async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
+                         for item in error.errors())
+    return error_response(422, f"invalid request: {problems}")
+
+
+async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    return error_response(500, f"internal error: {type(error).__name__}")
+
+
+WEB = resources.files(__package__) / "web"
+
+
+async def page() -> HTMLResponse:
+    return HTMLResponse((WEB / "index.html").read_text(encoding="utf-8"))
+
+
+def body_limit(config: ServiceConfig, method: str, path: str) -> int:
+    """The most bytes a request's body may hold: an upload's limit for POST /speakers, a little for the rest."""
+    if method == "POST" and path == "/speakers":
+        return config.max_upload_bytes + MULTIPART_OVERHEAD
+    if method == "POST" and path == "/speak":  # JSON: up to 4 UTF-8 bytes a character, escaped, plus the fields
+        return max(SMALL_BODY_BYTES, 12 * config.max_text_characters + 1024)
+    return SMALL_BODY_BYTES
+
+
+def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
+    """The FastAPI application; ``hub`` lets tests share already-built models."""
+    app = FastAPI(title="bark-clone", version=VERSION,
+                  description="Make Bark speaker prompts from recordings and hear Bark speak with them.")
+    app.state.service = Service(config, hub)
+    for error_type, handler in ((ApiError, api_error), (StarletteHTTPException, http_error),
+                                (RequestValidationError, invalid_request), (Exception, unexpected)):
+        app.add_exception_handler(error_type, handler)
+    app.include_router(router)
+    app.add_middleware(RequestGuard, token=config.token, body_limit=lambda method, path: body_limit(config, method,
+                                                                                                    path))
+    app.add_api_route("/", page, response_class=HTMLResponse, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
+    return app
+
+
+async def receive_upload(audio: UploadFile, config: ServiceConfig, folder: Path) -> Path:
+    """Copy the upload into ``folder`` (private to the server), refusing (413) anything over the size limit."""
+    suffix = Path(audio.filename or "").suffix.lower()
+    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".audio"
+    target = folder / f"upload{suffix}"
+    received = 0
+    with open(target, "wb") as handle:
+        while chunk := await audio.read(UPLOAD_CHUNK):
+            received += len(chunk)
+            if received > config.max_upload_bytes:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise ApiError(413, f"the upload is larger than {config.max_upload_bytes // (1024 * 1024)} MB")
+            handle.write(chunk)
+    if received == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ApiError(400, "the uploaded audio file is empty")
+    return target

@@ -1,0 +1,220 @@
+"""What the HTTP service runs on: models loaded once when first needed, a bounded job queue with a small worker
+pool, and an on-disk WAV cache with least-recently-used eviction."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from ..errors import ApiError, UserError
+from .cache import WavCache
+from .speakers import SpeakerFolder
+
+
+@dataclass
+class ServiceConfig:
+    """``bark-clone serve`` options, one to one, plus the service's limits."""
+
+    speakers: Path = Path("speakers")
+    bark: str = DEFAULT_BARK
+    hubert: str = DEFAULT_HUBERT
+    encodec: str = DEFAULT_ENCODEC
+    quantizer: str = DEFAULT_QUANTIZER
+    device: str = "auto"
+    token: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_audio_seconds: float = 600.0
+    max_prompt_seconds: float = DEFAULT_MAX_SECONDS
+    max_text_characters: int = 5_000  # long texts are spoken in chunks; GET carries short ones, POST /speak any
+    cache_bytes: int = 500 * 1024 * 1024
+    workers: int = 1
+    queue_size: int = 8
+    retry_after_seconds: int = 5
+    dtype: str = "float32"  # Bark's stages
+    offload: bool = False
+
+    @property
+    def cache(self) -> Path:
+        return self.speakers / ".cache"
+
+
+class QueueFull(Exception):
+    """Every worker is busy and the queue is full: the client should retry later (HTTP 429)."""
+
+
+class ModelHub:
+    """Loads the make-speaker models and Bark once, when first needed, and hands them to every job."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._speaker_models = None
+        self._bark = None
+        self._listeners = None
+
+    def speaker_models(self):
+        from ..clone.pipeline import load_models
+
+        with self._lock, self.unusable("make-speaker models"):
+            if self._speaker_models is None:
+                self._speaker_models = load_models(self.config.hubert, self.config.encodec, self.config.quantizer,
+                                                   self.config.device)
+            return self._speaker_models
+
+    def bark(self):
+        from ..bark.generation import load_bark
+        from ..clone.models import resolve_device
+
+        with self._lock, self.unusable("Bark model"):
+            if self._bark is None:
+                self._bark = load_bark(self.config.bark, resolve_device(self.config.device), self.config.dtype,
+                                       self.config.offload)
+            return self._bark
+
+    def listeners(self):
+        """The speaker encoder and the VAD that judge long-form chunks (the make-speaker ones, when loaded)."""
+        from ..audio.speaker_encoder import load_voice_encoder
+        from ..audio.speech import load_vad
+        from ..clone.models import resolve_device
+
+        with self._lock:
+            if self._speaker_models is not None:
+                return self._speaker_models.voice, self._speaker_models.vad
+            if self._listeners is None:
+                self._listeners = (load_voice_encoder(resolve_device(self.config.device)), load_vad())
+            return self._listeners
+
+    @contextlib.contextmanager
+    def unusable(self, what: str):
+        """A model the server cannot load is the server's problem (503), told in full to its log only: the
+        message names the server's folders."""
+        try:
+            yield
+        except UserError as error:
+            print(f"bark-clone serve: cannot load the {what}: {error}", file=sys.stderr, flush=True)
+            raise ApiError(503, f"the server cannot load its {what}; its log says why") from None
+
+
+class JobQueue:
+    """A bounded queue in front of a few worker threads: model work never blocks the event loop, a full queue is
+    refused at once, and every submitted job's future is resolved exactly once."""
+
+    def __init__(self, workers: int, size: int) -> None:
+        self._jobs: queue.Queue = queue.Queue(maxsize=size)
+        self._threads = [threading.Thread(target=self._work, name=f"bark-clone-worker-{i}", daemon=True)
+                         for i in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        try:
+            self._jobs.put_nowait((function, future))
+        except queue.Full:
+            raise QueueFull from None
+        return future
+
+    def _work(self) -> None:
+        while True:
+            function, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function())
+            except BaseException as error:  # handed to the waiting request, which turns it into a response
+                future.set_exception(error)
+
+
+class InFlight:
+    """Identical requests arriving together share one job instead of queueing the same work twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future] = {}
+
+    def get_or_submit(self, key: str, submit: Callable[[], Future]) -> Future:
+        with self._lock:
+            future = self._futures.get(key)
+            if future is not None and not future.done():
+                return future
+            future = submit()
+            self._futures[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+            return future
+
+    def _forget(self, key: str, future: Future) -> None:
+        with self._lock:
+            if self._futures.get(key) is future:
+                del self._futures[key]
+
+
+class Service:
+    """The state behind the routes: configuration, models, queue, cache and the speakers folder."""
+
+    def __init__(self, config: ServiceConfig, hub: ModelHub | None = None) -> None:
+        self.config = config
+        self.hub = hub or ModelHub(config)
+        self.jobs = JobQueue(config.workers, config.queue_size)
+        self.cache = WavCache(config.cache, config.cache_bytes)
+        self.in_flight = InFlight()
+        self.speakers = SpeakerFolder(config.speakers)
+        self.repaired = self.speakers.repair()  # what a killed server left behind
+        self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
+        self._stops: dict[str, threading.Event] = {}  # speaker name -> what cancels its search
+
+    def start_search(self, name: str, job: Callable[[dict[str, Any], threading.Event], None], folder: Path,
+                     **details: Any) -> dict[str, Any]:
+        """Queue ``job(status, stop)``, a voice search for a new speaker whose private files are in ``folder``: its
+        progress is ``searches[name]`` (starting with ``details``); ``cancel_search`` sets ``stop``."""
+        status: dict[str, Any] = {"status": "searching", **details, "step": 0, "best_score": None}
+        stop = threading.Event()
+        self.searches[name], self._stops[name] = status, stop
+        try:
+            self.jobs.submit(lambda: job(status, stop))
+        except QueueFull:
+            status.update(status="ready", error="the search was not started: the server is busy")
+            shutil.rmtree(folder, ignore_errors=True)
+            self.search_ended(name, stop)
+        return status
+
+    def cancel_search(self, name: str) -> None:
+        """Stop ``name``'s search (queued or running) and forget it: its speaker was deleted."""
+        self.searches.pop(name, None)
+        stop = self._stops.pop(name, None)
+        if stop is not None:
+            stop.set()
+
+    def search_ended(self, name: str, stop: threading.Event) -> None:
+        if self._stops.get(name) is stop:
+            del self._stops[name]
+
+    def public_message(self, message: str) -> str:
+        """An error message without the server's own folders (a client must never see a server path)."""
+        folders = {str(self.config.speakers.resolve()), str(self.config.speakers), tempfile.gettempdir()}
+        for folder in sorted(folders, key=len, reverse=True):  # the longest first: /tmp/x/speakers before /tmp
+            message = message.replace(folder + os.sep, "").replace(folder, "")
+        return message
+
+    async def run(self, function, key: str | None = None) -> Any:
+        """Do model work on the worker pool; 429 when the queue is full; UserError -> 400."""
+        try:
+            future = (self.in_flight.get_or_submit(key, lambda: self.jobs.submit(function)) if key is not None
+                      else self.jobs.submit(function))
+        except QueueFull:
+            raise ApiError(429, "the server is busy; retry shortly",
+                           {"Retry-After": str(self.config.retry_after_seconds)}) from None
+        try:
+            return await asyncio.wrap_future(future)
+        except UserError as error:
+            raise ApiError(400, self.public_message(str(error))) from None

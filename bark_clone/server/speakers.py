@@ -1,0 +1,137 @@
+"""The server's speakers folder: safe names, npz + json pairs that appear whole, repair after a crash, private
+upload space, and sidecars without the server's own paths."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import ApiError, UserError
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # a speaker's name, also its file name (matched whole)
+UPLOADS = ".uploads"  # private to the server: uploads wait here for their job, and are removed after it
+SEARCHES = ".search"  # a speaker's recording and search state while a search runs for it
+
+
+def valid_name(name: str) -> bool:
+    return NAME.fullmatch(name) is not None
+
+
+def public_document(value: Any) -> Any:
+    """A sidecar as a client may see it: every absolute path (a model folder, a source file) cut to its last part."""
+    if isinstance(value, dict):
+        return {key: public_document(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [public_document(item) for item in value]
+    if isinstance(value, str) and os.path.isabs(value) and len(value) > 1:
+        return Path(value).name
+    return value
+
+
+class SpeakerFolder:
+    """``<name>.npz`` + ``<name>.json`` pairs. The json is written first and the npz last, so an npz marks a
+    complete speaker; ``repair`` removes what a crash left half-written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.lock = threading.Lock()  # "does it exist" and "write it" happen together
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def paths(self, name: str) -> tuple[Path, Path]:
+        if not valid_name(name):
+            raise ApiError(400, "a speaker name is 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+        base = self.root / name
+        return base.with_suffix(".npz"), base.with_suffix(".json")
+
+    def existing(self, name: str) -> tuple[Path, Path]:
+        npz, sidecar = self.paths(name)
+        if not npz.is_file():
+            raise ApiError(404, f"no speaker named {name!r}")
+        return npz, sidecar
+
+    def names(self) -> list[str]:
+        return sorted(path.stem for path in self.root.glob("*.npz") if valid_name(path.stem))
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        """The speaker's sidecar for clients (``{}`` when only the npz exists, e.g. one copied in by hand)."""
+        from ..constants import MAX_SIDECAR_BYTES
+        from ..files import read_json_file
+
+        _, sidecar = self.existing(name)
+        document = read_json_file(sidecar, MAX_SIDECAR_BYTES)
+        return {"name": name, **public_document(document if isinstance(document, dict) else {})}
+
+    def read_prompt(self, name: str):
+        """The speaker's prompt; 404 (naming only the speaker) if it disappeared, e.g. deleted while queued."""
+        from ..prompt import SpeakerPrompt
+
+        npz, _ = self.existing(name)
+        try:
+            return SpeakerPrompt.load(npz)
+        except UserError:
+            if not npz.exists():
+                raise ApiError(404, f"no speaker named {name!r}") from None
+            raise ApiError(400, f"speaker {name!r} is not a usable prompt") from None
+
+    def write(self, name: str, speaker) -> None:
+        """Write the pair (409 if the name is taken): json first, npz last."""
+        from ..files import json_bytes, write_files_atomically
+
+        npz, sidecar = self.paths(name)
+        with self.lock:
+            if npz.exists():
+                raise ApiError(409, f"a speaker named {name!r} already exists")
+            write_files_atomically({sidecar: json_bytes(speaker.sidecar)}, force=True)
+            write_files_atomically({npz: speaker.prompt.npz_bytes()}, force=False)
+
+    def replace(self, name: str, prompt, sidecar: dict[str, Any]) -> bool:
+        """Give an existing speaker a new prompt and sidecar (a search's result); False if it was deleted."""
+        from ..files import json_bytes, write_files_atomically
+
+        npz, path = self.paths(name)
+        with self.lock:
+            if not npz.exists():
+                return False
+            write_files_atomically({path: json_bytes(sidecar)}, force=True)
+            write_files_atomically({npz: prompt.npz_bytes()}, force=True)
+            return True
+
+    def search_folder(self, name: str) -> Path:
+        """A fresh private folder for one speaker's search (its recording and state)."""
+        folder = self.root / SEARCHES / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, mode=0o700)
+        return folder
+
+    def delete(self, name: str) -> None:
+        with self.lock:
+            npz, sidecar = self.existing(name)
+            npz.unlink()  # the marker goes first: a crash here leaves an orphan json, which repair removes
+            sidecar.unlink(missing_ok=True)
+
+    def upload_folder(self) -> Path:
+        """A new private folder for one upload, inside the speakers folder (never the shared temp folder)."""
+        uploads = self.root / UPLOADS
+        uploads.mkdir(mode=0o700, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
+
+    def repair(self) -> list[str]:
+        """At start-up: drop uploads and temporary files a killed server left, and json files without their npz
+        (a pair whose writing was cut short). Returns what was removed, for the log."""
+        removed = []
+        shutil.rmtree(self.root / UPLOADS, ignore_errors=True)
+        shutil.rmtree(self.root / SEARCHES, ignore_errors=True)  # searches die with the server; speakers stay
+        for folder in (self.root, self.root / ".cache"):
+            for path in folder.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
+                removed.append(path.name)
+        for sidecar in self.root.glob("*.json"):
+            if not sidecar.with_suffix(".npz").exists():
+                sidecar.unlink(missing_ok=True)
+                removed.append(sidecar.name)
+        return removed

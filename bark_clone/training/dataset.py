@@ -1,0 +1,219 @@
+"""The dataset format: data/NAME/manifest.json plus parquet shards of (text, semantic tokens, 24 kHz audio, settings).
+
+Every shard and the manifest are written atomically, so a shard that exists is complete: a rerun skips it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..constants import CODEC_SAMPLE_RATE, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE, VERSION
+from ..errors import UserError
+from ..files import json_bytes, json_text, read_json_file, write_files_atomically
+
+FORMAT = "bark-clone-dataset"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 2**20  # a manifest lists settings and shard counts: kilobytes
+SHARDS = "shards"
+FEATURES = "features"
+HELD_OUT_FRACTION = 0.05
+COLUMNS = ("id", "text", "semantic", "audio", "sample_rate", "seconds", "semantic_temperature",
+           "coarse_temperature", "fine_temperature", "voice", "seed")
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("id", pa.string()), ("text", pa.string()), ("semantic", pa.list_(pa.int32())),
+        ("audio", pa.binary()),  # FLAC, mono, 16-bit; null for feature-only imports
+        ("sample_rate", pa.int32()), ("seconds", pa.float32()), ("semantic_temperature", pa.float32()),
+        ("coarse_temperature", pa.float32()), ("fine_temperature", pa.float32()), ("voice", pa.string()),
+        ("seed", pa.int64()),
+    ])
+
+
+def flac_bytes(samples: np.ndarray, sample_rate: int = CODEC_SAMPLE_RATE) -> bytes:
+    """Lossless FLAC of (n,) float audio."""
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(samples, -1, 1), sample_rate, format="FLAC", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def decode_flac(blob: bytes) -> tuple[np.ndarray, int]:
+    """(n,) float32 samples and their rate."""
+    import soundfile
+
+    samples, rate = soundfile.read(io.BytesIO(blob), dtype="float32")
+    return samples, int(rate)
+
+
+@dataclass
+class Dataset:
+    """An opened dataset folder."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def n_shards(self) -> int:
+        return int(self.manifest["n_shards"])
+
+    def shard_path(self, index: int) -> Path:
+        return self.root / SHARDS / f"{index:05d}.parquet"
+
+    def present_shards(self) -> list[int]:
+        return [index for index in range(self.n_shards) if self.shard_path(index).exists()]
+
+    @property
+    def identity(self) -> str:
+        """A short id of this dataset (its settings and creation time): a quantizer's run records it, so evaluation
+        can tell whether the quantizer has seen these clips."""
+        import hashlib
+
+        basis = json_text([self.manifest.get("settings"), self.manifest.get("n_shards"), self.manifest.get("created")],
+                          indent=None, sort_keys=True)
+        return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def held_out_fraction(self) -> float:
+        return float(self.manifest.get("held_out_fraction", HELD_OUT_FRACTION))
+
+    @property
+    def imported_features(self) -> dict[str, Any] | None:
+        """For feature-only imports: which HuBERT made the stored features (they cannot be recomputed)."""
+        return self.manifest.get("features")
+
+    def write_shard(self, index: int, rows: list[dict[str, Any]]) -> None:
+        """Write one shard atomically (replacing an older copy)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist([{column: row.get(column) for column in COLUMNS} for row in rows],
+                                     schema=_schema())
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        write_files_atomically({self.shard_path(index): buffer.getvalue()}, force=True)
+
+    def shard_rows(self, index: int) -> int:
+        """Rows in a shard, from its footer; refuses an empty or unreadable shard."""
+        import pyarrow.parquet as pq
+
+        path = self.shard_path(index)
+        try:
+            rows = pq.ParquetFile(path).metadata.num_rows
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise UserError(f"{path} is not a readable parquet shard: {error}") from None
+        if rows == 0:
+            raise UserError(f"{path} is an empty shard: delete it and rerun generate-data to remake it")
+        return rows
+
+    def read_shard(self, index: int, columns: list[str] | None = None):
+        """The shard as a pyarrow Table; refuses an empty or unreadable shard."""
+        import pyarrow.parquet as pq
+
+        self.shard_rows(index)  # the footer's checks first: empty or damaged shards get their own message
+        try:
+            return pq.read_table(self.shard_path(index), columns=columns)
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise UserError(f"{self.shard_path(index)} is not a readable parquet shard: {error}") from None
+
+
+def open_dataset(root: Path | str) -> Dataset:
+    """Open ``data/NAME``; ``UserError`` if it is not a dataset or has no finished shard."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{root} is not a dataset: it has no {MANIFEST} (make one with generate-data or import-data)")
+    manifest = read_json_file(path, MAX_MANIFEST_BYTES)
+    if manifest is None:
+        raise UserError(f"{path} is not valid JSON in a regular file of at most {MAX_MANIFEST_BYTES // 2**20} MB")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserError(f"{path} is not a bark-clone dataset manifest")
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or version < 0:
+        raise UserError(f"{path} is not a bark-clone dataset manifest (its format_version is {version!r})")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{root} was written by a newer bark-clone")
+    return Dataset(root, manifest)
+
+
+def create_dataset(root: Path, settings: dict[str, Any], n_shards: int, force: bool,
+                   features: dict[str, Any] | None = None, held_out: float = HELD_OUT_FRACTION) -> Dataset:
+    """Create ``root`` or resume it: an existing dataset must have been made with exactly the same settings.
+
+    ``held_out`` is the fraction of clips (chosen by a hash of their id) that training never sees.
+    """
+    if not 0 < held_out < 0.5:
+        raise UserError(f"--held-out must lie between 0 and 0.5, got {held_out}")
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "settings": settings, "n_shards": n_shards,
+                "held_out_fraction": held_out, "sample_rate": CODEC_SAMPLE_RATE,
+                "semantic_rate_hz": SEMANTIC_RATE_HZ, "features": features,
+                "tool_version": VERSION}
+    if root.exists() and force:
+        existing = root / MANIFEST
+        if not existing.exists() and any(root.iterdir()):
+            raise UserError(f"{root} exists and is not a dataset; refusing to delete it even with --force")
+        shutil.rmtree(root)
+    if (root / MANIFEST).exists():
+        dataset = open_dataset(root)
+        if (dataset.manifest.get("settings") != settings or dataset.n_shards != n_shards
+                or dataset.held_out_fraction != held_out):
+            raise UserError(f"{root} holds a dataset made with other settings; use another --out, or --force to "
+                            "delete it and start again")
+        return dataset
+    if root.exists() and any(root.iterdir()):
+        raise UserError(f"{root} exists and is not a dataset; choose another --out")
+    if not root.parent.is_dir():
+        raise UserError(f"folder {root.parent} does not exist")
+    (root / SHARDS).mkdir(parents=True, exist_ok=True)
+    manifest["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    write_files_atomically({root / MANIFEST: json_bytes(manifest)}, force=True)
+    return Dataset(root, manifest)
+
+
+def join_dataset(root: Path, settings: dict[str, Any], n_shards: int, held_out: float,
+                 timeout: float = 300.0) -> Dataset:
+    """For ranks other than 0: wait for rank 0's manifest, then check it describes the same dataset."""
+    import time
+
+    deadline = time.time() + timeout
+    while not (root / MANIFEST).exists():
+        if time.time() > deadline:
+            raise UserError(f"{root}/{MANIFEST} did not appear: did rank 0 fail?")
+        time.sleep(0.2)
+    dataset = open_dataset(root)
+    if (dataset.manifest.get("settings") != settings or dataset.n_shards != n_shards
+            or dataset.held_out_fraction != held_out):
+        raise UserError(f"{root} holds a dataset made with other settings than this process's")
+    return dataset
+
+
+def check_tokens(tokens: np.ndarray, where: str) -> np.ndarray:
+    """(N,) semantic tokens: non-empty, 1-D, integer, within 0..9999."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or tokens.size == 0:
+        raise UserError(f"{where}: the semantic tokens are empty or not 1-D (shape {tokens.shape})")
+    if not np.issubdtype(tokens.dtype, np.integer):
+        raise UserError(f"{where}: the semantic tokens are {tokens.dtype}, not integers")
+    if tokens.min() < 0 or tokens.max() >= SEMANTIC_VOCAB_SIZE:
+        raise UserError(f"{where}: semantic tokens must lie in 0..{SEMANTIC_VOCAB_SIZE - 1}")
+    return tokens.astype(np.int64)
+
+
+def check_lengths(seconds_of_tokens: float, seconds_of_other: float, what: str, where: str) -> None:
+    """Tokens and audio (or features) of one clip must cover about the same time."""
+    tolerance = 0.25 + 0.03 * seconds_of_tokens
+    if abs(seconds_of_tokens - seconds_of_other) > tolerance:
+        raise UserError(f"{where}: {seconds_of_tokens:.2f} s of semantic tokens but {seconds_of_other:.2f} s of "
+                        f"{what}; they cannot belong together")
