@@ -33,17 +33,22 @@ _EXPORTS = {
     "speak_long": "speaking.longform",
     "LongFormSettings": "requests",
     "UserError": "errors",
+    "train_voice": "training.voice",
+    "load_voice": "bark.voices",
+    "TrainVoiceRequest": "requests",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .bark.generation import generate, load_bark, speak  # noqa: F401
+    from .bark.voices import load_voice  # noqa: F401
     from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .errors import UserError  # noqa: F401
     from .prompt import SpeakerPrompt  # noqa: F401
-    from .requests import LongFormSettings  # noqa: F401
+    from .requests import LongFormSettings, TrainVoiceRequest  # noqa: F401
     from .speaking.longform import speak_long  # noqa: F401
+    from .training.voice import train_voice  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

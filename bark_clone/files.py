@@ -137,3 +137,16 @@ def read_json_file(path: Path | str, limit: int) -> Any:
         return parse_json(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
+
+
+def figure_png(figure) -> bytes:
+    """A matplotlib figure as PNG bytes (100 dpi), the figure closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()

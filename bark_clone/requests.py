@@ -46,6 +46,39 @@ class EvaluateRequest:
 
 
 @dataclass
+class TrainVoiceRequest:
+    """train-voice's options, one to one: recordings (or ``data``) in, a voice folder out."""
+
+    recordings: list[Path]
+    output: Path
+    bark: str = DEFAULT_BARK
+    data: Path | None = None
+    hubert: str = DEFAULT_HUBERT
+    encodec: str = DEFAULT_ENCODEC
+    quantizer: str = DEFAULT_QUANTIZER
+    device: str = "auto"
+    dtype: str = "float32"  # float32 trains in float32; bfloat16 trains under bf16 autocast (weights stay float32)
+    stages: tuple[str, ...] = ("coarse", "fine")
+    rank: int = 16
+    steps: int = 400  # optimizer steps per stage at most; held-out NLL stops it sooner
+    batch_size: int = 8
+    seed: int = 0
+    max_seconds: float = DEFAULT_MAX_SECONDS  # the voice's prompt
+    resume: bool = False
+    force: bool = False
+
+    def check(self) -> None:
+        if (self.data is None) == (not self.recordings):
+            raise UserError("give the speaker's recordings or --data DIR, not both")
+        if not self.stages or set(self.stages) - {"coarse", "fine"}:
+            raise UserError("--stages takes coarse, fine or coarse,fine")
+        if not 1 <= self.rank <= 256 or self.steps < 1 or self.batch_size < 1:
+            raise UserError("--rank must lie in 1..256, --steps and --batch-size be at least 1")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UserError(f"--seed must lie in 0..{MAX_SEED}")
+
+
+@dataclass
 class TrainRequest:
     """train-quantizer's options, one to one."""
 

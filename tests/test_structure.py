@@ -10,8 +10,6 @@ import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = [path for folder in ("bark_clone", "quantizer", "scripts", "tests")
            for path in sorted((REPO / folder).rglob("*.py"))]

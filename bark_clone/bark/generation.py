@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 
 from ..clone.models import Loaded, hub_offline, load_pretrained, offline_hint
-from ..constants import CODEC_HOP_LENGTH, CODEC_SAMPLE_RATE, DEFAULT_BARK, N_COARSE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from ..constants import (
+    CODEBOOK_SIZE,
+    CODEC_HOP_LENGTH,
+    CODEC_SAMPLE_RATE,
+    DEFAULT_BARK,
+    N_COARSE_CODEBOOKS,
+    SEMANTIC_VOCAB_SIZE,
+)
 from ..errors import UserError
 from ..prompt import SpeakerPrompt
 
@@ -24,6 +31,7 @@ MIN_EOS_P = 0.2  # the semantic model stops once end-of-speech has at least this
 
 
 DTYPES = ("float32", "float16", "bfloat16")
+COARSE_CODES_END = SEMANTIC_VOCAB_SIZE + N_COARSE_CODEBOOKS * CODEBOOK_SIZE  # coarse ids past this are not codes
 GENERATION_STAGES = ("semantic", "coarse_acoustics", "fine_acoustics")  # the transformers; the codec stays float32
 
 
@@ -142,6 +150,25 @@ def last_position_logits(bark: Loaded):
             hook.remove()
 
 
+def _only_codebook_codes(module, inputs, logits):
+    logits[..., COARSE_CODES_END:] = float("-inf")
+    return logits
+
+
+@contextlib.contextmanager
+def codebook_codes_only(bark: Loaded):
+    """While generating, let the coarse model choose among codebook codes only, as suno's generation.py does.
+
+    transformers' coarse sampler leaves the ids past the second codebook (12 048..12 095: pad and infer tokens) open
+    on odd steps; a trained Bark almost never picks them, a random one does, and its codes then decode modulo 1024
+    while its history keeps ids no recording has (voice adapters' examples are laid out from real codes)."""
+    hook = bark.model.coarse_acoustics.lm_head.register_forward_hook(_only_codebook_codes)
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def prepare_inputs(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None) -> tuple[dict, dict | None]:
     """The processor's token ids (on Bark's device) and the history prompt of ``voice`` (a prompt, a stock
     preset's name, or None for a random voice)."""
@@ -205,7 +232,7 @@ def generate_batch(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | 
     if seed is not None:
         torch.manual_seed(seed)
     inputs, history = prepare_inputs(bark, texts, voice)
-    with torch.inference_mode(), last_position_logits(bark):
+    with torch.inference_mode(), last_position_logits(bark), codebook_codes_only(bark):
         semantic = generate_semantic(bark, inputs, history, configs, semantic_temperature)
         coarse, lengths = generate_coarse(bark, semantic, history, configs)
         fine = generate_fine(bark, coarse, history, configs)

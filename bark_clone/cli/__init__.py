@@ -2,7 +2,8 @@
 
 ``main`` (the ``bark-clone`` entry point) and the group ``cli`` live in ``main.py``; each command family has its
 module (``speaker``: make-speaker, inspect, decode; ``speak``; ``evaluate``; ``search``; ``serve``; ``training``:
-generate-data, import-data, train-quantizer, evaluate-quantizer), imported only when its command runs. ``options``
+generate-data, import-data, train-quantizer, evaluate-quantizer; ``voice``: train-voice), imported only when its
+command runs. ``options``
 holds the options several commands share.
 """
 

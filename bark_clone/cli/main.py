@@ -24,6 +24,7 @@ COMMANDS = {
     "import-data": ("training", "import_data_command"),
     "train-quantizer": ("training", "train_quantizer_command"),
     "evaluate-quantizer": ("training", "evaluate_quantizer_command"),
+    "train-voice": ("voice", "train_voice_command"),
 }
 
 

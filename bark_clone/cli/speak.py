@@ -18,7 +18,7 @@ def speak_default(name: str):
 
 
 @click.command()
-@click.argument("speaker", type=click.Path(dir_okay=False))
+@click.argument("speaker", type=click.Path())
 @click.argument("text", required=False)
 @click.option("--text-file", type=click.Path(), help="Read the text from this UTF-8 file instead.")
 @click.option("-o", "--output", required=True, help="Output .wav, .flac or .ogg; the report goes beside it as .json.")
@@ -48,7 +48,8 @@ def speak_default(name: str):
 def speak(speaker, text, text_file, output, bark, device, language, seed, batch_size, tries, min_similarity,
           chunk_seconds, pause, chain, max_chars, as_json, dtype, offload, force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
-    against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json)."""
+    against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json). SPEAKER
+    may also be a voice folder (train-voice): its adapters are merged into Bark."""
     from ..files import json_text
     from ..speaking.command import run_speak
 

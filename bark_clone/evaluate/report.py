@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..files import json_bytes, write_files_atomically
+from ..files import figure_png, json_bytes, write_files_atomically
 
 
 def ranked_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -51,19 +51,6 @@ def plot_scores(report: dict[str, Any]) -> bytes:
     axis.set(ylabel="similarity", title="clone quality (higher is better)")
     axis.legend(fontsize=8)
     return figure_png(figure)
-
-
-def figure_png(figure) -> bytes:
-    """A matplotlib figure as PNG bytes (100 dpi), the figure closed."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def write_report(out: Path, report: dict[str, Any]) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..evaluate.report import figure_png
-from ..files import json_bytes, read_json_file, write_files_atomically
+from ..files import figure_png, json_bytes, read_json_file, write_files_atomically
 from ..prompt import SpeakerPrompt
 from .candidates import Candidate
 

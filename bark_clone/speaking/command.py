@@ -63,9 +63,9 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None) -> dict[s
     ``warn(line)`` hears why the speaker's sidecar could not give the guard its reference (default: warnings)."""
     from ..audio.sound import OUTPUT_FORMATS, encoded_audio
     from ..bark.generation import load_bark
+    from ..bark.voices import merge_voice, open_speaker
     from ..clone.models import resolve_device
     from ..files import check_output_path, json_bytes, write_files_atomically
-    from ..prompt import SpeakerPrompt
     from .consistency import sidecar_window
     from .longform import speak_long
 
@@ -77,11 +77,14 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None) -> dict[s
     check_output_path(report_path, request.force)
     text = read_text(request)
     settings = settings_for(request)
-    prompt = SpeakerPrompt.load(request.speaker)
-    window = sidecar_window(Path(request.speaker).with_suffix(".json"), warn)  # checked before any model loads
+    prompt, sidecar, voice = open_speaker(request.speaker)  # a prompt, or a voice folder with adapters
+    window = sidecar_window(sidecar, warn)  # checked before any model loads
     bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
+    if voice is not None:
+        merge_voice(bark, voice)  # this process speaks only with it: merged, generation runs at full speed
     audio, report = speak_long(bark, prompt, text, settings, reference_window=window, progress=progress)
-    report = {"speaker": str(request.speaker), "bark": request.bark, "output": str(output), **report}
+    report = {"speaker": str(request.speaker), "bark": request.bark, "output": str(output),
+              "adapters": list(voice.stages) if voice is not None else [], **report}
     write_files_atomically({output: encoded_audio(audio, report["sample_rate"], output.suffix),
                             report_path: json_bytes(report)}, request.force)
     return report

@@ -6,4 +6,6 @@
 - ``importer``: import-data: recordings with their tokens from elsewhere.
 - ``features``: HuBERT features, computed once and cached per shard.
 - ``quantizer``: train-quantizer and evaluate-quantizer on top of the pure-ML ``quantizer`` package.
+- ``voice``: train-voice; ``voice_data`` (pieces and held-out split), ``voice_loss`` (the two stages' losses),
+  ``voice_train`` (one stage's LoRA training), ``voice_folder`` (what it writes, its checkpoint).
 """

@@ -26,7 +26,7 @@ SHARDS = "shards"
 FEATURES = "features"
 HELD_OUT_FRACTION = 0.05
 COLUMNS = ("id", "text", "semantic", "audio", "sample_rate", "seconds", "semantic_temperature",
-           "coarse_temperature", "fine_temperature", "voice", "seed")
+           "coarse_temperature", "fine_temperature", "voice", "seed", "codes")
 
 
 def _schema():
@@ -38,6 +38,7 @@ def _schema():
         ("sample_rate", pa.int32()), ("seconds", pa.float32()), ("semantic_temperature", pa.float32()),
         ("coarse_temperature", pa.float32()), ("fine_temperature", pa.float32()), ("voice", pa.string()),
         ("seed", pa.int64()),
+        ("codes", pa.list_(pa.int16())),  # Bark's 8 codebooks, (8, T) row by row; null where not kept (older data)
     ])
 
 
@@ -117,6 +118,12 @@ class Dataset:
         if rows == 0:
             raise UserError(f"{path} is an empty shard: delete it and rerun generate-data to remake it")
         return rows
+
+    def has_column(self, index: int, column: str) -> bool:
+        """Whether shard ``index`` was written with ``column`` (datasets grow columns; older shards lack them)."""
+        import pyarrow.parquet as pq
+
+        return column in pq.read_schema(self.shard_path(index)).names
 
     def read_shard(self, index: int, columns: list[str] | None = None):
         """The shard as a pyarrow Table; refuses an empty or unreadable shard."""

@@ -49,7 +49,8 @@ def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextS
                              "audio": flac_bytes(audio), "sample_rate": CODEC_SAMPLE_RATE,
                              "seconds": len(audio) / CODEC_SAMPLE_RATE, "semantic_temperature": temperature,
                              "coarse_temperature": COARSE_TEMPERATURE, "fine_temperature": FINE_TEMPERATURE,
-                             "voice": voice or "", "seed": seed})
+                             "voice": voice or "", "seed": seed,
+                             "codes": generation.fine_codes.astype(np.int16).reshape(-1).tolist()})
         if on_batch is not None:
             on_batch(size, rows)
     return rows

@@ -1,0 +1,179 @@
+"""bark-clone train-voice: recordings (or a dataset) in, a voice folder out: make-speaker's prompt plus LoRA adapters
+of Bark's coarse and fine models, trained on the speaker's own streams and measured on held-out speech."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..constants import VERSION
+from ..errors import UserError
+from ..requests import TrainVoiceRequest
+from .voice_data import MIN_TRAINING_SECONDS, Piece, after_prompt, held_out_split, speech_seconds_of
+from .voice_folder import CHECKPOINT
+
+
+def check_output(request: TrainVoiceRequest) -> None:
+    """Before any model loads: the output folder is new, resumable, or --force replaces it."""
+    from ..bark.voices import VOICE_FILE
+
+    out = Path(request.output)
+    if not out.parent.is_dir():
+        raise UserError(f"folder {out.parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"-o {out} is a file; a voice is a folder")
+    if out.exists() and any(out.iterdir()):
+        if request.resume and (out / CHECKPOINT).is_file() and not (out / VOICE_FILE).exists():
+            return
+        if not request.force:
+            raise UserError(f"{out} already exists; pass --force to replace it" + (
+                "" if (out / VOICE_FILE).exists() else ", or --resume to continue its training"))
+
+
+def recordings_and_prompt(request: TrainVoiceRequest, models):
+    """The pieces of the recordings and make-speaker's best prompt (with its sidecar) from them."""
+    from ..clone.pipeline import analyse, make_speakers
+    from .voice_data import recording_pieces
+
+    recordings = [analyse(path, models.vad) for path in request.recordings]
+    speaker = make_speakers(recordings, models, request.max_seconds)[0]
+    return recordings, recording_pieces(recordings, models), speaker.prompt, speaker.sidecar
+
+
+def dataset_rows(root: Path, encodec_loader: Callable[[], Any]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(id, semantic tokens, (8, T) codes) of every clip; shards without the codes column are encoded once here."""
+    from ..clone.models import encodec_encode
+    from .dataset import decode_flac, open_dataset
+
+    dataset, rows = open_dataset(root), []
+    for index in dataset.present_shards():
+        has_codes = dataset.has_column(index, "codes")
+        table = dataset.read_shard(index, ["id", "semantic", "codes" if has_codes else "audio"]).to_pylist()
+        for row in table:
+            semantic = np.asarray(row["semantic"], dtype=np.int64)
+            if has_codes and row["codes"] is not None:
+                codes = np.asarray(row["codes"], dtype=np.int64).reshape(8, -1)
+            elif row.get("audio") is not None:
+                codes = encodec_encode(encodec_loader(), decode_flac(row["audio"])[0])
+            else:
+                raise UserError(f"{root}: clip {row['id']} has neither codes nor audio; a voice needs both streams")
+            rows.append((row["id"], semantic, codes))
+    if not rows:
+        raise UserError(f"{root} holds no finished shard")
+    return rows
+
+
+def gather(request: TrainVoiceRequest, warn) -> dict[str, Any]:
+    """The pieces (training and held out), the voice's prompt and sidecar, and what they came from."""
+    from ..clone.pipeline import load_models
+    from .voice_data import bootstrap_prompt, dataset_pieces
+
+    if request.data is not None:
+        loaded = {}
+
+        def encodec():
+            if "models" not in loaded:
+                loaded["models"] = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+            return loaded["models"].encodec
+
+        pieces = dataset_pieces(dataset_rows(Path(request.data), encodec))
+        training, held_out = held_out_split(pieces)
+        prompt = bootstrap_prompt(training, request.max_seconds)
+        sidecar = {"method": "bootstrap", "data": str(request.data), "tool": {"name": "bark-clone",
+                                                                             "version": VERSION}}
+        sources = {"data": str(request.data), "clips": len(pieces)}
+    else:
+        models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+        recordings, pieces, prompt, sidecar = recordings_and_prompt(request, models)
+        training, held_out = held_out_split(pieces)
+        sources = {"recordings": [recording.describe() for recording in recordings]}
+    seconds = speech_seconds_of(training)
+    if seconds < MIN_TRAINING_SECONDS:
+        warn(f"only {seconds:.0f} s of speech to train on; an adapter learns much more from 1-5 minutes")
+    return {"training": training, "held_out": held_out, "prompt": prompt, "sidecar": sidecar,
+            "sources": {**sources, "training_pieces": len(training), "held_out_pieces": len(held_out),
+                        "training_seconds": round(seconds, 2),
+                        "held_out_seconds": round(speech_seconds_of(held_out), 2)}}
+
+
+def stage_tasks(stages: tuple[str, ...], training: list[Piece], held_out: list[Piece], prompt) -> dict[str, Any]:
+    from .voice_train import stage_task
+
+    alone = [Piece(piece.label, piece.seconds, piece.alone()) for piece in held_out]
+    prompted = [after_prompt(prompt, piece) for piece in held_out]
+    return {stage: stage_task(stage, training, alone, prompted) for stage in stages}
+
+
+def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callable[[str], None] | None = None
+                ) -> dict[str, Any]:
+    """Train a voice: LoRA adapters of Bark's coarse and fine models on the speaker's own streams, held-out NLL
+    measured every epoch against the base model and in-context cloning, the best epoch kept. Writes
+    ``request.output`` (see ``bark.voices``) and returns its ``voice.json``. ``warn(line)`` hears advice."""
+    import warnings
+
+    from peft import set_peft_model_state_dict
+
+    from ..bark.generation import load_bark
+    from ..bark.voices import STAGES, stage_sha256
+    from ..clone.models import resolve_device
+    from ..files import json_bytes, json_text
+    from .voice_folder import load_checkpoint, metrics_png, voice_document, write_voice
+
+    warn = warn or warnings.warn
+    request.check()
+    check_output(request)
+    data = gather(request, warn)
+    bark = load_bark(request.bark, resolve_device(request.device))
+    out = Path(request.output)
+    identity = {"bark": request.bark, "base": stage_sha256(bark), "sources": data["sources"],
+                "settings": {"stages": list(request.stages), "rank": request.rank, "steps": request.steps,
+                             "batch_size": request.batch_size, "seed": request.seed, "dtype": request.dtype}}
+    state = load_checkpoint(out, identity) if request.resume and (out / CHECKPOINT).is_file() else \
+        {"identity": json_text(identity, indent=None), "stages": {}}
+    tasks = stage_tasks(request.stages, data["training"], data["held_out"], data["prompt"])
+    trained = {stage: train_one(bark, STAGES[stage], tasks[stage], request, state, out, progress) for stage in tasks}
+    runs = {stage: run for stage, (run, _) in trained.items()}
+    with tempfile.TemporaryDirectory() as scratch:
+        adapters = {}
+        for stage, (run, model) in trained.items():
+            set_peft_model_state_dict(model, run.best)
+            model.save_pretrained(str(Path(scratch) / stage))
+            adapters[stage] = Path(scratch) / stage
+        document = voice_document(request, bark, identity["base"], data["sources"], runs)
+        files = {"prompt.npz": data["prompt"].npz_bytes(), "prompt.json": json_bytes(data["sidecar"]),
+                 "voice.json": json_bytes(document), "metrics.png": metrics_png(runs)}
+        write_voice(out, files, adapters)
+    return document
+
+
+def train_one(bark, attribute: str, task, request: TrainVoiceRequest, state: dict[str, Any], out: Path,
+              progress: bool):
+    """One stage: wrapped with a fresh (or the checkpoint's) adapter and trained; (its run, the wrapped model)."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+
+    from ..files import json_text
+    from ..progress import progress_bar
+    from .voice_folder import run_fields, run_from, save_checkpoint
+    from .voice_train import Settings, train_stage, wrap
+
+    settings = Settings(request.rank, request.steps, request.batch_size, seed=request.seed,
+                        bf16=request.dtype == "bfloat16")
+    model = wrap(getattr(bark.model, attribute), settings)
+    saved = state["stages"].get(task.name)
+    run = run_from(saved) if saved else None
+    if saved:
+        set_peft_model_state_dict(model, saved["adapter"])
+
+    def save(current, optimizer_state: dict[str, Any]) -> None:
+        adapter = {key: value.detach().clone() for key, value in get_peft_model_state_dict(model).items()}
+        state["stages"][task.name] = {"run": json_text(run_fields(current), indent=None), "adapter": adapter,
+                                      "best": current.best, **optimizer_state}
+        save_checkpoint(out, state)
+
+    with progress_bar(total=settings.steps, initial=run.step if run else 0, unit="step",
+                      desc=f"train-voice {task.name}", disable=not progress) as bar:
+        run = train_stage(model, task, settings, bark.device, bar, run, saved, save)
+    return run, model

@@ -1,0 +1,120 @@
+"""What train-voice writes: the voice folder (assembled aside, moved into place whole), its ``voice.json``, the
+metrics plot, and the checkpoint an interrupted run resumes from."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..constants import VERSION
+from ..errors import UserError
+from ..files import parse_json
+from ..requests import TrainVoiceRequest
+
+CHECKPOINT = "train_state.pt"
+
+
+def voice_document(request: TrainVoiceRequest, bark, base_hash: str, sources: dict, runs: dict) -> dict[str, Any]:
+    from ..bark.voices import VOICE_FORMAT, VOICE_FORMAT_VERSION
+
+    return {
+        "format": VOICE_FORMAT, "format_version": VOICE_FORMAT_VERSION,
+        "tool": {"name": "bark-clone", "version": VERSION},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "base": {"bark": request.bark, "revision": bark.revision, "stage_sha256": base_hash},
+        "stages": list(request.stages), "sources": sources,
+        "settings": {"rank": request.rank, "steps": request.steps, "batch_size": request.batch_size,
+                     "seed": request.seed, "dtype": request.dtype, "max_seconds": request.max_seconds},
+        "metrics": {stage: run.history for stage, run in runs.items()},
+        "best": {stage: {"epoch": next(row["epoch"] for row in reversed(run.history) if row.get("best")),
+                         "held_out_nll": run.best_nll} for stage, run in runs.items()},
+    }
+
+
+def write_voice(out: Path, files: dict[str, bytes], adapters: dict[str, Path]) -> None:
+    """Assemble the folder beside ``out`` and move it into place whole (``voice.json`` last marks it complete)."""
+    from ..files import write_files_atomically
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for stage, folder in adapters.items():
+            shutil.copytree(folder, staging / stage)
+        write_files_atomically({staging / name: data for name, data in files.items()}, force=True)
+        checkpoint = out / CHECKPOINT
+        if out.exists():
+            if checkpoint.exists():
+                checkpoint.unlink()
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
+    """Everything a resumed run needs (tensors, plain numbers and JSON text only: it loads with weights_only)."""
+    import io
+
+    import torch
+
+    from ..files import write_files_atomically
+
+    out.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_files_atomically({out / CHECKPOINT: buffer.getvalue()}, force=True)
+
+
+def load_checkpoint(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint of an interrupted run with the same settings; never unpickles (weights_only)."""
+    import torch
+
+    try:
+        state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
+        same = isinstance(state, dict) and parse_json(state["identity"]) == identity
+    except Exception as error:  # torch and pickle raise many types for a damaged or hostile file
+        raise UserError(f"{out / CHECKPOINT} is not a checkpoint train-voice wrote, or it is damaged; it was not "
+                        f"used ({type(error).__name__})") from None
+    if not same:
+        raise UserError(f"{out} holds the training of other settings or recordings; pass --force to start again")
+    return state
+
+
+def metrics_png(runs: dict[str, Any]) -> bytes:
+    """Held-out NLL per epoch and stage: the adapter alone and after the prompt, against the base model's two."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..files import figure_png
+
+    figure, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    for axis, (stage, run) in zip(axes[0], runs.items()):
+        epochs = [row["epoch"] for row in run.history]
+        for key, style in (("alone", "o-"), ("with prompt", "s--")):
+            axis.plot(epochs, [row["adapter"][key]["nll"] for row in run.history], style, label=f"adapter, {key}")
+            axis.axhline(run.history[0]["base"][key]["nll"], linestyle=":", color="grey" if key == "alone"
+                         else "black", label=f"base, {key}")
+        axis.set(title=f"{stage}: held-out NLL (lower is better)", xlabel="epoch", ylabel="nats per token")
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    return figure_png(figure)
+
+RUN_FIELDS = ("epoch", "step", "best_nll", "stale", "history", "done")
+
+
+def run_fields(run) -> dict[str, Any]:
+    """A stage run's plain fields (its adapters travel as tensors beside them)."""
+    return {name: getattr(run, name) for name in RUN_FIELDS}
+
+
+def run_from(saved: dict[str, Any]):
+    """A stage run restored from its checkpoint entry."""
+    from .voice_train import StageRun
+
+    fields = parse_json(saved["run"])
+    fields["best_nll"] = float("inf") if fields["best_nll"] is None else fields["best_nll"]
+    return StageRun(**fields, best=saved["best"])
