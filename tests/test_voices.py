@@ -221,3 +221,17 @@ def test_one_bark_switches_between_voices_without_mixing_them(run_cli, phrases, 
     for name in ("a", None, "b", "a", None, "b"):  # any order: each request sees its own voice alone
         with switch.wearing(voices[name] if name else None) as bark:
             torch.testing.assert_close(logits(bark), expected[name], rtol=1e-4, atol=1e-5)
+
+
+def test_evaluate_puts_a_voices_prompt_and_its_adapters_side_by_side(run_cli, phrases, tiny, tmp_path):
+    assert run_cli(*train_arguments(phrases, tiny, "me", "--steps", "12")).exit_code == 0
+    result = run_cli("evaluate", tmp_path / "me", "--target", phrases, "--out", "report", "--bark", tiny["bark"],
+                     "--sentences", "2", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    rows = {row["name"]: row for row in report["prompts"]}
+    assert set(rows) == {"me (prompt only)", "me (prompt + adapters)"}
+    assert rows["me (prompt + adapters)"]["adapters"] == ["coarse", "fine"]
+    heard = [[(tmp_path / "report" / wav).read_bytes() for wav in rows[name]["wavs"]] for name in rows]
+    assert heard[0] != heard[1]  # the adapters change what Bark says, on the same seed
+    assert any(row["kind"] == "preset" for row in report["baselines"])

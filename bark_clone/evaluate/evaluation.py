@@ -23,6 +23,7 @@ from ..bark.generation import (
     semantic_until_end,
     stage_configs,
 )
+from ..bark.voices import VoiceSwitch, open_speaker
 from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, VERSION
 from ..errors import UserError
 from ..files import write_files_atomically
@@ -185,10 +186,10 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
 
     if not 1 <= request.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 1..{len(EVALUATION_SENTENCES)}")
-    names = [Path(path).stem for path in request.speakers]
+    names = [Path(path).name if Path(path).is_dir() else Path(path).stem for path in request.speakers]
     if len(set(names)) != len(names):
         raise UserError("two speaker prompts share a file name; rename one so the report can tell them apart")
-    prompts = [SpeakerPrompt.load(path) for path in request.speakers]
+    speakers = [open_speaker(path) for path in request.speakers]  # prompts, or voice folders with adapters
     device = resolve_device(request.device)
     vad, encoder = load_vad(), load_voice_encoder(device)
     recordings = load_targets(request.targets, vad)
@@ -198,28 +199,48 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     bark = load_bark(request.bark, device, request.dtype, request.offload)
     session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out,
                       request.batch_size)
-    session.bar = progress_bar(total=len(prompts) + len(request.quantizers) + bool(request.transcript) + 1,
-                               unit="voice",
-                       desc="evaluate")
+    voices = sum(voice is not None for _, _, voice in speakers)
+    session.bar = progress_bar(total=len(speakers) + voices + len(request.quantizers) + bool(request.transcript) + 1,
+                               unit="voice", desc="evaluate")
+    switch = VoiceSwitch(bark)  # one Bark: each row wears its own adapters, or none
     report: dict[str, Any] = {
         "tool": {"name": "bark-clone", "version": VERSION},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "target": {"files": [str(path) for path in request.targets], "speech_seconds": round(target.speech_seconds, 2)},
         "bark": request.bark, "sentences": session.sentences, "seed": request.seed,
-        "batch_size": request.batch_size, "notes": [],
-        "prompts": [score_voice(session, name, "prompt", prompt, path=str(path))
-                    for name, prompt, path in zip(names, prompts, request.speakers)],
-        "baselines": baseline_rows(session, request, recordings, vad, device),
+        "batch_size": request.batch_size,
+        "notes": [] if request.transcript else ["method 1 (semantic tokens from the transcript) needs --transcript"],
+        "prompts": [row for name, speaker, path in zip(names, speakers, request.speakers)
+                    for row in speaker_rows(session, switch, name, speaker, path)],
     }
-    if not request.transcript:
-        report["notes"].append("method 1 (semantic tokens from the transcript) needs --transcript")
-    presets = language_presets(session.bark, request.language)
-    if presets:
-        name, similarity = nearest_preset(session.bark, presets, target, encoder)
-        report["baselines"].append(score_voice(session, f"nearest preset {name}", "preset", name,
-                                               preset_similarity=round(similarity, 4)))
-    else:
-        report["notes"].append(f"the Bark model has no stock voices for language {request.language!r}")
+    with switch.wearing(None):
+        report["baselines"] = baseline_rows(session, request, recordings, vad, device)
+        add_preset_row(session, report, request.language)
     session.bar.close()
     write_report(out, report)
     return report
+
+
+def speaker_rows(session: Session, switch, name: str, speaker, path) -> list[dict[str, Any]]:
+    """A prompt's row; for a voice folder two rows side by side: its prompt alone, and its prompt with its adapters
+    (the measurement that says whether the adapters beat in-context cloning)."""
+    prompt, _, voice = speaker
+    with switch.wearing(None):
+        rows = [score_voice(session, name if voice is None else f"{name} (prompt only)", "prompt", prompt,
+                            path=str(path))]
+    if voice is not None:
+        with switch.wearing(voice):
+            rows.append(score_voice(session, f"{name} (prompt + adapters)", "voice", prompt, path=str(path),
+                                    adapters=list(voice.stages)))
+    return rows
+
+
+def add_preset_row(session: Session, report: dict[str, Any], language: str) -> None:
+    """The stock voice nearest the target, as a baseline (a note when the model has none)."""
+    presets = language_presets(session.bark, language)
+    if presets:
+        name, similarity = nearest_preset(session.bark, presets, session.target, session.encoder)
+        report["baselines"].append(score_voice(session, f"nearest preset {name}", "preset", name,
+                                               preset_similarity=round(similarity, 4)))
+    else:
+        report["notes"].append(f"the Bark model has no stock voices for language {language!r}")
