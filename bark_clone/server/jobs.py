@@ -55,16 +55,30 @@ def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> tu
     from ..audio.sound import wav_bytes
     from ..speaking.longform import LongFormSettings, speak_long
 
-    bark = service.hub.bark()
+    switch = service.hub.voices()
     encoder, vad = service.hub.listeners()
-    prompt = service.speakers.read_prompt(name)
-    audio, report = speak_long(bark, prompt, text, LongFormSettings(seed=seed), encoder=encoder, vad=vad,
-                               progress=False)
+    prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
+    with switch.wearing(voice) as bark:  # Bark is this job's alone, with exactly this speaker's adapters
+        audio, report = speak_long(bark, prompt, text, LongFormSettings(seed=seed), encoder=encoder, vad=vad,
+                                   progress=False)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]]}
     data = wav_bytes(audio, report["sample_rate"])
     service.cache.put(key, data, meta)
     return data, meta
+
+
+def without_adapters(service: Service, bark):
+    """The search's generator, each generation holding the shared Bark with no voice's adapters on."""
+    from ..speaking import longform
+
+    generate = longform.bark_generator(bark)
+
+    def generator(texts, prompt, seed):
+        with service.hub.voices().wearing(None):
+            return generate(texts, prompt, seed)
+
+    return generator
 
 
 def search_job(service: Service, name: str, recording_path: Path, client_name: str, minutes: float,
@@ -92,7 +106,8 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
 
         identity = {"recordings": [recording.sha256], "bark": service.config.bark, **settings.fixed()}
         state = search_recordings([recording], models, bark, settings, recording_path.parent / "work", identity,
-                                  progress=False, on_step=report, stop=stop)
+                                  generator=without_adapters(service, bark), progress=False, on_step=report,
+                                  stop=stop)
         best = state.best(1)[0]
         sidecar = best_sidecar(best, state, [recording], models, {"minutes": minutes, "bark": service.config.bark,
                                                                    "sentences": settings.sentences,

@@ -62,6 +62,7 @@ class ModelHub:
         self._speaker_models = None
         self._bark = None
         self._listeners = None
+        self._switch = None
 
     def speaker_models(self):
         from ..clone.pipeline import load_models
@@ -81,6 +82,16 @@ class ModelHub:
                 self._bark = load_bark(self.config.bark, resolve_device(self.config.device), self.config.dtype,
                                        self.config.offload)
             return self._bark
+
+    def voices(self):
+        """The one Bark every job shares, as a ``VoiceSwitch``: a job wears its speaker's adapters, or none."""
+        from ..bark.voices import VoiceSwitch
+
+        bark = self.bark()
+        with self._lock:
+            if self._switch is None:
+                self._switch = VoiceSwitch(bark)
+            return self._switch
 
     def listeners(self):
         """The speaker encoder and the VAD that judge long-form chunks (the make-speaker ones, when loaded)."""

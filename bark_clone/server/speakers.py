@@ -49,13 +49,35 @@ class SpeakerFolder:
         return base.with_suffix(".npz"), base.with_suffix(".json")
 
     def existing(self, name: str) -> tuple[Path, Path]:
+        """The speaker's prompt and sidecar: ``NAME.npz`` and ``NAME.json``, or a voice folder ``NAME/``'s own."""
         npz, sidecar = self.paths(name)
+        if not npz.is_file() and self.is_voice(name):
+            return self.root / name / "prompt.npz", self.root / name / "prompt.json"
         if not npz.is_file():
             raise ApiError(404, f"no speaker named {name!r}")
         return npz, sidecar
 
+    def is_voice(self, name: str) -> bool:
+        """A voice folder (train-voice's, copied into the speakers folder): a prompt with its adapters."""
+        from ..bark.voices import is_voice_folder
+
+        return valid_name(name) and is_voice_folder(self.root / name)
+
+    def read_voice(self, name: str):
+        """The speaker's voice folder, checked (``Voice``), or None for a plain prompt; 400 for a broken one."""
+        from ..bark.voices import load_voice
+
+        if not self.is_voice(name) or self.paths(name)[0].is_file():
+            return None
+        try:
+            return load_voice(self.root / name)
+        except UserError:
+            raise ApiError(400, f"speaker {name!r} is a voice folder that cannot be used") from None
+
     def names(self) -> list[str]:
-        return sorted(path.stem for path in self.root.glob("*.npz") if valid_name(path.stem))
+        prompts = {path.stem for path in self.root.glob("*.npz") if valid_name(path.stem)}
+        voices = {path.name for path in self.root.iterdir() if path.is_dir() and self.is_voice(path.name)}
+        return sorted(prompts | voices)
 
     def metadata(self, name: str) -> dict[str, Any]:
         """The speaker's sidecar for clients (``{}`` when only the npz exists, e.g. one copied in by hand)."""
@@ -111,6 +133,9 @@ class SpeakerFolder:
     def delete(self, name: str) -> None:
         with self.lock:
             npz, sidecar = self.existing(name)
+            if npz.parent != self.root:  # a voice folder goes whole
+                shutil.rmtree(npz.parent)
+                return
             npz.unlink()  # the marker goes first: a crash here leaves an orphan json, which repair removes
             sidecar.unlink(missing_ok=True)
 
