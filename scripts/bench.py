@@ -143,7 +143,7 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "precision")
+        "bark", "precision", "voice_training", "voice_generation")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
@@ -154,6 +154,7 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     from bench_memory import PEAK_TOKENS
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_training import bench_training
+    from bench_voices import bench_merged_generation, bench_voice_training
 
     models_paths = build_models(work / "models", tiny)
 
@@ -174,6 +175,8 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
         "precision": lambda: bench_precision(
             bark_folder("bark-sized"), bark_folder("bark-capped", PEAK_TOKENS[tiny]),
             models_paths, speech_file(work / "search.wav", 10), work, tiny, device),
+        "voice_training": lambda: bench_voice_training(bark_folder("bark-sized"), tiny, device),
+        "voice_generation": lambda: bench_merged_generation(bark_folder("bark-voice", 32), tiny, device, repeats),
     }
     return {row: measure[row]() for row in rows}
 

@@ -30,6 +30,10 @@ def targets(results: dict, device) -> list[dict]:
                        "met": bark["semantic_and_coarse_speedup"] >= 4})
         checks.append({"measure": f"Bark end to end, batch {bark['batch']} / batch 1", "target": ">= 2",
                        "value": bark["end_to_end_speedup"], "met": bark["end_to_end_speedup"] >= 2})
+    if "voice_generation" in results:
+        ratio = results["voice_generation"]["ratio"]
+        checks.append({"measure": "generation with a merged voice adapter / without", "value": ratio,
+                       "target": "within 5 %", "met": abs(ratio - 1) <= 0.05})
     return checks
 
 
@@ -60,6 +64,8 @@ def print_table(results: dict) -> None:
         print_bark(results["bark"])
     if "precision" in results:
         print_precision(results["precision"])
+    if "voice_training" in results:
+        print_voice_training(results["voice_training"])
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")
@@ -117,3 +123,11 @@ def print_precision(row: dict) -> None:
               f"({entry['speak_over_load_mb']:+5d})        {entry['search_rss_mb']:7d} "
               f"({entry['search_over_load_mb']:+5d})         {gpu}")
     print()
+
+
+def print_voice_training(row: dict) -> None:
+    print("\nvoice adapters (LoRA rank 16), training   tokens/s   min per epoch of 3 min of speech")
+    for stage in ("coarse", "fine"):
+        for dtype in ("float32", "bfloat16"):
+            print(f"  {stage:6s} {dtype:8s}                     {row[f'{stage}_{dtype}_tokens_per_second']:9.1f} "
+                  f"{row[f'{stage}_{dtype}_minutes_per_epoch']:9.1f}")

@@ -62,6 +62,13 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
         cuda = subprocess.run([sys.executable, str(REPO / "scripts" / "bench.py"), "--tiny", "--device", "cuda"],
                               capture_output=True, text=True, timeout=600)
         assert cuda.returncode == 2 and "no CUDA device here" in cuda.stderr and "machine:" not in cuda.stdout
+    voice = report["voice_training"]
+    for stage in ("coarse", "fine"):
+        for dtype in ("float32", "bfloat16"):
+            assert voice[f"{stage}_{dtype}_tokens_per_second"] > 0 and voice[f"{stage}_{dtype}_minutes_per_epoch"] > 0
+    merged = report["voice_generation"]
+    assert merged["ratio"] == pytest.approx(merged["merged_seconds"] / merged["base_seconds"])
+    assert "voice adapters (LoRA rank 16)" in result.stdout
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts

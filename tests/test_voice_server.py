@@ -7,6 +7,7 @@ import concurrent.futures
 import shutil
 
 import httpx
+import pytest
 from support import serving
 from test_voices import phrases, train_arguments  # noqa: F401 - the recording fixture is shared
 
@@ -28,6 +29,7 @@ def spoken(base: str, name: str) -> bytes:
     return answer.content
 
 
+@pytest.mark.slow
 def test_two_voices_at_once_never_mix(run_cli, phrases, tiny, tmp_path):  # noqa: F811
     for name, seed in (("a", "1"), ("b", "2")):
         assert run_cli(*train_arguments(phrases, tiny, name, "--seed", seed, "--steps", "12")).exit_code == 0

@@ -186,6 +186,7 @@ def test_bad_voices_and_inputs_are_one_line_and_write_nothing(run_cli, phrases, 
     assert not (tmp_path / "pwned").exists()  # the pickle never ran
 
 
+@pytest.mark.slow
 def test_the_docs_show_plain_transformers_and_peft_using_a_voice(run_cli, phrases, tiny, tmp_path):
     (tmp_path / "voices").mkdir()
     assert run_cli(*train_arguments(phrases, tiny, "voices/me")).exit_code == 0
@@ -199,6 +200,7 @@ def test_the_docs_show_plain_transformers_and_peft_using_a_voice(run_cli, phrase
     assert not any("lora" in name for name, _ in namespace["bark"].named_parameters())  # merged into the weights
 
 
+@pytest.mark.slow
 def test_one_bark_switches_between_voices_without_mixing_them(run_cli, phrases, tiny, tmp_path):
     from bark_clone.bark.voices import VoiceSwitch, load_voice, merge_voice
 
@@ -223,6 +225,7 @@ def test_one_bark_switches_between_voices_without_mixing_them(run_cli, phrases, 
             torch.testing.assert_close(logits(bark), expected[name], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_evaluate_puts_a_voices_prompt_and_its_adapters_side_by_side(run_cli, phrases, tiny, tmp_path):
     assert run_cli(*train_arguments(phrases, tiny, "me", "--steps", "12")).exit_code == 0
     result = run_cli("evaluate", tmp_path / "me", "--target", phrases, "--out", "report", "--bark", tiny["bark"],
@@ -235,3 +238,22 @@ def test_evaluate_puts_a_voices_prompt_and_its_adapters_side_by_side(run_cli, ph
     heard = [[(tmp_path / "report" / wav).read_bytes() for wav in rows[name]["wavs"]] for name in rows]
     assert heard[0] != heard[1]  # the adapters change what Bark says, on the same seed
     assert any(row["kind"] == "preset" for row in report["baselines"])
+
+
+def test_a_dataset_without_the_codes_column_still_trains_a_voice(run_cli, tiny, tmp_path, model_args):
+    import builders
+    import pyarrow.parquet as pq
+
+    bark = builders.build_bark(tmp_path / "bark-96", semantic_max_new_tokens=96)
+    made = run_cli("generate-data", "--out", "data", "--samples", "6", "--bark", bark, "--batch-size", "3",
+                   "--shard-size", "6", "--device", "cpu")
+    assert made.exit_code == 0, made.output
+    shard = tmp_path / "data" / "shards" / "00000.parquet"
+    table = pq.read_table(shard)
+    assert "codes" in table.column_names and len(table.column("codes")[0].as_py()) % 8 == 0
+    pq.write_table(table.drop(["codes"]), shard)  # as generate-data wrote it before the column existed
+    result = run_cli("train-voice", "--data", "data", "-o", "voice", "--bark", bark, "--steps", "2", "--rank", "2",
+                     *model_args)
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "voice" / "voice.json").read_text())
+    assert document["sources"]["clips"] == table.num_rows and document["sources"]["held_out_pieces"] >= 1
