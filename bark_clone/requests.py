@@ -72,6 +72,8 @@ class TrainVoiceRequest:
             raise UserError("give the speaker's recordings or --data DIR, not both")
         if not self.stages or set(self.stages) - {"coarse", "fine"}:
             raise UserError("--stages takes coarse, fine or coarse,fine")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise UserError("train-voice trains in float32, or under bfloat16 autocast with --dtype bfloat16")
         if not 1 <= self.rank <= 256 or self.steps < 1 or self.batch_size < 1:
             raise UserError("--rank must lie in 1..256, --steps and --batch-size be at least 1")
         if not 0 <= self.seed <= MAX_SEED:
