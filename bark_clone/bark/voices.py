@@ -38,6 +38,7 @@ class Voice:
     prompt: SpeakerPrompt
     stages: tuple[str, ...]
     document: dict[str, Any] = field(default_factory=dict)
+    adapter_id: str = ""  # a hash of its adapter files, read once: two folders never share an adapter by name
 
     @property
     def name(self) -> str:
@@ -81,7 +82,11 @@ def load_voice(folder: Path | str) -> Voice:
                                 f"{MAX_ADAPTER_BYTES // 2**20} MB")
         if read_json_file(folder / stage / ADAPTER_FILES[0], MAX_SIDECAR_BYTES) is None:
             raise UserError(f"{folder}: {stage}/{ADAPTER_FILES[0]} is not a JSON adapter configuration")
-    return Voice(folder, SpeakerPrompt.load(folder / "prompt.npz"), stages, document)
+    digest = hashlib.sha256()
+    for stage in stages:
+        digest.update((folder / stage / ADAPTER_FILES[1]).read_bytes())
+    return Voice(folder, SpeakerPrompt.load(folder / "prompt.npz"), stages, document,
+                 "voice_" + digest.hexdigest()[:16])
 
 
 def open_speaker(path: Path | str) -> tuple[SpeakerPrompt, Path, Voice | None]:
@@ -159,7 +164,7 @@ class VoiceSwitch:
                 if model is None:
                     continue
                 if voice is not None and stage in voice.stages:
-                    model.set_adapter(adapter_name(voice))
+                    model.set_adapter(voice.adapter_id)
                 else:
                     stack.enter_context(model.disable_adapter())
             yield self.bark
@@ -174,7 +179,7 @@ class VoiceSwitch:
             self._base_hash = stage_sha256(self.bark)
         if voice.base_hash != self._base_hash:
             check_base(voice, self.bark)
-        name, attribute = adapter_name(voice), STAGES[stage]
+        name, attribute = voice.adapter_id, STAGES[stage]
         if (stage, name) not in self._loaded:
             _read_adapter(voice, stage)
             if stage not in self._wrapped:  # wraps the stage's layers in place: BarkModel keeps calling the same
@@ -184,11 +189,3 @@ class VoiceSwitch:
                 self._wrapped[stage].load_adapter(str(voice.folder / stage), adapter_name=name)
             self._loaded.add((stage, name))
         return self._wrapped[stage]
-
-
-def adapter_name(voice: Voice) -> str:
-    """A name unique to the voice's adapter files (two folders with the same name never share an adapter)."""
-    digest = hashlib.sha256()
-    for stage in voice.stages:
-        digest.update((voice.folder / stage / ADAPTER_FILES[1]).read_bytes())
-    return "voice_" + digest.hexdigest()[:16]

@@ -17,7 +17,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..audio.sound import check_audio_header
 from ..bark.generation import require_text
-from ..bark.voices import adapter_name
 from ..constants import MAX_SEED, MIN_SPEECH_SECONDS, VERSION
 from ..errors import ApiError, UserError
 from .cache import WavCache
@@ -152,7 +151,7 @@ async def answer_speak(service: Service, name: str, text: str, seed: int) -> Res
         raise ApiError(400, str(error)) from None
     npz, _ = service.speakers.existing(name)
     voice = service.speakers.read_voice(name)
-    adapters = adapter_name(voice) if voice is not None else ""  # a voice's audio depends on its adapters too
+    adapters = voice.adapter_id if voice is not None else ""  # a voice's audio depends on its adapters too
     key = speak_cache_key(npz.read_bytes() + adapters.encode(), text, seed, service.config.bark)
     entry = service.cache.get_entry(key)
     hit = entry is not None

@@ -43,10 +43,7 @@ def write_voice(out: Path, files: dict[str, bytes], adapters: dict[str, Path]) -
         for stage, folder in adapters.items():
             shutil.copytree(folder, staging / stage)
         write_files_atomically({staging / name: data for name, data in files.items()}, force=True)
-        checkpoint = out / CHECKPOINT
-        if out.exists():
-            if checkpoint.exists():
-                checkpoint.unlink()
+        if out.exists():  # the old voice, or an interrupted run's checkpoint: replaced whole
             shutil.rmtree(out)
         staging.rename(out)
     finally:
