@@ -194,3 +194,4 @@ class SearchRequest:
     force: bool = False
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
+    voice: Path | None = None  # a voice folder: the search runs on Bark wearing its adapters

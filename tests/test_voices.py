@@ -258,3 +258,49 @@ def test_a_dataset_without_the_codes_column_still_trains_a_voice(run_cli, tiny, 
     assert result.exit_code == 0, result.output
     document = json.loads((tmp_path / "voice" / "voice.json").read_text())
     assert document["sources"]["clips"] == table.num_rows and document["sources"]["held_out_pieces"] >= 1
+
+
+
+@pytest.mark.slow
+def test_search_scores_candidates_on_bark_wearing_a_voice(run_cli, phrases, tiny, tmp_path, arctic, monkeypatch):
+    """Bark's generations are stood in for (random Bark says nothing a VAD hears), by a stand-in that speaks in
+    another voice unless the Bark it was given wears the voice's adapters (its stage weights are not the base's)."""
+    from standins import LevelStandIn, arctic_speech
+
+    from bark_clone.bark.voices import load_voice, stage_sha256
+    from bark_clone.speaking import longform
+
+    assert run_cli(*train_arguments(phrases, tiny, "me", "--steps", "12")).exit_code == 0
+    voice, worn_seen = load_voice(tmp_path / "me"), []
+    speech = arctic_speech(arctic, pad_seconds=0)
+
+    def stand_in(bark, batch_size=None):
+        worn = stage_sha256(bark) != voice.base_hash
+        worn_seen.append(worn)
+        return LevelStandIn(speech, other_voice="en-us+m3" if worn else "en-us+f4")
+
+    monkeypatch.setattr(longform, "bark_generator", stand_in)
+    common = ["search", phrases, "--bark", tiny["bark"], "--hubert", tiny["hubert"], "--encodec", tiny["encodec"],
+              "--quantizer", tiny["quantizer"], "--device", "cpu", "--steps", "1", "--keep", "1", "--sentences", "2",
+              "--max-seconds", "6"]
+    worn = run_cli(*common, "--voice", "me", "-o", "tuned", "--work", "worn")
+    assert worn.exit_code == 0, worn.output
+    plain = run_cli(*common, "-o", "plain.npz", "--work", "plain")
+    assert plain.exit_code == 0, plain.output
+    assert worn_seen == [True, False]
+    states = {name: {entry["id"]: entry for entry in json.loads((tmp_path / name / "search.json").read_text())[
+        "candidates"]} for name in ("worn", "plain")}
+    starts = [entry for entry in states["worn"].values() if entry["kind"] == "voice"]
+    assert len(starts) == 1 and starts[0]["lineage"] == [{"kind": "voice", "name": "me"}]
+    shared = [key for key, entry in states["plain"].items() if entry["kind"] == "window" and key in states["worn"]
+              and entry["rejected"] is None and states["worn"][key]["rejected"] is None]
+    assert shared and all(states["worn"][key]["score"] != states["plain"][key]["score"] for key in shared)
+    tuned = load_voice(tmp_path / "tuned")
+    assert tuned.adapter_id == voice.adapter_id and tuned.stages == voice.stages  # its adapters, byte for byte
+    sidecar = json.loads((tmp_path / "tuned" / "prompt.json").read_text())
+    assert sidecar["method"] == "search" and sidecar["search"]["voice"]["adapter_id"] == voice.adapter_id
+    best = max((entry for entry in states["worn"].values() if entry["rejected"] is None),
+               key=lambda entry: entry["score"])
+    assert tuned.prompt.content_id() == best["id"] and sidecar["score"]["score"] == best["score"]
+    again = run_cli(*common, "--voice", "me", "-o", "tuned", "--work", "worn")
+    assert again.exit_code == 1 and "--force" in again.stderr

@@ -28,7 +28,7 @@ class Candidate:
     sounds: the evaluate score and its three parts, or why it was rejected."""
 
     prompt: SpeakerPrompt
-    kind: str  # "window", "preset" or "bootstrap"
+    kind: str  # "window", "preset", "bootstrap" or "voice" (a voice folder's own prompt)
     lineage: list[dict[str, Any]]
     born: int = 0  # the search step that made it
     scores: dict[str, float] = field(default_factory=dict)

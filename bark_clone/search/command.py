@@ -21,21 +21,33 @@ def settings_for(request: SearchRequest):
     return settings
 
 
+def writes_voice(request: SearchRequest) -> bool:
+    """With --voice, an output that is not an .npz is a voice folder: the voice's adapters with the best prompt."""
+    return request.voice is not None and Path(request.output).suffix.lower() != ".npz"
+
+
 def check_outputs(request: SearchRequest) -> None:
     from ..files import check_output_path
 
     output = Path(request.output)
-    check_output_path(output, request.force, ".npz")
-    check_output_path(output.with_suffix(".json"), request.force)
+    if writes_voice(request):
+        if output.exists() and (not output.is_dir() or not request.force):
+            raise UserError(f"{output} already exists; pass --force to replace it" if output.is_dir() else
+                            f"-o {output} is a file; with --voice, -o is a voice folder or an .npz")
+        if not output.parent.is_dir():
+            raise UserError(f"folder {output.parent} does not exist")
+    else:
+        check_output_path(output, request.force, ".npz")
+        check_output_path(output.with_suffix(".json"), request.force)
     if not Path(request.work).parent.is_dir():
         raise UserError(f"--work {request.work}: its parent folder does not exist")
 
 
 def search_recordings(recordings, models, bark, settings, work: Path, identity: dict[str, Any], generator=None,
-                      progress: bool = True, on_step=None, stop=None):
+                      progress: bool = True, on_step=None, stop=None, starts=()):
     """The search over analysed ``recordings`` in ``work`` (new or resumed); returns its state. ``on_step(state)``
     hears of every finished step (the server reports the best score so far with it); setting the event ``stop``
-    ends the search with ``SearchStopped`` before its next candidate."""
+    ends the search with ``SearchStopped`` before its next candidate. ``starts`` join the first population."""
     from ..evaluate.evaluation import EVALUATION_SENTENCES
     from ..evaluate.scoring import target_from_recordings
     from ..speaking.longform import bark_generator
@@ -46,7 +58,7 @@ def search_recordings(recordings, models, bark, settings, work: Path, identity: 
         raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     target = target_from_recordings(recordings, models.voice)
     context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
-                      settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop)
+                      settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop, list(starts))
     with locked(Path(work)):
         state = start_population(context, bark, Path(work))
         if on_step is not None:
@@ -59,28 +71,50 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
     from ..audio.sound import check_audio_header
     from ..bark.generation import load_bark
+    from ..bark.voices import load_voice, merge_voice
     from ..clone.models import resolve_device
     from ..clone.pipeline import analyse, load_models
     from ..files import json_bytes, write_files_atomically
+    from .candidates import Candidate
 
     check_outputs(request)
     settings = settings_for(request)
     for path in request.recordings:
         check_audio_header(path)
+    voice = load_voice(request.voice) if request.voice is not None else None
     models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
     recordings = [analyse(path, models.vad) for path in request.recordings]
     bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
+    if voice is not None:
+        merge_voice(bark, voice)  # every generation of the search (scoring and bootstraps) wears its adapters
     identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
                 "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
-                **settings.fixed()}
-    state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress)
+                **settings.fixed(), **({"voice": voice.adapter_id} if voice is not None else {})}
+    starts = [Candidate(voice.prompt, "voice", [{"kind": "voice", "name": voice.name}])] if voice else []
+    state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress,
+                              starts=starts)
     best = state.best(1)[0]
     sidecar = best_sidecar(best, state, recordings, models, {"work": str(request.work), "bark": request.bark,
                                                               "sentences": settings.sentences, "seed": settings.seed})
+    if voice is not None:
+        sidecar["search"]["voice"] = {"folder": str(voice.folder), "adapter_id": voice.adapter_id}
     output = Path(request.output)
-    write_files_atomically({output.with_suffix(".json"): json_bytes(sidecar), output: best.prompt.npz_bytes()},
-                           request.force)
+    if writes_voice(request):
+        write_searched_voice(output, voice, best.prompt, sidecar)
+    else:
+        write_files_atomically({output.with_suffix(".json"): json_bytes(sidecar), output: best.prompt.npz_bytes()},
+                               request.force)
     return sidecar
+
+
+def write_searched_voice(output: Path, voice, prompt, sidecar: dict[str, Any]) -> None:
+    """The voice's adapters and description with the search's prompt and sidecar, as a new voice folder."""
+    from ..files import json_bytes
+    from ..training.voice_folder import write_voice
+
+    files = {"prompt.npz": prompt.npz_bytes(), "prompt.json": json_bytes(sidecar),
+             "voice.json": json_bytes(voice.document)}
+    write_voice(output, files, {stage: voice.folder / stage for stage in voice.stages})
 
 
 def best_sidecar(best, state, recordings, models, search: dict[str, Any]) -> dict[str, Any]:

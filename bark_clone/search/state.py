@@ -22,7 +22,7 @@ FORMAT = "bark-clone-search"
 FORMAT_VERSION = 2  # 2: candidate ids address the prompt's values (1 hashed its .npz bytes, which depend on layout)
 MAX_STATE_BYTES = 64 * 1024 * 1024  # about 100 000 candidates; a real search makes hundreds
 CANDIDATE_ID = re.compile(r"[0-9a-f]{16}")
-KINDS = ("window", "preset", "bootstrap")
+KINDS = ("window", "preset", "bootstrap", "voice")
 SCORE_PARTS = ("target_similarity", "self_similarity", "feature_similarity")
 
 

@@ -71,6 +71,7 @@ class Context:
     scoring_sentences: list[str] = field(default_factory=list)
     identity: dict[str, Any] = field(default_factory=dict)  # what a resumed search must share with this one
     stop: Any = None  # a threading.Event: once set, the search stops before its next candidate (SearchStopped)
+    starts: list = field(default_factory=list)  # candidates that join the first population (a voice's prompt)
 
     def check_stop(self) -> None:
         if self.stop is not None and self.stop.is_set():
@@ -165,8 +166,8 @@ def start_population(context: Context, bark, work: Path) -> SearchState:
         require_some(list(state.candidates.values()))
         return state
     windows = choose_windows(context.recordings, context.encoder, settings.max_seconds, count=settings.windows)
-    population = [window_candidate(context.recordings, window.source, window.start, window.end, context.models)
-                  for window in windows]
+    population = list(context.starts) + [window_candidate(context.recordings, window.source, window.start,
+                                                          window.end, context.models) for window in windows]
     if bark is not None and settings.presets:
         population += nearest_presets(bark, settings.language, context.target, context.encoder, settings.presets)
     score_new(state, context, population, work)

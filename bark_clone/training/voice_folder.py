@@ -36,12 +36,15 @@ def voice_document(request: TrainVoiceRequest, bark, base_hash: str, sources: di
 
 def write_voice(out: Path, files: dict[str, bytes], adapters: dict[str, Path]) -> None:
     """Assemble the folder beside ``out`` and move it into place whole (``voice.json`` last marks it complete)."""
+    from ..bark.voices import ADAPTER_FILES
     from ..files import write_files_atomically
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for stage, folder in adapters.items():
-            shutil.copytree(folder, staging / stage)
+        for stage, folder in adapters.items():  # peft's two files only: nothing else of a folder travels
+            (staging / stage).mkdir()
+            for name in ADAPTER_FILES:
+                shutil.copyfile(folder / name, staging / stage / name, follow_symlinks=False)
         write_files_atomically({staging / name: data for name, data in files.items()}, force=True)
         if out.exists():  # the old voice, or an interrupted run's checkpoint: replaced whole
             shutil.rmtree(out)
