@@ -70,6 +70,17 @@ def all_reduce_sum(values: list[float], device) -> list[float]:
     return tensor.tolist()
 
 
+def all_reduce_gradients(parameters) -> None:
+    """Sum the gradients of ``parameters`` over every process (no-op when alone). With each process's loss divided
+    by the whole batch's token count, the sum is exactly the gradient of the whole batch seen by one process."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized() and position().world > 1):
+        return
+    for parameter in parameters:
+        if parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+        torch.distributed.all_reduce(parameter.grad)
+
+
 def teardown() -> None:
     """Leave the process group, if this process joined one."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():

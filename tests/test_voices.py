@@ -304,3 +304,33 @@ def test_search_scores_candidates_on_bark_wearing_a_voice(run_cli, phrases, tiny
     assert tuned.prompt.content_id() == best["id"] and sidecar["score"]["score"] == best["score"]
     again = run_cli(*common, "--voice", "me", "-o", "tuned", "--work", "worn")
     assert again.exit_code == 1 and "--force" in again.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_trains_the_same_voice_on_two_processes(run_cli, phrases, tiny, tmp_path):
+    """Each process takes its share of every mini-batch and the gradients are summed: the adapters equal one
+    process's, up to the order of float additions. (Both run one thread, as torchrun's processes do: the tiny
+    random quantizer's near ties can turn on the thread count, and then the semantic tokens differ.)"""
+    import os
+    import sys
+
+    from support import run_process
+
+    def arguments(name):
+        return [str(argument) for argument in train_arguments(phrases, tiny, str(tmp_path / name))]
+
+    one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}
+    alone = run_process([sys.executable, "-m", "bark_clone", *arguments("alone")], env=one_thread)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    result = run_process([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "bark_clone", *arguments("two")], env=one_thread)
+    assert result.returncode == 0, result.stderr[-3000:]
+    alone, two = adapter_tensors(tmp_path / "alone"), adapter_tensors(tmp_path / "two")
+    assert alone.keys() == two.keys()
+    for key in alone:
+        np.testing.assert_allclose(two[key], alone[key], rtol=1e-4, atol=1e-7, err_msg=key)
+    documents = [json.loads((tmp_path / name / "voice.json").read_text()) for name in ("alone", "two")]
+    assert [document["settings"]["processes"] for document in documents] == [1, 2]
+    for stage in ("coarse", "fine"):  # the held-out figures are the whole held-out set's, summed over processes
+        firsts = [document["metrics"][stage][-1]["adapter"]["alone"]["nll"] for document in documents]
+        assert firsts[0] == pytest.approx(firsts[1], abs=2e-3)

@@ -42,7 +42,8 @@ def train_voice_command(recordings, output, bark, data, hubert, encodec, quantiz
                         steps, batch_size, seed, max_seconds, resume, force) -> None:
     """Fine-tune Bark on a voice: LoRA adapters of its coarse and fine models, trained on the speaker's own
     RECORDINGS (1-5 minutes of speech; no transcript), measured on held-out speech against the base model and
-    in-context cloning. Writes a voice folder, which speak, evaluate and serve (in --speakers) take like a prompt."""
+    in-context cloning. Writes a voice folder, which speak, evaluate, search and serve take like a prompt. Under
+    torchrun each process trains on its share of every mini-batch (the same steps, the summed gradient)."""
     from ..training.voice import train_voice
 
     request = TrainVoiceRequest([Path(path) for path in recordings], Path(output), bark,

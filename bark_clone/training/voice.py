@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from quantizer import distributed
+
 from ..constants import VERSION
 from ..errors import UserError
 from ..requests import TrainVoiceRequest
@@ -66,8 +68,9 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any]) -> list[tuple[st
     return rows
 
 
-def gather(request: TrainVoiceRequest, warn) -> dict[str, Any]:
+def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[str, Any]:
     """The pieces (training and held out), the voice's prompt and sidecar, and what they came from."""
+    device = device or request.device
     from ..clone.pipeline import load_models
     from .voice_data import bootstrap_prompt, dataset_pieces
 
@@ -76,7 +79,7 @@ def gather(request: TrainVoiceRequest, warn) -> dict[str, Any]:
 
         def encodec():
             if "models" not in loaded:
-                loaded["models"] = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+                loaded["models"] = load_models(request.hubert, request.encodec, request.quantizer, device)
             return loaded["models"].encodec
 
         pieces = dataset_pieces(dataset_rows(Path(request.data), encodec))
@@ -86,7 +89,7 @@ def gather(request: TrainVoiceRequest, warn) -> dict[str, Any]:
                                                                              "version": VERSION}}
         sources = {"data": str(request.data), "clips": len(pieces)}
     else:
-        models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+        models = load_models(request.hubert, request.encodec, request.quantizer, device)
         recordings, pieces, prompt, sidecar = recordings_and_prompt(request, models)
         training, held_out = held_out_split(pieces)
         sources = {"recordings": [recording.describe() for recording in recordings]}
@@ -114,19 +117,20 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     ``request.output`` (see ``bark.voices``) and returns its ``voice.json``. ``warn(line)`` hears advice."""
     import warnings
 
-    from peft import set_peft_model_state_dict
-
     from ..bark.generation import load_bark
     from ..bark.voices import STAGES, stage_sha256
     from ..clone.models import resolve_device
-    from ..files import json_bytes, json_text
-    from .voice_folder import load_checkpoint, metrics_png, voice_document, write_voice
+    from ..files import json_text
+    from .voice_folder import load_checkpoint, voice_document
 
-    warn = warn or warnings.warn
+    device = distributed.init(resolve_device(request.device))  # under torchrun: this process's device
+    is_main = distributed.position().is_main
+    warn = (warn or warnings.warn) if is_main else (lambda line: None)
     request.check()
     check_output(request)
-    data = gather(request, warn)
-    bark = load_bark(request.bark, resolve_device(request.device))
+    distributed.barrier()  # every process has checked the folder before the first one writes to it
+    data = gather(request, warn, str(device))
+    bark = load_bark(request.bark, device)
     out = Path(request.output)
     identity = {"bark": request.bark, "base": stage_sha256(bark), "sources": data["sources"],
                 "settings": {"stages": list(request.stages), "rank": request.rank, "steps": request.steps,
@@ -134,7 +138,24 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     state = load_checkpoint(out, identity) if request.resume and (out / CHECKPOINT).is_file() else \
         {"identity": json_text(identity, indent=None), "stages": {}}
     tasks = stage_tasks(request.stages, data["training"], data["held_out"], data["prompt"])
-    trained = {stage: train_one(bark, STAGES[stage], tasks[stage], request, state, out, progress) for stage in tasks}
+    trained = {stage: train_one(bark, STAGES[stage], tasks[stage], request, state, out, progress and is_main)
+               for stage in tasks}
+    runs = {stage: run for stage, (run, _) in trained.items()}
+    document = voice_document(request, bark, identity["base"], data["sources"], runs)
+    document["settings"]["processes"] = distributed.position().world
+    if is_main:
+        finish_voice(out, trained, document, data)
+    distributed.barrier()  # the folder is complete before any process returns
+    return document
+
+
+def finish_voice(out: Path, trained: dict[str, Any], document: dict[str, Any], data: dict[str, Any]) -> None:
+    """Write the voice folder: each stage's best adapter in peft's format, the prompt, ``voice.json``, the plot."""
+    from peft import set_peft_model_state_dict
+
+    from ..files import json_bytes
+    from .voice_folder import metrics_png, write_voice
+
     runs = {stage: run for stage, (run, _) in trained.items()}
     with tempfile.TemporaryDirectory() as scratch:
         adapters = {}
@@ -142,11 +163,9 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
             set_peft_model_state_dict(model, run.best)
             model.save_pretrained(str(Path(scratch) / stage))
             adapters[stage] = Path(scratch) / stage
-        document = voice_document(request, bark, identity["base"], data["sources"], runs)
         files = {"prompt.npz": data["prompt"].npz_bytes(), "prompt.json": json_bytes(data["sidecar"]),
                  "voice.json": json_bytes(document), "metrics.png": metrics_png(runs)}
         write_voice(out, files, adapters)
-    return document
 
 
 def train_one(bark, attribute: str, task, request: TrainVoiceRequest, state: dict[str, Any], out: Path,
@@ -168,6 +187,8 @@ def train_one(bark, attribute: str, task, request: TrainVoiceRequest, state: dic
         set_peft_model_state_dict(model, saved["adapter"])
 
     def save(current, optimizer_state: dict[str, Any]) -> None:
+        if not distributed.position().is_main:
+            return
         adapter = {key: value.detach().clone() for key, value in get_peft_model_state_dict(model).items()}
         state["stages"][task.name] = {"run": json_text(run_fields(current), indent=None), "adapter": adapter,
                                       "best": current.best, **optimizer_state}

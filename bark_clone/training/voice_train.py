@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from quantizer import distributed
+
 from .voice_loss import Tally, coarse_loss, fine_items, fine_loss
 
 LEARNING_RATE = 3e-4  # LoRA's usual range; warm-up and cosine decay make it safe for 1-5 minutes of speech
@@ -76,13 +78,17 @@ def wrap(stage_model, settings: Settings):
 
 
 def measure(model, task: StageTask, examples: list, device, batch_size: int, autocast) -> dict[str, float]:
+    """Held-out NLL and top-1 of ``examples``; under torchrun each process scores its share and the sums are
+    added."""
     import torch
 
-    tally = Tally()
+    place, tally = distributed.position(), Tally()
+    mine = examples[place.rank:: place.world]
     with torch.no_grad(), autocast():
-        for first in range(0, len(examples), batch_size):
-            tally.add(task.loss(model, examples[first: first + batch_size], device)[1])
-    return tally.summary()
+        for first in range(0, len(mine), batch_size):
+            tally.add(task.loss(model, mine[first: first + batch_size], device)[1])
+    nll, tokens, correct = distributed.all_reduce_sum([tally.nll, tally.tokens, tally.correct], device)
+    return Tally(nll, int(tokens), int(correct)).summary()
 
 
 def held_out_row(model, task: StageTask, device, settings: Settings, autocast, adapter: bool) -> dict[str, Any]:
@@ -102,20 +108,26 @@ def train_epoch(model, task: StageTask, optimizer, scheduler, run: StageRun, set
                 bar) -> None:
     import torch
 
+    place = distributed.position()
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     model.train()
     for batch in epoch_batches(len(task.train), settings.batch_size, settings.seed, run.epoch):
         if run.step >= settings.steps:
             break
+        mine = batch[place.rank:: place.world]  # under torchrun, this process's share of the batch
         with autocast():
-            loss, tally = task.loss(model, [task.train[index] for index in batch], device)
+            loss, tally = task.loss(model, [task.train[index] for index in mine], device) if len(mine) else \
+                (sum(parameter.sum() * 0 for parameter in trainable), Tally())
+        tokens = distributed.all_reduce_sum([tally.tokens], device)[0]
         optimizer.zero_grad(set_to_none=True)
-        (loss / max(tally.tokens, 1)).backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], CLIP_NORM)
+        (loss / max(tokens, 1)).backward()
+        distributed.all_reduce_gradients(trainable)  # the whole batch's gradient, on every process
+        torch.nn.utils.clip_grad_norm_(trainable, CLIP_NORM)
         optimizer.step()
         scheduler.step()
         run.step += 1
         bar.update(1)
-        bar.set_postfix(stage=task.name, nll=f"{tally.nll / max(tally.tokens, 1):.3f}")
+        bar.set_postfix(stage=task.name, nll=f"{tally.nll / max(tally.tokens, 1):.3f}")  # this process's share
     model.eval()
 
 
