@@ -143,7 +143,7 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "precision", "voice_training", "voice_generation")
+        "bark", "precision", "voice_training", "voice_memory", "voice_generation")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
@@ -154,13 +154,14 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     from bench_memory import PEAK_TOKENS
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_training import bench_training
-    from bench_voices import bench_merged_generation, bench_voice_training
+    from bench_voices import bench_merged_generation, bench_voice_memory, bench_voice_training
 
     models_paths = build_models(work / "models", tiny)
 
     @functools.cache
-    def bark_folder(name: str, cap: int | None = None) -> Path:
-        return builders.build_bark(work / name, size="tiny" if tiny else "small", semantic_max_new_tokens=cap)
+    def bark_folder(name: str, cap: int | None = None, size: str | None = None) -> Path:
+        return builders.build_bark(work / name, size=size or ("tiny" if tiny else "small"),
+                                   semantic_max_new_tokens=cap)
 
     measure = {
         "make_speaker": lambda: bench_make_speaker(models_paths, work, tiny, repeats),
@@ -176,6 +177,9 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
             bark_folder("bark-sized"), bark_folder("bark-capped", PEAK_TOKENS[tiny]),
             models_paths, speech_file(work / "search.wav", 10), work, tiny, device),
         "voice_training": lambda: bench_voice_training(bark_folder("bark-sized"), tiny, device),
+        "voice_memory": lambda: bench_voice_memory(
+            bark_folder("bark-sized"), bark_folder("bark-large", size="large") if device.type == "cuda" and not tiny else None,
+            tiny, device),
         "voice_generation": lambda: bench_merged_generation(bark_folder("bark-voice", 32), tiny, device, repeats),
     }
     return {row: measure[row]() for row in rows}

@@ -3,7 +3,8 @@ scoring at the size of the given Bark, against the same process that only loads 
 weights in. RSS on CPU; ``torch.cuda.max_memory_allocated`` as well on a GPU.
 
 The bench runs this file as a child:  python scripts/bench_memory.py MODE BARK DEVICE DTYPE [HUBERT ENCODEC
-QUANTIZER SPEECH WORK]   (MODE: load, speak, search-load or search); it prints one JSON line.
+QUANTIZER SPEECH WORK]   (MODE: load, speak, search-load or search); or  MODE BARK DEVICE DTYPE BATCH  with MODE
+train-coarse or train-fine (one train-voice step of that stage). It prints one JSON line.
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
     from bark_clone.errors import UserError
 
     device = torch.device(device_name)
-    bark = load_bark(folder, device, dtype)
+    bark = load_bark(folder, device, "float32" if mode.startswith("train-") else dtype)
     with torch.no_grad():  # page the memory-mapped weights in, so "over load" is the work's memory, not the weights'
         for parameter in bark.model.parameters():
             parameter.sum()
     models, scored = None, None
+    if mode.startswith("train-"):  # weights in float32, the step under bf16 autocast or not (train-voice's way)
+        from bench_voices import train_steps
+
+        train_steps(bark, mode.removeprefix("train-"), dtype, int(extra[0]), 1, device)
     if mode.startswith("search"):
         from bark_clone.clone.pipeline import load_models
 
@@ -102,4 +107,5 @@ def peak_row(bark_folder, models_paths: dict, speech: Path, work: Path, tiny: bo
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     print(json.dumps(child(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])))

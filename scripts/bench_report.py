@@ -30,6 +30,11 @@ def targets(results: dict, device) -> list[dict]:
                        "met": bark["semantic_and_coarse_speedup"] >= 4})
         checks.append({"measure": f"Bark end to end, batch {bark['batch']} / batch 1", "target": ">= 2",
                        "value": bark["end_to_end_speedup"], "met": bark["end_to_end_speedup"] >= 2})
+    for row in results.get("voice_memory", {}).get("rows", []):
+        if row["size"] == "bark" and "gpu_peak_mb" in row:  # printed only where a GPU measured it
+            checks.append({"measure": f"train-voice {row['stage']} on suno/bark's size, {row['dtype']}, batch "
+                           f"{row['batch']}: peak GPU MB / 8 GB", "value": row["gpu_peak_mb"] / 8192,
+                           "target": "<= 1", "met": row["gpu_peak_mb"] <= 8192})
     if "voice_generation" in results:
         ratio = results["voice_generation"]["ratio"]
         checks.append({"measure": "generation with a merged voice adapter / without", "value": ratio,
@@ -66,6 +71,8 @@ def print_table(results: dict) -> None:
         print_precision(results["precision"])
     if "voice_training" in results:
         print_voice_training(results["voice_training"])
+    if "voice_memory" in results:
+        print_voice_memory(results["voice_memory"]["rows"])
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")
@@ -131,3 +138,11 @@ def print_voice_training(row: dict) -> None:
         for dtype in ("float32", "bfloat16"):
             print(f"  {stage:6s} {dtype:8s}                     {row[f'{stage}_{dtype}_tokens_per_second']:9.1f} "
                   f"{row[f'{stage}_{dtype}_minutes_per_epoch']:9.1f}")
+
+
+def print_voice_memory(rows: list[dict]) -> None:
+    print("\nvoice adapters, one training step in a fresh process   peak RSS MB (over load)   peak GPU MB")
+    for row in rows:
+        gpu = row.get("gpu_peak_mb", "no GPU here: not measured")
+        print(f"  {row['size']:10s} {row['stage']:6s} {row['dtype']:8s} batch {row['batch']}        "
+              f"{row['rss_mb']:7d} ({row['over_load_mb']:+6d})        {gpu}")

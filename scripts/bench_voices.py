@@ -1,6 +1,7 @@
 """The voice-adapter rows of scripts/bench.py, at bark-small's dimensions with random weights: LoRA training
 throughput per stage (target tokens per second, float32 and bf16 autocast; minutes per epoch for 3 minutes of
-speech), and generation with a merged adapter against the same Bark without one."""
+speech), peak memory of training (a fresh process per stage and dtype, against one that only loads Bark; on a GPU
+also at suno/bark's full size, against the 8 GB target), and generation with a merged adapter against none."""
 
 from __future__ import annotations
 
@@ -107,3 +108,45 @@ def bench_merged_generation(bark_folder: Path, tiny: bool, device, repeats: int)
         setattr(adapted.model, attribute, model.merge_and_unload())
     merged_seconds = timed(adapted)
     return {"base_seconds": base_seconds, "merged_seconds": merged_seconds, "ratio": merged_seconds / base_seconds}
+
+
+def train_steps(bark, stage: str, dtype: str, batch_size: int, steps: int, device) -> None:
+    """``steps`` optimizer steps of one stage's rank-16 adapter on synthetic pieces (what the memory rows run)."""
+    from bark_clone.bark.voices import STAGES
+    from bark_clone.training.voice_train import Settings, stage_task, train_stage, wrap
+
+    task = stage_task(stage, synthetic_pieces(8.0, max(2, batch_size)), [], [])
+    task.train = task.train[: batch_size * steps]
+    task.held_out = {"alone": task.train[:1], "with prompt": task.train[:1]}
+    settings = Settings(rank=16, batch_size=batch_size, steps=steps, bf16=dtype == "bfloat16")
+
+    class Bar:
+        def update(self, _):
+            pass
+
+        def set_postfix(self, **_):
+            pass
+
+    train_stage(wrap(getattr(bark.model, STAGES[stage]), settings), task, settings, device, Bar())
+
+
+def bench_voice_memory(small: Path, large: Path | None, tiny: bool, device) -> dict:
+    """Peak memory of one training step per stage and dtype in a fresh process, over a process that only loads the
+    same Bark; on CUDA, ``large`` (suno/bark's size) at train-voice's default batch, with peak GPU memory."""
+    from bench_memory import fresh
+
+    rows = []
+    sizes = [("tiny" if tiny else "bark-small", small, BATCH[tiny])]
+    if large is not None:
+        sizes.append(("bark", large, 8))  # train-voice's default batch
+    for size, folder, batch in sizes:
+        load = fresh(["load", str(folder), device.type, "float32"])
+        for stage in ("coarse", "fine"):
+            for dtype in ("float32", "bfloat16"):
+                run = fresh([f"train-{stage}", str(folder), device.type, dtype, str(batch)])
+                row = {"size": size, "stage": stage, "dtype": dtype, "batch": batch, "rss_mb": round(run["rss_mb"]),
+                       "over_load_mb": round(run["rss_mb"] - load["rss_mb"])}
+                if run["gpu_mb"] is not None:
+                    row["gpu_peak_mb"] = round(run["gpu_mb"])
+                rows.append(row)
+    return {"rows": rows}

@@ -66,6 +66,10 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     for stage in ("coarse", "fine"):
         for dtype in ("float32", "bfloat16"):
             assert voice[f"{stage}_{dtype}_tokens_per_second"] > 0 and voice[f"{stage}_{dtype}_minutes_per_epoch"] > 0
+    memory = report["voice_memory"]["rows"]  # one training step per stage and dtype, each in a fresh process
+    assert {(row["stage"], row["dtype"]) for row in memory} == {(stage, dtype) for stage in ("coarse", "fine")
+                                                                 for dtype in ("float32", "bfloat16")}
+    assert all(row["over_load_mb"] > 0 and ("gpu_peak_mb" in row) == torch.cuda.is_available() for row in memory)
     merged = report["voice_generation"]
     assert merged["ratio"] == pytest.approx(merged["merged_seconds"] / merged["base_seconds"])
     assert "voice adapters (LoRA rank 16)" in result.stdout
