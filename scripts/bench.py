@@ -151,10 +151,10 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     import builders
     from bench_bark import bench_bark_stages, bench_precision
     from bench_generation import bench_generation, bench_long_form
-    from bench_memory import PEAK_TOKENS
+    from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_training import bench_training
-    from bench_voices import bench_merged_generation, bench_voice_memory, bench_voice_training
+    from bench_voices import bench_merged_generation, bench_voice_training
 
     models_paths = build_models(work / "models", tiny)
 

@@ -129,24 +129,3 @@ def train_steps(bark, stage: str, dtype: str, batch_size: int, steps: int, devic
 
     train_stage(wrap(getattr(bark.model, STAGES[stage]), settings), task, settings, device, Bar())
 
-
-def bench_voice_memory(small: Path, large: Path | None, tiny: bool, device) -> dict:
-    """Peak memory of one training step per stage and dtype in a fresh process, over a process that only loads the
-    same Bark; on CUDA, ``large`` (suno/bark's size) at train-voice's default batch, with peak GPU memory."""
-    from bench_memory import fresh
-
-    rows = []
-    sizes = [("tiny" if tiny else "bark-small", small, BATCH[tiny])]
-    if large is not None:
-        sizes.append(("bark", large, 8))  # train-voice's default batch
-    for size, folder, batch in sizes:
-        load = fresh(["load", str(folder), device.type, "float32"])
-        for stage in ("coarse", "fine"):
-            for dtype in ("float32", "bfloat16"):
-                run = fresh([f"train-{stage}", str(folder), device.type, dtype, str(batch)])
-                row = {"size": size, "stage": stage, "dtype": dtype, "batch": batch, "rss_mb": round(run["rss_mb"]),
-                       "over_load_mb": round(run["rss_mb"] - load["rss_mb"])}
-                if run["gpu_mb"] is not None:
-                    row["gpu_peak_mb"] = round(run["gpu_mb"])
-                rows.append(row)
-    return {"rows": rows}

@@ -78,19 +78,3 @@ def test_presets_give_some_batches_a_stock_voice(tiny, run_cli, tmp_path):
     refused = run_cli("generate-data", "--out", "other", "--samples", "2", "--bark", tiny["bark"], "--presets",
                       "--language", "de", "--device", "cpu")
     assert refused.exit_code == 1 and "no stock voices for language 'de'" in refused.stderr
-
-
-def test_last_position_logits_change_no_generated_token(tiny, monkeypatch):
-    import contextlib
-
-    from bark_clone.bark import generation as bark_module
-
-    bark = bark_module.load_bark(str(tiny["bark"]), torch.device("cpu"))
-    texts = ["hello this is a test", "the voice"]
-    fast = bark_module.generate_batch(bark, texts, seed=3)
-    monkeypatch.setattr(bark_module, "last_position_logits", lambda bark: contextlib.nullcontext())
-    full = bark_module.generate_batch(bark, texts, seed=3)
-    for generation_a, generation_b in zip(fast, full):
-        np.testing.assert_array_equal(generation_a.semantic_tokens, generation_b.semantic_tokens)
-        np.testing.assert_array_equal(generation_a.fine_codes, generation_b.fine_codes)
-        np.testing.assert_allclose(generation_a.audio, generation_b.audio, atol=1e-6)

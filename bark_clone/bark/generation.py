@@ -1,9 +1,9 @@
 """Bark generation: the one batched path (text -> semantic -> coarse -> fine -> 24 kHz audio) that speak, evaluate,
-refine and generate-data all use, through transformers' ``BarkModel`` sub-models with suno's settings."""
+refine, the search and generate-data all use: rows that each carry their own voice, run by our engine
+(``engine.py``, ``rows.py``) on the weights of transformers' ``BarkModel``, with suno's settings."""
 
 from __future__ import annotations
 
-import contextlib
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +12,10 @@ import numpy as np
 
 from ..clone.models import Loaded, hub_offline, load_pretrained, offline_hint
 from ..constants import (
-    CODEBOOK_SIZE,
     CODEC_HOP_LENGTH,
     CODEC_SAMPLE_RATE,
     DEFAULT_BARK,
-    N_COARSE_CODEBOOKS,
+    N_FINE_CODEBOOKS,
     SEMANTIC_VOCAB_SIZE,
 )
 from ..errors import UserError
@@ -31,7 +30,6 @@ MIN_EOS_P = 0.2  # the semantic model stops once end-of-speech has at least this
 
 
 DTYPES = ("float32", "float16", "bfloat16")
-COARSE_CODES_END = SEMANTIC_VOCAB_SIZE + N_COARSE_CODEBOOKS * CODEBOOK_SIZE  # coarse ids past this are not codes
 GENERATION_STAGES = ("semantic", "coarse_acoustics", "fine_acoustics")  # the transformers; the codec stays float32
 
 
@@ -134,77 +132,46 @@ def stage_configs(bark: Loaded) -> StageConfigs:
                         f"{error}") from None
 
 
-@contextlib.contextmanager
-def last_position_logits(bark: Loaded):
-    """While generating, compute the semantic and coarse models' logits for the last position only.
-
-    transformers' Bark computes logits for every position of each prefill (887 positions x 12 096 codes per coarse
-    window), then samples from the last. Sampling reads nothing else, so cutting the rest changes no token.
-    """
-    hooks = [model.lm_head.register_forward_pre_hook(lambda module, inputs: (inputs[0][:, -1:],))
-             for model in (bark.model.semantic, bark.model.coarse_acoustics)]
-    try:
-        yield
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-
-def _only_codebook_codes(module, inputs, logits):
-    logits[..., COARSE_CODES_END:] = float("-inf")
-    return logits
-
-
-@contextlib.contextmanager
-def codebook_codes_only(bark: Loaded):
-    """While generating, let the coarse model choose among codebook codes only, as suno's generation.py does.
-
-    transformers' coarse sampler leaves the ids past the second codebook (12 048..12 095: pad and infer tokens) open
-    on odd steps; a trained Bark almost never picks them, a random one does, and its codes then decode modulo 1024
-    while its history keeps ids no recording has (voice adapters' examples are laid out from real codes)."""
-    hook = bark.model.coarse_acoustics.lm_head.register_forward_hook(_only_codebook_codes)
-    try:
-        yield
-    finally:
-        hook.remove()
-
-
-def prepare_inputs(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None) -> tuple[dict, dict | None]:
-    """The processor's token ids (on Bark's device) and the history prompt of ``voice`` (a prompt, a stock
-    preset's name, or None for a random voice)."""
+def voice_arrays(bark: Loaded, voice: SpeakerPrompt | str | None) -> dict[str, np.ndarray] | None:
+    """A row's history: the prompt's three streams, a stock preset's (through the processor), or None."""
+    if voice is None:
+        return None
     if isinstance(voice, SpeakerPrompt):
-        voice = {key: value.astype(np.int64) for key, value in voice.arrays.items()}
-    inputs = bark.processor(texts, voice_preset=voice)
-    history = inputs.pop("history_prompt", None)
-    if history is not None:
-        history = {key: value.to(bark.device) for key, value in history.items()}
-    return {key: inputs[key].to(bark.device) for key in ("input_ids", "attention_mask")}, history
+        return {key: np.asarray(value, dtype=np.int64) for key, value in voice.arrays.items()}
+    history = bark.processor("x", voice_preset=voice)["history_prompt"]
+    return {key: history[key].cpu().numpy().astype(np.int64) for key in ("semantic_prompt", "coarse_prompt",
+                                                                         "fine_prompt")}
 
 
-def generate_semantic(bark: Loaded, inputs: dict, history: dict | None, configs: StageConfigs,
-                      temperature: float = SEMANTIC_TEMPERATURE, min_eos_p: float = MIN_EOS_P):
-    """Text -> semantic tokens: (B, N) int64 at 49.9 Hz, each row padded after its end-of-speech with ids >= 10 000.
-
-    ``min_eos_p`` above 1 puts end of speech out of reach (the benchmark's fixed-length samples)."""
-    return bark.model.semantic.generate(
-        inputs["input_ids"], attention_mask=inputs["attention_mask"], history_prompt=history,
-        semantic_generation_config=configs.semantic, do_sample=True, temperature=temperature, min_eos_p=min_eos_p)
-
-
-def generate_coarse(bark: Loaded, semantic, history: dict | None, configs: StageConfigs):
-    """Semantic tokens -> the first 2 codebooks: ((B, 2, T) codes at 75 Hz, (B,) flattened lengths)."""
-    return bark.model.coarse_acoustics.generate(
-        semantic.clone(), semantic_generation_config=configs.semantic, coarse_generation_config=configs.coarse,
-        codebook_size=configs.codebook_size, history_prompt=history, return_output_lengths=True, do_sample=True,
-        temperature=COARSE_TEMPERATURE)
+def text_ids(bark: Loaded, texts: list[str], configs: StageConfigs):
+    """The semantic model's text input (B, 256): the tokenizer's ids offset past the semantic vocabulary, its
+    padding the text pad token (as ``BarkSemanticModel.generate`` makes it)."""
+    inputs = bark.processor(texts)
+    ids = inputs["input_ids"] + configs.semantic.text_encoding_offset
+    ids = ids.masked_fill(inputs["attention_mask"] == 0, configs.semantic.text_pad_token)
+    return ids.long().to(bark.device)
 
 
-def generate_fine(bark: Loaded, coarse, history: dict | None, configs: StageConfigs):
-    """Coarse codes -> all 8 codebooks: (B, 8, T) at 75 Hz."""
-    return bark.model.fine_acoustics.generate(
-        coarse, semantic_generation_config=configs.semantic, coarse_generation_config=configs.coarse,
-        fine_generation_config=configs.fine, codebook_size=configs.codebook_size, history_prompt=history,
-        do_sample=True, temperature=FINE_TEMPERATURE)
+def sampling_for(configs: StageConfigs, semantic_temperature: float | None = SEMANTIC_TEMPERATURE,
+                 min_eos_p: float | None = MIN_EOS_P, greedy: bool = False):
+    """suno's temperatures (or argmax everywhere with ``greedy``) and the checkpoint's semantic token limit."""
+    from .rows import Sampling
+
+    if greedy:
+        return Sampling(None, None, None, min_eos_p, int(configs.semantic.max_new_tokens))
+    return Sampling(semantic_temperature, COARSE_TEMPERATURE, FINE_TEMPERATURE, min_eos_p,
+                    int(configs.semantic.max_new_tokens))
+
+
+def semantic_tokens(bark: Loaded, texts: list[str], histories: list, configs: StageConfigs, sampling) -> list:
+    """Text -> each row's semantic tokens, cut at its end of speech, and whether it ended."""
+    from .engine import CausalStage
+    from .rows import semantic_stage
+
+    rows = semantic_stage(CausalStage(bark.model.semantic), text_ids(bark, texts, configs),
+                          [None if history is None else history["semantic_prompt"] for history in histories],
+                          configs.semantic, sampling).cpu().numpy()
+    return [(semantic_until_end(row), bool((row >= SEMANTIC_VOCAB_SIZE).any())) for row in rows]
 
 
 def semantic_until_end(row: np.ndarray) -> np.ndarray:
@@ -223,28 +190,53 @@ class Generation:
     ended: bool  # the semantic model emitted end-of-speech (False: cut off at its token limit)
 
 
-def generate_batch(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None,
-                   seed: int | None = None, semantic_temperature: float = SEMANTIC_TEMPERATURE) -> list[Generation]:
-    """Bark speaks every text of ``texts`` in one batch, in ``voice``; one ``Generation`` per text."""
+def decode(bark: Loaded, fine: list[np.ndarray]) -> list[np.ndarray]:
+    """Each row's (8, T) codes -> (T * 320,) float32 at 24 kHz, through Bark's EnCodec (one row at a time, as
+    transformers does: its LSTMs change with padding)."""
     import torch
+
+    longest = max(max(codes.shape[1] for codes in fine), 1)
+    stacked = torch.zeros((len(fine), N_FINE_CODEBOOKS, longest), dtype=torch.long)
+    for row, codes in enumerate(fine):
+        stacked[row, :, : codes.shape[1]] = torch.from_numpy(codes)
+    audio = bark.model.codec_decode(stacked.to(bark.device), [max(codes.shape[1], 1) for codes in fine])
+    return [audio[row].float().cpu().numpy().reshape(-1)[: codes.shape[1] * CODEC_HOP_LENGTH]
+            for row, codes in enumerate(fine)]
+
+
+def generate_rows(bark: Loaded, rows: list[tuple[str, SpeakerPrompt | str | None]], seed: int | None = None,
+                  semantic_temperature: float = SEMANTIC_TEMPERATURE, greedy: bool = False,
+                  min_eos_p: float | None = MIN_EOS_P) -> list[Generation]:
+    """Bark speaks every row's text in that row's own voice, all rows in one batch (any mix of prompts of any
+    length, stock presets and None); one ``Generation`` per row. The engine's loops (``rows.py``). ``greedy`` takes
+    every stage's likeliest token; ``min_eos_p`` above 1 never ends speech early (fixed-length rows)."""
+    import torch
+
+    from .engine import CausalStage, FineStage
+    from .rows import coarse_row, coarse_stage, fine_stage
 
     configs = stage_configs(bark)
     if seed is not None:
         torch.manual_seed(seed)
-    inputs, history = prepare_inputs(bark, texts, voice)
-    with torch.inference_mode(), last_position_logits(bark), codebook_codes_only(bark):
-        semantic = generate_semantic(bark, inputs, history, configs, semantic_temperature)
-        coarse, lengths = generate_coarse(bark, semantic, history, configs)
-        fine = generate_fine(bark, coarse, history, configs)
-        frames = (lengths // N_COARSE_CODEBOOKS).tolist()
-        audio = bark.model.codec_decode(fine, [max(n, 1) for n in frames])
-    results = []
-    for row, n_frames in enumerate(frames):
-        tokens = semantic[row].cpu().numpy()
-        results.append(Generation(semantic_until_end(tokens), fine[row, :, :n_frames].cpu().numpy().astype(np.int64),
-                                  audio[row].float().cpu().numpy().reshape(-1)[: n_frames * CODEC_HOP_LENGTH],
-                                  bool((tokens >= SEMANTIC_VOCAB_SIZE).any())))
-    return results
+    histories = [voice_arrays(bark, voice) for _, voice in rows]
+    sampling = sampling_for(configs, semantic_temperature, min_eos_p, greedy)
+    with torch.inference_mode():
+        semantic = semantic_tokens(bark, [text for text, _ in rows], histories, configs, sampling)
+        coarse = coarse_stage(CausalStage(bark.model.coarse_acoustics),
+                              [coarse_row(tokens, history) for (tokens, _), history in zip(semantic, histories)],
+                              sampling, bark.device)
+        fine = fine_stage(FineStage(bark.model.fine_acoustics), coarse,
+                          [None if history is None else history["fine_prompt"] for history in histories], sampling,
+                          bark.device)
+        audio = decode(bark, fine)
+    return [Generation(tokens, codes, samples, ended)
+            for (tokens, ended), codes, samples in zip(semantic, fine, audio)]
+
+
+def generate_batch(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None,
+                   seed: int | None = None, semantic_temperature: float = SEMANTIC_TEMPERATURE) -> list[Generation]:
+    """Bark speaks every text of ``texts`` in one batch, in ``voice``; one ``Generation`` per text."""
+    return generate_rows(bark, [(text, voice) for text in texts], seed, semantic_temperature)
 
 
 def generate_batches(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None,

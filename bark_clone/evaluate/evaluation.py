@@ -14,13 +14,11 @@ import numpy as np
 from ..audio.sound import resample, wav_bytes
 from ..audio.speaker_encoder import embed
 from ..bark.generation import (
-    SEMANTIC_TEMPERATURE,
     generate,
-    generate_semantic,
     language_presets,
     load_bark,
-    prepare_inputs,
-    semantic_until_end,
+    sampling_for,
+    semantic_tokens,
     stage_configs,
 )
 from ..bark.voices import VoiceSwitch, open_speaker
@@ -79,10 +77,9 @@ def transcript_prompt(bark, transcript: str, fine_codes: np.ndarray) -> SpeakerP
     model, codes from the audio. The streams then describe different utterances (and lengths); nothing checks it."""
     import torch
 
-    inputs, _ = prepare_inputs(bark, [transcript], None)
+    configs = stage_configs(bark)
     with torch.inference_mode():
-        tokens = generate_semantic(bark, inputs, None, stage_configs(bark), SEMANTIC_TEMPERATURE)[0].cpu().numpy()
-    tokens = semantic_until_end(tokens)
+        ((tokens, _),) = semantic_tokens(bark, [transcript], [None], configs, sampling_for(configs))
     if len(tokens) == 0:
         tokens = np.zeros(1, dtype=np.int64)
     fine = np.asarray(fine_codes, dtype=np.int64)

@@ -1,0 +1,104 @@
+"""Bark's three transformers, run by our own small code on the weights transformers loaded: fused attention
+(``scaled_dot_product_attention``), a key/value cache allocated once and written in place, per-row positions and
+masks (so rows of one batch may carry histories of different lengths), and logits for the last position only.
+
+transformers' Bark has only eager and FlashAttention-2 attention and grows its cache by concatenation. The modules
+themselves (layer norms, projections, heads) are called, not copied: a stage wearing peft's LoRA layers (a voice's
+adapters, switched per request) runs here exactly as it does in transformers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _split_heads(tensor, heads: int):
+    batch, length, width = tensor.shape
+    return tensor.view(batch, length, heads, width // heads).transpose(1, 2)
+
+
+def _block(layer, hidden, attend, heads: int, width: int):
+    """One Bark block (pre-norm attention, then the MLP); ``attend(q, k, v)`` does the attention itself."""
+    query, key, value = layer.attn.att_proj(layer.layernorm_1(hidden)).split(width, dim=2)
+    mixed = attend(_split_heads(query, heads), _split_heads(key, heads), _split_heads(value, heads))
+    hidden = hidden + layer.attn.out_proj(mixed.transpose(1, 2).reshape(hidden.shape))
+    mlp = layer.mlp
+    return hidden + mlp.out_proj(mlp.gelu(mlp.in_proj(layer.layernorm_2(hidden))))
+
+
+class CausalStage:
+    """The semantic or the coarse model (a ``BarkCausalModel``) with a static cache.
+
+    ``start(batch, capacity)`` allocates the cache; ``step(embeds, positions, offset, key_valid)`` runs
+    ``embeds`` (B, T, D) at cache slots ``offset .. offset + T``, each row's tokens at its own ``positions`` (B, T),
+    attending to the earlier slots that ``key_valid`` (B, capacity) marks as real; it returns the last slot's logits
+    (B, V), or every slot's with ``all_logits``."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.heads, self.width = model.config.num_heads, model.config.hidden_size
+        self.cache: Any = None
+
+    def embed(self, ids):
+        return self.model.input_embeds_layer(ids)
+
+    def start(self, batch: int, capacity: int) -> None:
+        import torch
+
+        weight = self.model.position_embeds_layer.weight
+        shape = (len(self.model.layers), 2, batch, self.heads, capacity, self.width // self.heads)
+        if self.cache is None or self.cache.shape != shape or self.cache.dtype != weight.dtype:
+            self.cache = torch.empty(shape, dtype=weight.dtype, device=weight.device)
+
+    def step(self, embeds, positions, offset: int, key_valid, all_logits: bool = False):
+        import torch
+        import torch.nn.functional as F
+
+        length = embeds.shape[1]
+        end = offset + length
+        device = embeds.device
+        queries = torch.arange(offset, end, device=device)[:, None]
+        keys = torch.arange(end, device=device)[None, :]
+        # causal, real keys only; a padding slot sees itself, so no row of the softmax is empty
+        mask = ((keys <= queries)[None] & key_valid[:, None, :end]) | (keys == queries)[None]
+        mask = mask[:, None]
+        hidden = embeds + self.model.position_embeds_layer(positions)
+
+        for index, layer in enumerate(self.model.layers):
+            cache = self.cache[index]
+
+            def attend(query, key, value, cache=cache):
+                cache[0, :, :, offset:end] = key
+                cache[1, :, :, offset:end] = value
+                return F.scaled_dot_product_attention(query, cache[0, :, :, :end], cache[1, :, :, :end],
+                                                      attn_mask=mask)
+
+            hidden = _block(layer, hidden, attend, self.heads, self.width)
+        if not all_logits:
+            hidden = hidden[:, -1:]
+        logits = self.model.lm_head(self.model.layernorm_final(hidden))
+        return logits if all_logits else logits[:, -1]
+
+
+class FineStage:
+    """The fine model (``BarkFineModel``): non-causal over a 1024-frame window, one head per predicted codebook."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.heads, self.width = model.config.num_heads, model.config.hidden_size
+
+    def logits(self, codebook: int, codes):
+        """(B, T, vocabulary) logits of ``codebook`` from ``codes`` (B, T, 8): codebooks 0..codebook are read."""
+        import torch
+        import torch.nn.functional as F
+
+        model = self.model
+        embeds = model.input_embeds_layers[0](codes[:, :, 0])
+        for index in range(1, codebook + 1):
+            embeds = embeds + model.input_embeds_layers[index](codes[:, :, index])
+        positions = torch.arange(codes.shape[1], device=codes.device)[None]
+        hidden = embeds + model.position_embeds_layer(positions)
+        for layer in model.layers:
+            hidden = _block(layer, hidden, lambda q, k, v: F.scaled_dot_product_attention(q, k, v), self.heads,
+                            self.width)
+        return model.lm_heads[codebook - model.config.n_codes_given](model.layernorm_final(hidden))

@@ -1,0 +1,127 @@
+"""The Bark engine: every stage's logits equal transformers' for the same inputs, greedy and seeded sampling give
+transformers' tokens, and a batch of rows in different voices (prompts of different lengths, a stock voice, none)
+gives each row exactly what it gives alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from reference_bark import transformers_generate
+
+from bark_clone.bark.engine import CausalStage, FineStage
+from bark_clone.bark.generation import generate_rows, load_bark, semantic_until_end
+from bark_clone.prompt import SpeakerPrompt
+
+
+@pytest.fixture(scope="module")
+def long_bark(tmp_path_factory):
+    """The tiny Bark saying up to 400 semantic tokens: 601 frames, 21 coarse windows and 2 fine windows."""
+    import builders
+
+    return load_bark(str(builders.build_bark(tmp_path_factory.mktemp("engine") / "bark",
+                                             semantic_max_new_tokens=400)), "cpu")
+
+
+def prompts():
+    rng = np.random.default_rng(0)
+    return (SpeakerPrompt.from_streams(rng.integers(0, 10_000, 300), rng.integers(0, 1024, (8, 451))),
+            SpeakerPrompt.from_streams(rng.integers(0, 10_000, 60), rng.integers(0, 1024, (8, 90))))
+
+
+def test_every_stage_gives_transformers_logits(long_bark):
+    torch.manual_seed(0)
+    for name in ("semantic", "coarse_acoustics"):
+        model = getattr(long_bark.model, name)
+        ids = torch.randint(0, model.config.input_vocab_size, (3, 50))
+        stage, valid = CausalStage(model), torch.ones((3, 50), dtype=torch.bool)
+        positions = torch.arange(50)[None].expand(3, -1)
+        with torch.no_grad():
+            expected = model(input_ids=ids).logits
+            stage.start(3, 50)
+            whole = stage.step(stage.embed(ids), positions, 0, valid, all_logits=True)
+            stage.start(3, 50)  # a prefill, then one token at a time through the cache
+            stepped = [stage.step(stage.embed(ids[:, :40]), positions[:, :40], 0, valid)]
+            stepped += [stage.step(stage.embed(ids[:, j: j + 1]), positions[:, j: j + 1], j, valid)
+                        for j in range(40, 50)]
+        torch.testing.assert_close(whole, expected, rtol=0, atol=1e-4)
+        torch.testing.assert_close(torch.stack(stepped, 1), expected[:, 39:], rtol=0, atol=1e-4)
+    fine = long_bark.model.fine_acoustics
+    codes = torch.randint(0, 1025, (2, 1024, 8))
+    with torch.no_grad():
+        for codebook in range(2, 8):
+            torch.testing.assert_close(FineStage(fine).logits(codebook, codes), fine(codebook, codes).logits,
+                                       rtol=0, atol=1e-4)
+
+
+def test_a_left_padded_row_gives_its_own_logits(long_bark):
+    """Rows of different lengths share a batch: the shorter one padded on the left, masked, its positions its own."""
+    model = long_bark.model.coarse_acoustics
+    stage = CausalStage(model)
+    short, long = torch.randint(0, 12_000, (1, 30)), torch.randint(0, 12_000, (1, 45))
+    with torch.no_grad():
+        alone = model(input_ids=short).logits[:, -1]
+        ids = torch.cat([torch.cat([torch.zeros((1, 15), dtype=torch.long), short], 1), long])
+        positions = torch.stack([torch.cat([torch.zeros(15, dtype=torch.long), torch.arange(30)]), torch.arange(45)])
+        valid = torch.ones((2, 45), dtype=torch.bool)
+        valid[0, :15] = False
+        stage.start(2, 45)
+        batched = stage.step(stage.embed(ids), positions, 0, valid)
+    torch.testing.assert_close(batched[:1], alone, rtol=0, atol=1e-4)
+    torch.testing.assert_close(batched[1:], model(input_ids=long).logits[:, -1], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("greedy", [True, False])
+def test_one_row_gives_transformers_tokens(long_bark, greedy):
+    """Greedy: the same tokens. Sampling: the same seed draws the same tokens (the engine samples as transformers
+    does, top-50 included, and consumes the random numbers in the same order)."""
+    long, _ = prompts()
+    for voice in (None, long, "v2/en_speaker_1"):
+        semantic, _, lengths, fine = transformers_generate(long_bark, ["hello there my friend"], voice, seed=5,
+                                                           greedy=greedy, max_semantic_tokens=120)
+        long_bark.model.generation_config.semantic_config["max_new_tokens"] = 120
+        try:
+            (ours,) = generate_rows(long_bark, [("hello there my friend", voice)], seed=5, greedy=greedy)
+        finally:
+            long_bark.model.generation_config.semantic_config["max_new_tokens"] = 400
+        np.testing.assert_array_equal(ours.semantic_tokens, semantic_until_end(semantic[0].numpy()))
+        np.testing.assert_array_equal(ours.fine_codes, fine[0, :, : int(lengths[0]) // 2].numpy())
+        assert ours.fine_codes.shape[1] == 180
+
+
+def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bark):
+    long, short = prompts()
+    rows = [("hello there my friend", long), ("a second, longer sentence to say", None), ("three", short),
+            ("four four", "v2/en_speaker_1")]
+    batched = generate_rows(long_bark, rows, greedy=True)
+    for row, together in zip(rows, batched):
+        (alone,) = generate_rows(long_bark, [row], greedy=True)
+        np.testing.assert_array_equal(together.semantic_tokens, alone.semantic_tokens)
+        np.testing.assert_array_equal(together.fine_codes, alone.fine_codes)
+        np.testing.assert_allclose(together.audio, alone.audio, atol=1e-5)
+    assert not np.array_equal(batched[0].fine_codes, batched[2].fine_codes)  # the voices do differ
+
+
+def test_rows_of_different_lengths_leave_the_batch_with_their_own_codes(long_bark):
+    """The acoustic loops on rows whose semantic tokens differ in length (0 to 400 tokens, 0 to 11 coarse windows,
+    1 or 2 fine windows) and whose histories differ: batched, each row equals itself alone."""
+    from bark_clone.bark.generation import sampling_for, stage_configs
+    from bark_clone.bark.rows import coarse_row, coarse_stage, fine_stage
+
+    long, short = prompts()
+    rng = np.random.default_rng(1)
+    lengths, voices = (400, 37, 0, 150), (long.arrays, None, short.arrays, short.arrays)
+    semantic = [rng.integers(0, 10_000, n) for n in lengths]
+    sampling = sampling_for(stage_configs(long_bark), greedy=True)
+    coarse_model, fine_model = CausalStage(long_bark.model.coarse_acoustics), FineStage(long_bark.model.fine_acoustics)
+
+    def acoustic(indices):
+        with torch.no_grad():
+            coarse = coarse_stage(coarse_model, [coarse_row(semantic[i], voices[i]) for i in indices], sampling, "cpu")
+            return fine_stage(fine_model, coarse, [None if voices[i] is None else voices[i]["fine_prompt"]
+                                                   for i in indices], sampling, "cpu")
+
+    together = acoustic(range(4))
+    assert [codes.shape[1] for codes in together] == [601, 55, 0, 225]
+    for index in range(4):
+        np.testing.assert_array_equal(together[index], acoustic([index])[0])
