@@ -195,3 +195,4 @@ class SearchRequest:
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
     voice: Path | None = None  # a voice folder: the search runs on Bark wearing its adapters
+    batch_size: int | None = None  # rows (a candidate's sentence each) a Bark generation; all of a step by default

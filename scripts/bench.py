@@ -143,16 +143,17 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "precision", "voice_training", "voice_memory", "voice_generation")
+        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
     """Each requested row, measured in this process (the make-speaker row also starts fresh processes)."""
     import builders
-    from bench_bark import bench_bark_stages, bench_precision
+    from bench_bark import bench_bark_stages, bench_search_batching
     from bench_generation import bench_generation, bench_long_form
     from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
+    from bench_precision import bench_precision
     from bench_training import bench_training
     from bench_voices import bench_merged_generation, bench_voice_training
 
@@ -173,13 +174,14 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
         "refine": lambda: bench_refine(models_paths, work, tiny, device),
         "search_scoring": lambda: bench_search_scoring(models_paths, tiny, device),
         "bark": lambda: bench_bark_stages(bark_folder("bark-sized"), tiny, device),
+        "search_batching": lambda: bench_search_batching(bark_folder("bark-sized"), tiny, device),
         "precision": lambda: bench_precision(
             bark_folder("bark-sized"), bark_folder("bark-capped", PEAK_TOKENS[tiny]),
             models_paths, speech_file(work / "search.wav", 10), work, tiny, device),
         "voice_training": lambda: bench_voice_training(bark_folder("bark-sized"), tiny, device),
         "voice_memory": lambda: bench_voice_memory(
-            bark_folder("bark-sized"), bark_folder("bark-large", size="large") if device.type == "cuda" and not tiny else None,
-            tiny, device),
+            bark_folder("bark-sized"),
+            bark_folder("bark-large", size="large") if device.type == "cuda" and not tiny else None, tiny, device),
         "voice_generation": lambda: bench_merged_generation(bark_folder("bark-voice", 32), tiny, device, repeats),
     }
     return {row: measure[row]() for row in rows}

@@ -1,87 +1,20 @@
-"""The real-size generation row of scripts/bench.py: a random Bark of suno/bark-small's dimensions, every sample
-the same work (semantic generation capped at a fixed number of new tokens, end of speech out of reach), batch 1
-against batch B, timed stage by stage: semantic, coarse, fine, codec decode.
+"""The Bark rows of scripts/bench.py: a random Bark of suno/bark-small's dimensions, rows of fixed length (semantic
+generation capped at a fixed number of new tokens, end of speech out of reach), timed stage by stage (semantic,
+coarse, fine, codec decode) for the engine and its peers (``bench_peers``): batch 1 (8 generations) and batch 8,
+float32 and bfloat16, a batch of 8 different voices, and the roofline (``bench_roofline``).
 
-    python scripts/bench.py --rows bark           # just this row (about 10-20 minutes on 2 CPU cores)
+    python scripts/bench.py --rows bark           # just this row (about 15-25 minutes on 2 CPU cores)
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-SEMANTIC_TOKENS = (192, 16)  # real / tiny: new semantic tokens per sample
+SEMANTIC_TOKENS = (64, 16)  # real / tiny: new semantic tokens per row
 BATCH = (8, 2)
-PRECISION_TOKENS = (64, 8)  # real / tiny: the per-dtype rows generate less, for time
-
-
-def sample_texts(batch: int) -> list[str]:
-    """``batch`` texts of the same length, so every sample does the same work."""
-    return [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
-
-
-def timed_stages(bark, texts: list[str], tokens: int, seed: int) -> dict[str, float]:
-    """Seconds per stage for one batched generation of ``texts`` (and the audio seconds it made)."""
-    import torch
-
-    from bark_clone.bark.generation import (
-        generate_coarse,
-        generate_fine,
-        generate_semantic,
-        last_position_logits,
-        prepare_inputs,
-        stage_configs,
-    )
-    from bark_clone.constants import CODEC_FRAME_RATE_HZ, N_COARSE_CODEBOOKS
-
-    configs = stage_configs(bark)
-    configs.semantic.max_new_tokens = tokens
-    torch.manual_seed(seed)
-    inputs, _ = prepare_inputs(bark, texts, None)
-    times = {}
-    with torch.inference_mode(), last_position_logits(bark):
-        started = time.perf_counter()
-        # end of speech would need p >= 1.01: never, so every sample makes exactly ``tokens`` tokens
-        semantic = generate_semantic(bark, inputs, None, configs, min_eos_p=1.01)
-        times["semantic"] = time.perf_counter() - started
-        started = time.perf_counter()
-        coarse, lengths = generate_coarse(bark, semantic, None, configs)
-        times["coarse"] = time.perf_counter() - started
-        started = time.perf_counter()
-        fine = generate_fine(bark, coarse, None, configs)
-        times["fine"] = time.perf_counter() - started
-        started = time.perf_counter()
-        frames = (lengths // N_COARSE_CODEBOOKS).tolist()
-        bark.model.codec_decode(fine, frames)
-        times["decode"] = time.perf_counter() - started
-    times["audio_seconds"] = float(sum(frames) / CODEC_FRAME_RATE_HZ)
-    return times
-
-
-def bench_bark_stages(folder, tiny: bool, device) -> dict:
-    """Audio seconds per second, batch 1 (B times) against one batch of B, for each stage and end to end."""
-    from bark_clone.bark.generation import load_bark
-
-    bark = load_bark(str(folder), device)
-    tokens, batch = SEMANTIC_TOKENS[tiny], BATCH[tiny]
-    texts = sample_texts(batch)
-    timed_stages(bark, texts[:1], 4, 0)  # warm-up
-    one = [timed_stages(bark, [text], tokens, index) for index, text in enumerate(texts)]
-    single = {key: sum(run[key] for run in one) for key in one[0]}
-    batched = timed_stages(bark, texts, tokens, 0)
-    stages = ("semantic", "coarse", "fine", "decode")
-    rows = {stage: {"batch_1_seconds": round(single[stage], 2), f"batch_{batch}_seconds": round(batched[stage], 2),
-                    "speedup": round(single[stage] / batched[stage], 2)} for stage in stages}
-    total_single, total_batched = (sum(times[stage] for stage in stages) for times in (single, batched))
-    return {"model": "tiny Bark" if tiny else "bark-small dimensions (768 wide, 12 layers, 12 heads), random weights",
-            "batch": batch,
-            "semantic_tokens": tokens, "audio_seconds": round(batched["audio_seconds"], 2), "stages": rows,
-            "semantic_and_coarse_speedup": round((single["semantic"] + single["coarse"])
-                                                 / (batched["semantic"] + batched["coarse"]), 2),
-            "end_to_end_speedup": round(total_single / total_batched, 2),
-            "batch_1_audio_per_second": round(single["audio_seconds"] / total_single, 3),
-            "batched_audio_per_second": round(batched["audio_seconds"] / total_batched, 3),
-            "share_of_time_batch_1": {stage: round(single[stage] / total_single, 3) for stage in stages}}
-
+PRECISION_TOKENS = (64, 8)  # real / tiny: the per-dtype rows of the precision row
+STAGES = ("semantic", "coarse", "fine", "decode")
 
 
 def device_dtypes(device) -> list[str]:
@@ -91,40 +24,136 @@ def device_dtypes(device) -> list[str]:
     return [dtype for dtype in DTYPES if device.type == "cuda" or dtype != "float16"]
 
 
-def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool, device) -> dict:
-    """Per dtype: batch-B generation speed (the ``bark`` row's stages, fewer tokens) and the peak memory of speak
-    and of the search's scoring (``bench_memory``, fresh processes, Bark capped at its tokens)."""
-    from bench_memory import peak_row
+def sample_texts(batch: int) -> list[str]:
+    """``batch`` texts of the same length, so every row does the same work."""
+    return [f"this is test sentence number {index}, spoken at a steady pace." for index in range(batch)]
+
+
+@contextlib.contextmanager
+def stage_clock(times: dict[str, float]):
+    """Time the engine's stage functions (and the codec decode) while ``generate_rows`` runs."""
+    from bark_clone.bark import generation, rows
+
+    targets = [(rows, "semantic_stage", "semantic"), (rows, "coarse_stage", "coarse"), (rows, "fine_stage", "fine"),
+               (generation, "decode", "decode")]
+    originals = [getattr(module, name) for module, name, _ in targets]
+
+    def timed(original, key):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                times[key] = times.get(key, 0.0) + time.perf_counter() - started
+        return run
+
+    for (module, name, key), original in zip(targets, originals):
+        setattr(module, name, timed(original, key))
+    try:
+        yield
+    finally:
+        for (module, name, _), original in zip(targets, originals):
+            setattr(module, name, original)
+
+
+@contextlib.contextmanager
+def semantic_cap(bark, tokens: int):
+    config = bark.model.generation_config.semantic_config
+    saved = config["max_new_tokens"]
+    config["max_new_tokens"] = tokens
+    try:
+        yield
+    finally:
+        config["max_new_tokens"] = saved
+
+
+def engine_run(bark, rows: list, tokens: int, seed: int) -> dict[str, float]:
+    """Seconds per stage of one engine generation of ``rows`` ((text, voice) pairs), ``tokens`` tokens a row."""
+    from bark_clone.bark.generation import generate_rows
+
+    times: dict[str, float] = {}
+    with semantic_cap(bark, tokens), stage_clock(times):
+        generations = generate_rows(bark, rows, seed, min_eos_p=2.0)
+    times["audio_seconds"] = sum(generation.fine_codes.shape[1] for generation in generations) / 75
+    return times
+
+
+def total(times: dict[str, float]) -> float:
+    return sum(times[stage] for stage in STAGES)
+
+
+def summed(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: sum(run[key] for run in runs) for key in runs[0]}
+
+
+def path_runs(bark, path: str, texts: list[str], voices: list, tokens: int) -> dict[str, dict[str, float]]:
+    """One path's runs: each text alone (batch 1, summed) and, where the path batches, all in one batch."""
+    from bench_peers import suno_loaded, suno_run, transformers_run
+
+    if path == "suno":
+        with suno_loaded(bark) as generation:
+            suno_run(generation, texts[0], 4, 0)  # warm-up
+            return {"batch_1": summed([suno_run(generation, text, tokens, index)
+                                       for index, text in enumerate(texts)])}
+    run = (lambda chosen, seed: engine_run(bark, [(text, voice) for text, voice in chosen], tokens, seed)) \
+        if path == "engine" else (lambda chosen, seed: transformers_run(bark, [text for text, _ in chosen],
+                                                                        chosen[0][1], tokens, seed))
+    pairs = list(zip(texts, voices))
+    run(pairs[:1], 0)  # warm-up
+    result = {"batch_1": summed([run([pair], index) for index, pair in enumerate(pairs)])}
+    if path == "engine" or len({id(voice) for voice in voices}) == 1:  # transformers: one voice a batch
+        result[f"batch_{len(texts)}"] = run(pairs, 0)
+    return result
+
+
+def bench_bark_stages(folder, tiny: bool, device) -> dict:
+    """Per dtype and path: seconds per stage and audio seconds per second, batch 1 (x B) and batch B; the engine's
+    batch of B different voices against transformers' one generation per voice; the roofline."""
+    from bench_paths import random_prompts
+    from bench_peers import transformers_run
+    from bench_roofline import roofline, stage_shares
 
     from bark_clone.bark.generation import load_bark
 
-    batch, tokens = BATCH[tiny], PRECISION_TOKENS[tiny]
-    texts = sample_texts(batch)
-    rows = []
+    tokens, batch = SEMANTIC_TOKENS[tiny], BATCH[tiny]
+    texts, voices = sample_texts(batch), random_prompts(batch, 5)
+    results: dict = {"model": "tiny Bark" if tiny else "bark-small dimensions (768 wide, 12 layers, 12 heads), "
+                     "random weights", "batch": batch, "semantic_tokens": tokens, "dtypes": {}}
     for dtype in device_dtypes(device):
         bark = load_bark(str(folder), device, dtype)
-        timed_stages(bark, texts[:1], 4, 0)  # warm-up
-        times = timed_stages(bark, texts, tokens, 0)
-        seconds = sum(times[stage] for stage in ("semantic", "coarse", "fine", "decode"))
+        paths = {path: path_runs(bark, path, texts, [None] * batch, tokens)
+                 for path in ("engine", "transformers", "suno")}
+        paths["engine mixed voices"] = {f"batch_{batch}": engine_run(bark, list(zip(texts, voices)), tokens, 0)}
+        paths["transformers one voice a generation"] = {"batch_1": summed(
+            [transformers_run(bark, [text], voice, tokens, index)
+             for index, (text, voice) in enumerate(zip(texts, voices))])}
+        results["dtypes"][dtype] = {path: {mode: {**{key: round(value, 3) for key, value in times.items()},
+                                                   "total": round(total(times), 3),
+                                                   "audio_per_second": round(times["audio_seconds"] / total(times),
+                                                                             4)}
+                                           for mode, times in runs.items()} for path, runs in paths.items()}
         del bark
-        rows.append({"generation_seconds": round(seconds, 2),
-                     "audio_per_second": round(times["audio_seconds"] / seconds, 3),
-                     **peak_row(capped, models_paths, speech, work / dtype, tiny, device, dtype)})
-    return {"model": "tiny Bark" if tiny else "bark-small dimensions", "device": device.type, "batch": batch,
-            "generation_tokens": tokens, "dtypes": rows}
+    results["roofline"] = roofline(device)
+    results["shares"] = stage_shares(folder, results, tokens, batch)
+    return results
 
 
-if __name__ == "__main__":  # a quick look without the rest of the bench
-    import json
-    import sys
-    import tempfile
-    from pathlib import Path
+def bench_search_batching(folder, tiny: bool, device) -> dict:
+    """The search's scoring at bark-small size: 4 candidates x 3 sentences, all in one engine batch, against
+    today's before the engine (transformers, one generation per candidate)."""
+    from bench_paths import random_prompts
+    from bench_peers import transformers_run
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    import builders
-    import torch
+    from bark_clone.bark.generation import load_bark
 
-    with tempfile.TemporaryDirectory() as work:
-        tiny = "--tiny" in sys.argv
-        folder = builders.build_bark(Path(work) / "bark", size="tiny" if tiny else "small")
-        print(json.dumps(bench_bark_stages(folder, tiny, torch.device("cpu")), indent=2))
+    tokens = SEMANTIC_TOKENS[tiny]
+    bark = load_bark(str(folder), device)
+    candidates, sentences = random_prompts(4, 9), sample_texts(3)
+    engine_run(bark, [(sentences[0], candidates[0])], 4, 0)  # warm-up
+    batched = total(engine_run(bark, [(text, voice) for voice in candidates for text in sentences], tokens, 0))
+    per_candidate = sum(total(transformers_run(bark, sentences, voice, tokens, 0)) for voice in candidates)
+    return {"model": "tiny Bark" if tiny else "bark-small dimensions", "candidates": len(candidates),
+            "sentences": len(sentences), "semantic_tokens": tokens,
+            "batched_per_minute": round(60 * len(candidates) / batched, 2),
+            "before_per_minute": round(60 * len(candidates) / per_candidate, 2),
+            "speedup": round(per_candidate / batched, 2)}

@@ -21,8 +21,8 @@ def random_prompts(count: int, seed: int) -> list:
 
 
 def ratio_row(run, items: int, unit: str) -> dict:
-    """``items`` per minute of ``run(batch_size)`` with every sentence in one generation and with one a
-    generation; a warm-up call first, so neither pays for first-call costs."""
+    """``items`` per minute of ``run(batch_size)`` with every row (a voice's sentence) in one generation and with
+    one a generation; a warm-up call first, so neither pays for first-call costs."""
     run(None)
     rates = {}
     for name, batch_size in (("batched", None), ("one_at_a_time", 1)):
@@ -47,10 +47,10 @@ def voice_target(encoder):
 
 
 def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
-    """evaluate: each voice speaks the default 5 sentences and is scored (``speak_and_score``, as ``score_voice``)."""
+    """evaluate: each voice speaks the default 5 sentences and is scored (``score_voices``, as evaluate does)."""
     from bark_clone.audio.speaker_encoder import load_voice_encoder
     from bark_clone.bark.generation import load_bark
-    from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES, speak_and_score
+    from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES, score_voices
     from bark_clone.requests import EvaluateRequest
 
     bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
@@ -59,8 +59,7 @@ def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
     prompts = random_prompts(PROMPTS, 2)
 
     def run(batch_size):
-        for prompt in prompts:
-            speak_and_score(bark, prompt, sentences, target, encoder, 0, batch_size)
+        score_voices(bark, prompts, sentences, target, encoder, 0, batch_size)
 
     return {"sentences": len(sentences), **ratio_row(run, len(prompts), "voices")}
 
@@ -86,12 +85,12 @@ def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
 
 
 def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
-    """The search: each candidate speaks the 3 scoring sentences and is checked and scored (``score_candidate``,
+    """The search: each candidate speaks the 3 scoring sentences and is checked and scored (``score_candidates``,
     with the search's own generator)."""
     from bark_clone.audio.speaker_encoder import load_voice_encoder
     from bark_clone.bark.generation import load_bark
     from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES
-    from bark_clone.search.candidates import Candidate, score_candidate
+    from bark_clone.search.candidates import Candidate, score_candidates
     from bark_clone.search.steps import SearchSettings
     from bark_clone.speaking.longform import bark_generator
 
@@ -102,11 +101,9 @@ def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
     rejected = []
 
     def run(batch_size):
-        generator = bark_generator(bark, batch_size)
-        for prompt in prompts:
-            candidate = Candidate(prompt, "window", [])
-            score_candidate(candidate, generator, sentences, 0, target, encoder, vad)
-            rejected.append(candidate.rejected is not None)
+        candidates = [Candidate(prompt, "window", []) for prompt in prompts]
+        score_candidates(candidates, bark_generator(bark, batch_size), sentences, 0, target, encoder, vad)
+        rejected.extend(candidate.rejected is not None for candidate in candidates)
 
     row = ratio_row(run, len(prompts), "candidates")
     return {"sentences": len(sentences), "rejected_as_silent": sum(rejected[-len(prompts):]), **row}

@@ -89,13 +89,16 @@ def test_one_row_gives_transformers_tokens(long_bark, greedy):
         assert ours.fine_codes.shape[1] == 180
 
 
-def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bark):
+@pytest.mark.parametrize("greedy", [True, False])
+def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bark, greedy):
+    """Greedy, and sampled too: each row draws from its own seeded generator."""
     long, short = prompts()
     rows = [("hello there my friend", long), ("a second, longer sentence to say", None), ("three", short),
             ("four four", "v2/en_speaker_1")]
-    batched = generate_rows(long_bark, rows, greedy=True)
-    for row, together in zip(rows, batched):
-        (alone,) = generate_rows(long_bark, [row], greedy=True)
+    seeds = [11, 12, 13, 14]
+    batched = generate_rows(long_bark, rows, seeds, greedy=greedy)
+    for row, seed, together in zip(rows, seeds, batched):
+        (alone,) = generate_rows(long_bark, [row], [seed], greedy=greedy)
         np.testing.assert_array_equal(together.semantic_tokens, alone.semantic_tokens)
         np.testing.assert_array_equal(together.fine_codes, alone.fine_codes)
         np.testing.assert_allclose(together.audio, alone.audio, atol=1e-5)

@@ -259,3 +259,32 @@ def test_a_search_with_real_stock_voices_survives_its_steps_and_a_reload(bark_wi
     preset = next(c for c in state.candidates.values() if c.kind == "preset")
     assert preset.prompt.content_id() == SpeakerPrompt.load(tmp_path / "work" / "candidates" /
                                                             f"{preset.id}.npz").content_id()
+
+
+def test_all_candidates_of_a_step_are_scored_in_one_bark_batch(tiny, monkeypatch):
+    """Every candidate x sentence is a row of one generation (or of --batch-size rows), and each row is seeded on
+    its own, so a candidate hears exactly the same generations in any batch."""
+    from bark_clone.bark import generation
+    from bark_clone.search import candidates as module
+    from bark_clone.search.candidates import Candidate, score_candidates
+    from bark_clone.speaking.longform import bark_generator
+
+    bark = generation.load_bark(str(tiny["bark"]), "cpu")
+    rng = np.random.default_rng(0)
+    pool = [Candidate(SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300))),
+                      "window", []) for _ in range(3)]
+    calls, heard = [], []
+    original = generation.generate_rows
+    monkeypatch.setattr(generation, "generate_rows", lambda bark, rows, *a, **k: calls.append(len(rows)) or
+                        original(bark, rows, *a, **k))
+    monkeypatch.setattr(module, "judge_candidate", lambda candidate, generations, *a: heard.append(
+        [generation.fine_codes for generation in generations]))
+    sentences = ["one sentence", "another one"]
+    score_candidates(pool, bark_generator(bark), sentences, 3, None, None, None)
+    assert calls == [6]
+    score_candidates(pool, bark_generator(bark, batch_size=4), sentences, 3, None, None, None)
+    assert calls == [6, 4, 2]
+    together, split = heard[:3], heard[3:]
+    for first, second in zip(together, split):
+        assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert not np.array_equal(together[0][0], together[1][0])  # the voices differ

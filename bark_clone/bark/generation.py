@@ -11,13 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..clone.models import Loaded, hub_offline, load_pretrained, offline_hint
-from ..constants import (
-    CODEC_HOP_LENGTH,
-    CODEC_SAMPLE_RATE,
-    DEFAULT_BARK,
-    N_FINE_CODEBOOKS,
-    SEMANTIC_VOCAB_SIZE,
-)
+from ..constants import CODEC_HOP_LENGTH, CODEC_SAMPLE_RATE, DEFAULT_BARK, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
 from ..errors import UserError
 from ..prompt import SpeakerPrompt
 
@@ -204,22 +198,27 @@ def decode(bark: Loaded, fine: list[np.ndarray]) -> list[np.ndarray]:
             for row, codes in enumerate(fine)]
 
 
-def generate_rows(bark: Loaded, rows: list[tuple[str, SpeakerPrompt | str | None]], seed: int | None = None,
-                  semantic_temperature: float = SEMANTIC_TEMPERATURE, greedy: bool = False,
-                  min_eos_p: float | None = MIN_EOS_P) -> list[Generation]:
+def generate_rows(bark: Loaded, rows: list[tuple[str, SpeakerPrompt | str | None]],
+                  seed: int | list[int] | None = None, semantic_temperature: float = SEMANTIC_TEMPERATURE,
+                  greedy: bool = False, min_eos_p: float | None = MIN_EOS_P) -> list[Generation]:
     """Bark speaks every row's text in that row's own voice, all rows in one batch (any mix of prompts of any
-    length, stock presets and None); one ``Generation`` per row. The engine's loops (``rows.py``). ``greedy`` takes
-    every stage's likeliest token; ``min_eos_p`` above 1 never ends speech early (fixed-length rows)."""
+    length, stock presets and None); one ``Generation`` per row. The engine's loops (``rows.py``).
+
+    ``seed``: one per row, or an int for ``seed + i`` on row ``i``. Each row samples from its own generator, so a
+    row comes out the same in any batch, and a row alone with seed s as transformers' Bark after
+    ``torch.manual_seed(s)``. ``greedy`` takes every stage's likeliest token; ``min_eos_p`` above 1 never ends
+    speech early (fixed-length rows)."""
     import torch
 
     from .engine import CausalStage, FineStage
     from .rows import coarse_row, coarse_stage, fine_stage
 
     configs = stage_configs(bark)
-    if seed is not None:
-        torch.manual_seed(seed)
     histories = [voice_arrays(bark, voice) for _, voice in rows]
     sampling = sampling_for(configs, semantic_temperature, min_eos_p, greedy)
+    if seed is not None:
+        seeds = [seed + index for index in range(len(rows))] if isinstance(seed, int) else list(seed)
+        sampling.generators = [torch.Generator(bark.device).manual_seed(int(value)) for value in seeds]
     with torch.inference_mode():
         semantic = semantic_tokens(bark, [text for text, _ in rows], histories, configs, sampling)
         coarse = coarse_stage(CausalStage(bark.model.coarse_acoustics),
@@ -235,22 +234,32 @@ def generate_rows(bark: Loaded, rows: list[tuple[str, SpeakerPrompt | str | None
 
 def generate_batch(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None,
                    seed: int | None = None, semantic_temperature: float = SEMANTIC_TEMPERATURE) -> list[Generation]:
-    """Bark speaks every text of ``texts`` in one batch, in ``voice``; one ``Generation`` per text."""
+    """Bark speaks every text of ``texts`` in one batch, in ``voice``; one ``Generation`` per text (text ``i``
+    seeded with ``seed + i``)."""
     return generate_rows(bark, [(text, voice) for text in texts], seed, semantic_temperature)
+
+
+def generate_row_batches(bark: Loaded, rows: list[tuple[str, SpeakerPrompt | str | None]],
+                         seed: int | list[int] | None = None, batch_size: int | None = None,
+                         semantic_temperature: float = SEMANTIC_TEMPERATURE) -> list[Generation]:
+    """``generate_rows`` at most ``batch_size`` rows a generation (all in one when None): a batch size bounds memory
+    on small GPUs, and 1 is the one-at-a-time baseline the bench compares with. Rows keep their seeds (``seed + i``
+    for row ``i`` of the whole list), so any batch size gives the same generations."""
+    seeds = None if seed is None else ([seed + index for index in range(len(rows))] if isinstance(seed, int)
+                                       else list(seed))
+    size = batch_size or max(len(rows), 1)
+    results: list[Generation] = []
+    for first in range(0, len(rows), size):
+        results += generate_rows(bark, rows[first: first + size], None if seeds is None else seeds[first: first + size],
+                                 semantic_temperature)
+    return results
 
 
 def generate_batches(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None,
                      seed: int | None = None, batch_size: int | None = None,
                      semantic_temperature: float = SEMANTIC_TEMPERATURE) -> list[Generation]:
-    """Every text in ``voice``, at most ``batch_size`` per generation (all in one when None): a batch size bounds
-    memory on small GPUs, and 1 is the one-at-a-time baseline the bench compares with. Slice ``i`` is seeded with
-    ``seed + i``, so the whole stays reproducible; with one slice it equals ``generate_batch``."""
-    size = batch_size or max(len(texts), 1)
-    results: list[Generation] = []
-    for index, first in enumerate(range(0, len(texts), size)):
-        results += generate_batch(bark, texts[first: first + size], voice, None if seed is None else seed + index,
-                                  semantic_temperature)
-    return results
+    """Every text in ``voice``, at most ``batch_size`` per generation; text ``i`` seeded with ``seed + i``."""
+    return generate_row_batches(bark, [(text, voice) for text in texts], seed, batch_size, semantic_temperature)
 
 
 def generate(bark: Loaded, texts: list[str], voice: SpeakerPrompt | str | None = None, seed: int | None = None,

@@ -45,12 +45,28 @@ class Sampling:
     # transformers fills a top_k its Bark configs leave unset with its global default, 50, so the semantic and
     # coarse stages have always sampled among their 50 likeliest tokens here (suno's own code keeps all of them)
     top_k: int | None = 50
+    # one torch.Generator per row, seeded with the row's seed: a row then draws the same numbers in any batch, so
+    # batching changes no row's tokens, sampled or greedy (None: the global generator, one call for the batch)
+    generators: list | None = None
+
+    def of(self, rows: list[int]) -> list | None:
+        return None if self.generators is None else [self.generators[row] for row in rows]
 
 
-def pick(scores, temperature: float | None, top_k: int | None = None):
+def draw(probabilities, generators: list | None):
+    """One index per row of (B, V) probabilities: with ``generators``, each row from its own."""
+    import torch
+
+    if generators is None:
+        return torch.multinomial(probabilities, num_samples=1)[:, 0]
+    return torch.cat([torch.multinomial(probabilities[row: row + 1], num_samples=1, generator=generator)[:, 0]
+                      for row, generator in enumerate(generators)])
+
+
+def pick(scores, temperature: float | None, top_k: int | None = None, generators: list | None = None):
     """Sample (or, without a temperature, take the argmax of) each row of (B, V) float32 scores, as transformers
-    does: scores divided by the temperature, all but the ``top_k`` best removed, softmax over the whole vocabulary,
-    one multinomial call."""
+    does: scores divided by the temperature, all but the ``top_k`` best removed, softmax over the whole
+    vocabulary, a multinomial draw."""
     import torch
 
     if temperature is None:
@@ -60,7 +76,7 @@ def pick(scores, temperature: float | None, top_k: int | None = None):
     if top_k is not None:
         kth = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1).values[:, -1:]
         scores = scores.masked_fill(scores < kth, float("-inf"))
-    return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+    return draw(torch.softmax(scores, dim=-1), generators)
 
 
 def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling):
@@ -92,7 +108,7 @@ def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, 
             only_end = torch.full_like(scores, float("-inf"))
             only_end[:, SEMANTIC_PAD] = scores[:, SEMANTIC_PAD]
             scores = torch.where(ending[:, None], only_end, scores)
-        chosen = pick(scores, sampling.semantic, sampling.top_k).masked_fill(finished, SEMANTIC_PAD)
+        chosen = pick(scores, sampling.semantic, sampling.top_k, sampling.generators).masked_fill(finished, SEMANTIC_PAD)
         tokens.append(chosen)
         finished |= chosen == SEMANTIC_PAD
         if bool(finished.all()) or step + 1 == sampling.max_semantic_tokens:
@@ -149,9 +165,10 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, device) -> li
     import torch
 
     while True:
-        active = [row for row in rows if row.written < row.wanted]
-        if not active:
+        indices = [index for index, row in enumerate(rows) if row.written < row.wanted]
+        if not indices:
             break
+        active = [rows[index] for index in indices]
         windows = [row.window() for row in active]
         longest, batch = max(len(window) for window in windows), len(active)
         ids = torch.full((batch, longest), COARSE_SEMANTIC_PAD, dtype=torch.long)
@@ -172,7 +189,7 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, device) -> li
             first = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * (step % N_COARSE_CODEBOOKS)
             scores = torch.full_like(logits, float("-inf"), dtype=torch.float32)
             scores[:, first: first + CODEBOOK_SIZE] = logits[:, first: first + CODEBOOK_SIZE].float()
-            chosen = pick(scores, sampling.coarse, sampling.top_k)
+            chosen = pick(scores, sampling.coarse, sampling.top_k, sampling.of(indices))
             written.append(chosen)
             if step + 1 < new:
                 logits = stage.step(stage.embed(chosen[:, None]), positions[:, -1:] + step + 1, longest + step, valid)
@@ -213,9 +230,10 @@ def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | Non
                                             for index, start in zip(active, starts)])).to(device)
         for codebook in range(N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS):
             logits = stage.logits(codebook, window)[:, :, :CODEBOOK_SIZE].float()
+            generators = sampling.of(active) or [None] * len(active)
             for row, (start, fill) in enumerate(zip(starts, fills)):
                 relative = fill - start
-                window[row, relative:, codebook] = fine_pick(logits[row], relative, sampling.fine)
+                window[row, relative:, codebook] = fine_pick(logits[row], relative, sampling.fine, generators[row])
         window = window.cpu().numpy()
         for row, (index, start, fill) in enumerate(zip(active, starts, fills)):
             buffers[index][fill: start + FINE_WINDOW, N_COARSE_CODEBOOKS:] = window[row, fill - start:,
@@ -223,7 +241,7 @@ def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | Non
     return [buffer[n_past: n_past + frames].T.copy() for buffer, (n_past, frames, _) in zip(buffers, plans)]
 
 
-def fine_pick(logits, relative: int, temperature: float | None) -> Any:
+def fine_pick(logits, relative: int, temperature: float | None, generator=None) -> Any:
     """One row's codes for the frames after ``relative``: softmax over the whole window then sliced, as
     transformers does (the slice's rows are each a full softmax, so slicing first would be equal)."""
     import torch
@@ -231,4 +249,4 @@ def fine_pick(logits, relative: int, temperature: float | None) -> Any:
     if temperature is None:
         return logits[relative:].argmax(dim=-1)
     probabilities = torch.softmax(logits / temperature, dim=-1)[relative:]
-    return torch.multinomial(probabilities, num_samples=1)[:, 0]
+    return torch.multinomial(probabilities, num_samples=1, generator=generator)[:, 0]

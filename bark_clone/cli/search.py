@@ -41,11 +41,14 @@ def search_default(name: str):
 @click.option("--voice", type=click.Path(path_type=Path),
               help="A voice folder (train-voice): search for the prompt that sounds most like the recordings on Bark "
                    "wearing its adapters, starting also from its own prompt. -o may then be a new voice folder.")
+@click.option("--batch-size", type=click.IntRange(1, 1024),
+              help="Rows (a candidate's sentence each) a Bark generation: bounds memory. Default: all the new "
+                   "candidates of a step in one batch.")
 @dtype_option
 @offload_option
 @force_option
 def search(recordings, output, work, bark, steps, minutes, keep, patience, sentences, seed, quantizer, hubert,
-           encodec, device, max_seconds, language, voice, dtype, offload, force) -> None:
+           encodec, device, max_seconds, language, voice, batch_size, dtype, offload, force) -> None:
     """Search for the speaker prompt that makes Bark sound most like RECORDING(s): start from the best windows
     and the nearest stock voices, expand the best by window moves and bootstraps from Bark's own speech, keep the
     best --keep, until --steps / --minutes or --patience. Writes the best prompt; --work holds search.json,
@@ -54,7 +57,7 @@ def search(recordings, output, work, bark, steps, minutes, keep, patience, sente
 
     request = SearchRequest([Path(path) for path in recordings], Path(output), Path(work), bark, steps, minutes,
                             keep, patience, sentences, seed, hubert, encodec, quantizer, device, max_seconds,
-                            language, force, dtype, offload, voice)
+                            language, force, dtype, offload, voice, batch_size)
     sidecar = search_voice(request)
     score = sidecar["score"]
     click.echo(f"{output}: score {score['score']:.3f} (target {score['target_similarity']:.3f}, self "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +13,7 @@ import numpy as np
 
 from ..audio.sound import resample, wav_bytes
 from ..audio.speaker_encoder import embed
-from ..bark.generation import (
-    generate,
-    language_presets,
-    load_bark,
-    sampling_for,
-    semantic_tokens,
-    stage_configs,
-)
+from ..bark.generation import language_presets, load_bark, sampling_for, semantic_tokens, stage_configs
 from ..bark.voices import VoiceSwitch, open_speaker
 from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, VERSION
 from ..errors import UserError
@@ -47,12 +40,18 @@ EVALUATION_SENTENCES = [  # held out: none of them is in the built-in training t
 ]
 
 
-def speak_and_score(bark, voice: SpeakerPrompt | str | None, sentences: list[str], target: Target, encoder,
-                    seed: int = 0, batch_size: int | None = None) -> tuple[dict[str, float], list[np.ndarray]]:
-    """Bark speaks ``sentences`` in ``voice`` (``batch_size`` a generation, all by default); returns the scores and
-    the generations (24 kHz)."""
-    generations = generate(bark, sentences, voice, seed=seed, batch_size=batch_size)
-    return score_generations(generations, target, encoder), generations
+def score_voices(bark, voices: list[SpeakerPrompt | str | None], sentences: list[str], target: Target, encoder,
+                 seed: int = 0, batch_size: int | None = None) -> list[tuple[dict[str, float], list[np.ndarray]]]:
+    """Bark speaks ``sentences`` in every voice, all voices in one batch of rows (``batch_size`` rows a generation,
+    all by default); sentence ``j`` is seeded ``seed + j`` in every voice, so each voice hears what it would alone.
+    Returns each voice's scores and generations (24 kHz)."""
+    from ..bark.generation import generate_row_batches
+
+    rows = [(sentence, voice) for voice in voices for sentence in sentences]
+    seeds = [seed + index for _ in voices for index in range(len(sentences))]
+    audio = [generation.audio for generation in generate_row_batches(bark, rows, seeds, batch_size)]
+    pieces = [audio[number * len(sentences): (number + 1) * len(sentences)] for number in range(len(voices))]
+    return [(score_generations(generations, target, encoder), generations) for generations in pieces]
 
 
 def preset_similarity(bark, name: str, target: Target, encoder) -> float:
@@ -124,19 +123,41 @@ class Session:
     bar: Any = None
 
 
-def score_voice(session: Session, name: str, kind: str, voice, **extra) -> dict[str, Any]:
-    """One report row: Bark speaks the sentences in ``voice``, the row holds the scores and the wavs' paths."""
-    if session.bar is not None:
-        session.bar.set_postfix_str(name[:30])
-    scores, generations = speak_and_score(session.bark, voice, session.sentences, session.target, session.encoder,
-                                          session.seed, session.batch_size)
-    if session.bar is not None:
-        session.bar.update()
-    return {"name": name, "kind": kind, **{key: round(value, 4) for key, value in scores.items()},
-            "wavs": write_wavs(session.out, name, generations), **extra}
+@dataclass
+class Entry:
+    """A report row to be: its voice (a prompt, a preset's name), the voice folder whose adapters it wears (or
+    None), and its fields; ``row`` once spoken and scored."""
+
+    name: str
+    kind: str
+    voice: Any
+    wearing: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    row: dict[str, Any] | None = None
 
 
-def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[dict[str, Any]]:
+def planned(name: str, kind: str, voice, wearing=None, **extra) -> Entry:
+    return Entry(name, kind, voice, wearing, extra)
+
+
+def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
+    """Every entry speaks the sentences: entries wearing the same adapters (or none) in one batch of rows."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.wearing.adapter_id if entry.wearing is not None else "", []).append(entry)
+    for group in groups.values():
+        with switch.wearing(group[0].wearing):
+            results = score_voices(session.bark, [entry.voice for entry in group], session.sentences,
+                                   session.target, session.encoder, session.seed, session.batch_size)
+        for entry, (scores, generations) in zip(group, results):
+            entry.row = {"name": entry.name, "kind": entry.kind,
+                         **{key: round(value, 4) for key, value in scores.items()},
+                         "wavs": write_wavs(session.out, entry.name, generations), **entry.extra}
+            if session.bar is not None:
+                session.bar.update()
+
+
+def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
     from ..bark.generation import bark_codec
     from ..clone.models import encodec_encode, load_hubert
@@ -154,11 +175,10 @@ def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, d
     for name in request.quantizers:
         models = Models(hubert, codec, load_quantizer(name, hubert.model.config.hidden_size, device), vad,
                         session.encoder)
-        rows.append(score_voice(session, f"quantizer {name}", "quantizer", prompt_from_window(cut, models),
-                                window=window))
+        rows.append(planned(f"quantizer {name}", "quantizer", prompt_from_window(cut, models), window=window))
     if request.transcript:
         prompt = transcript_prompt(session.bark, request.transcript, encodec_encode(codec, cut.samples_24k))
-        rows.append(score_voice(session, "method 1 (transcript)", "method 1", prompt, window=window))
+        rows.append(planned("method 1 (transcript)", "method 1", prompt, window=window))
     return rows
 
 
@@ -207,37 +227,35 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
         "bark": request.bark, "sentences": session.sentences, "seed": request.seed,
         "batch_size": request.batch_size,
         "notes": [] if request.transcript else ["method 1 (semantic tokens from the transcript) needs --transcript"],
-        "prompts": [row for name, speaker, path in zip(names, speakers, request.speakers)
-                    for row in speaker_rows(session, switch, name, speaker, path)],
     }
+    prompts = [entry for name, speaker, path in zip(names, speakers, request.speakers)
+               for entry in speaker_rows(name, speaker, path)]
     with switch.wearing(None):
-        report["baselines"] = baseline_rows(session, request, recordings, vad, device)
-        add_preset_row(session, report, request.language)
+        baselines = baseline_rows(session, request, recordings, vad, device) + preset_rows(session, report,
+                                                                                             request.language)
+    speak_entries(session, switch, prompts + baselines)  # all voices x sentences in one batch, adapters apart
+    report["prompts"], report["baselines"] = [entry.row for entry in prompts], [entry.row for entry in baselines]
     session.bar.close()
     write_report(out, report)
     return report
 
 
-def speaker_rows(session: Session, switch, name: str, speaker, path) -> list[dict[str, Any]]:
+def speaker_rows(name: str, speaker, path) -> list[Entry]:
     """A prompt's row; for a voice folder two rows side by side: its prompt alone, and its prompt with its adapters
     (the measurement that says whether the adapters beat in-context cloning)."""
     prompt, _, voice = speaker
-    with switch.wearing(None):
-        rows = [score_voice(session, name if voice is None else f"{name} (prompt only)", "prompt", prompt,
-                            path=str(path))]
+    rows = [planned(name if voice is None else f"{name} (prompt only)", "prompt", prompt, path=str(path))]
     if voice is not None:
-        with switch.wearing(voice):
-            rows.append(score_voice(session, f"{name} (prompt + adapters)", "voice", prompt, path=str(path),
-                                    adapters=list(voice.stages)))
+        rows.append(planned(f"{name} (prompt + adapters)", "voice", prompt, voice, path=str(path),
+                            adapters=list(voice.stages)))
     return rows
 
 
-def add_preset_row(session: Session, report: dict[str, Any], language: str) -> None:
+def preset_rows(session: Session, report: dict[str, Any], language: str) -> list[Entry]:
     """The stock voice nearest the target, as a baseline (a note when the model has none)."""
     presets = language_presets(session.bark, language)
-    if presets:
-        name, similarity = nearest_preset(session.bark, presets, session.target, session.encoder)
-        report["baselines"].append(score_voice(session, f"nearest preset {name}", "preset", name,
-                                               preset_similarity=round(similarity, 4)))
-    else:
+    if not presets:
         report["notes"].append(f"the Bark model has no stock voices for language {language!r}")
+        return []
+    name, similarity = nearest_preset(session.bark, presets, session.target, session.encoder)
+    return [planned(f"nearest preset {name}", "preset", name, preset_similarity=round(similarity, 4))]

@@ -109,18 +109,32 @@ def bootstrap(parent: Candidate, generation, sentence: int, seed: int, max_secon
     return Candidate(prompt_from_generation(generation, max_seconds), "bootstrap", parent.lineage + [step], born)
 
 
-def score_candidate(candidate: Candidate, generator, sentences: list[str], seed: int, target, encoder,
-                    vad) -> None:
-    """Bark speaks ``sentences`` (one batch) with the candidate; its scores, or why it is rejected."""
+def score_candidates(candidates: list[Candidate], generator, sentences: list[str], seed: int, target, encoder,
+                     vad) -> None:
+    """Bark speaks ``sentences`` with every candidate, all of them in one batch (sentence ``j`` seeded ``seed + j``
+    for each, so a candidate scores the same in any batch); each gets its scores, or why it is rejected."""
+    from ..speaking.longform import generate_rows_with
+
+    valid = []
+    for candidate in candidates:
+        try:
+            candidate.prompt.validate()
+            valid.append(candidate)
+        except ValueError as error:
+            candidate.rejected = f"fails Bark's checks: {error}"
+    rows = [(sentence, candidate.prompt) for candidate in valid for sentence in sentences]
+    seeds = [seed + index for _ in valid for index in range(len(sentences))]
+    generations = generate_rows_with(generator, rows, seeds) if rows else []
+    for number, candidate in enumerate(valid):
+        judge_candidate(candidate, generations[number * len(sentences): (number + 1) * len(sentences)], target,
+                        encoder, vad)
+
+
+def judge_candidate(candidate: Candidate, generations: list, target, encoder, vad) -> None:
+    """A candidate's scores from its generations, or why it is rejected (mostly silence, a score not finite)."""
     from ..evaluate.scoring import score_generations
     from ..speaking.consistency import speech_span
 
-    try:
-        candidate.prompt.validate()
-    except ValueError as error:
-        candidate.rejected = f"fails Bark's checks: {error}"
-        return
-    generations = generator(sentences, candidate.prompt, seed)
     audios = [np.asarray(generation.audio, dtype=np.float32) for generation in generations]
     fractions = [speech_span(audio, vad)[2] / max(len(audio) / CODEC_SAMPLE_RATE, 1e-6) for audio in audios]
     if float(np.mean(fractions)) < MIN_SPEECH_FRACTION:

@@ -16,7 +16,8 @@ def settings_for(request: SearchRequest):
     from .steps import SearchSettings
 
     settings = SearchSettings(request.keep, request.sentences, request.seed, request.max_seconds, request.language,
-                              steps=request.steps, minutes=request.minutes, patience=request.patience)
+                              steps=request.steps, minutes=request.minutes, patience=request.patience,
+                              batch_size=request.batch_size)
     settings.check()
     return settings
 

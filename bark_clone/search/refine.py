@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bark.generation import load_bark
-from ..evaluate.evaluation import EVALUATION_SENTENCES, speak_and_score
+from ..evaluate.evaluation import EVALUATION_SENTENCES, score_voices
 from ..evaluate.scoring import target_from_recordings
 
 REFINE_SENTENCES = 3  # per candidate window
@@ -20,17 +20,16 @@ class Refiner:
         self.bark_source = bark_source
         self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)
         self.encoder = models.voice
-        self.batch_size = batch_size  # sentences a generation (all of a candidate's by default)
+        self.batch_size = batch_size  # rows (a candidate's sentence each) a generation; all by default
 
     def best(self, speakers: list, recordings: list) -> Any:
         """The candidate whose generations score best against ``recordings``; its sidecar records every score."""
         target = target_from_recordings(recordings, self.encoder)
         sentences = EVALUATION_SENTENCES[:REFINE_SENTENCES]
-        results = []
-        for speaker in speakers:
-            scores, _ = speak_and_score(self.bark, speaker.prompt, sentences, target, self.encoder,
-                                        batch_size=self.batch_size)
-            results.append({"window": speaker.sidecar["window"], **{k: round(v, 4) for k, v in scores.items()}})
+        scored = score_voices(self.bark, [speaker.prompt for speaker in speakers], sentences, target, self.encoder,
+                              batch_size=self.batch_size)  # every candidate x sentence in one batch of rows
+        results = [{"window": speaker.sidecar["window"], **{key: round(value, 4) for key, value in scores.items()}}
+                   for speaker, (scores, _) in zip(speakers, scored)]
         best = max(range(len(speakers)), key=lambda index: results[index]["score"])
         chosen = speakers[best]
         chosen.sidecar["selection"]["refine"] = {"bark": self.bark_source, "sentences": len(sentences),

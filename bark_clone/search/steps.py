@@ -16,7 +16,7 @@ import numpy as np
 
 from ..constants import MAX_SEED
 from ..errors import UserError
-from .candidates import BOOTSTRAP_SENTENCES, Candidate, bootstrap, score_candidate, window_candidate, window_moves
+from .candidates import BOOTSTRAP_SENTENCES, Candidate, bootstrap, score_candidates, window_candidate, window_moves
 from .state import SearchState, load_state, save_state
 
 BOOTSTRAPS_PER_PARENT = 2  # sentences Bark speaks with each parent per step, in one batch
@@ -40,6 +40,7 @@ class SearchSettings:
     steps: int | None = None
     minutes: float | None = None
     patience: int = 3
+    batch_size: int | None = None  # rows (a candidate's sentence each) a Bark generation; all of a step by default
 
     def fixed(self) -> dict[str, Any]:
         values = asdict(self)
@@ -77,33 +78,44 @@ class Context:
         if self.stop is not None and self.stop.is_set():
             raise SearchStopped("the search was cancelled")
 
-    def score(self, candidate: Candidate) -> None:
-        score_candidate(candidate, self.generator, self.scoring_sentences, self.settings.seed, self.target,
-                        self.encoder, self.vad)
+    def score(self, candidates: list[Candidate]) -> None:
+        score_candidates(candidates, self.generator, self.scoring_sentences, self.settings.seed, self.target,
+                         self.encoder, self.vad)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank, 7]).generate_state(1)[0] % 2**31)
 
 
-def expand(context: Context, parent: Candidate, rank: int, step: int) -> list[Candidate]:
-    """A parent's children: its window moves (a window parent), and bootstraps from Bark speaking with it."""
-    children = []
-    last = parent.lineage[-1]
+def window_children(context: Context, parent: Candidate, step: int) -> list[Candidate]:
+    """A window parent's moved windows (none for other parents, or a resumed search whose recording was renamed)."""
+    last, children = parent.lineage[-1], []
     sources = [index for index, recording in enumerate(context.recordings) if recording.label == last.get("source")]
-    if last["kind"] == "window" and sources:  # (a resumed search whose recording was renamed moves no windows)
-        source = sources[0]
-        for start, end in window_moves(context.recordings[source], *last["window"], context.settings.max_seconds):
-            try:
-                children.append(window_candidate(context.recordings, source, start, end, context.models,
-                                                 parent.lineage[:-1] + [{**last, "moved_to": [start, end]}], step))
-            except UserError:
-                pass
-    seed = step_seed(context.settings.seed, step, rank)
-    picks = [(step * BOOTSTRAPS_PER_PARENT + rank + offset) % len(BOOTSTRAP_SENTENCES)
-             for offset in range(BOOTSTRAPS_PER_PARENT)]
-    generations = context.generator([BOOTSTRAP_SENTENCES[pick] for pick in picks], parent.prompt, seed)
-    for pick, generation in zip(picks, generations):
+    if last["kind"] != "window" or not sources:
+        return children
+    for start, end in window_moves(context.recordings[sources[0]], *last["window"], context.settings.max_seconds):
+        try:
+            children.append(window_candidate(context.recordings, sources[0], start, end, context.models,
+                                             parent.lineage[:-1] + [{**last, "moved_to": [start, end]}], step))
+        except UserError:
+            pass
+    return children
+
+
+def bootstrap_children(context: Context, parents: list[Candidate], step: int) -> list[Candidate]:
+    """Bark speaks two bootstrap sentences with every parent, all parents in one batch; a prompt cut from each."""
+    from ..speaking.longform import generate_rows_with
+
+    rows, seeds, owners = [], [], []
+    for rank, parent in enumerate(parents):
+        seed = step_seed(context.settings.seed, step, rank)
+        for offset in range(BOOTSTRAPS_PER_PARENT):
+            pick = (step * BOOTSTRAPS_PER_PARENT + rank + offset) % len(BOOTSTRAP_SENTENCES)
+            rows.append((BOOTSTRAP_SENTENCES[pick], parent.prompt))
+            seeds.append(seed + offset)
+            owners.append((parent, pick, seed))
+    children = []
+    for (parent, pick, seed), generation in zip(owners, generate_rows_with(context.generator, rows, seeds)):
         try:
             children.append(bootstrap(parent, generation, pick, seed, context.settings.max_seconds, step))
         except UserError:  # too short to be a prompt
@@ -112,13 +124,17 @@ def expand(context: Context, parent: Candidate, rank: int, step: int) -> list[Ca
 
 
 def score_new(state: SearchState, context: Context, candidates: list[Candidate], work: Path) -> None:
-    """Score the candidates the state has not seen (content-addressed: a known prompt is never scored again)."""
-    for candidate in candidates:
-        if candidate.id in state.candidates:
-            continue
+    """Score the candidates the state has not seen (content-addressed: a known prompt is never scored again), as
+    many a Bark batch as ``--batch-size`` holds (all at once by default); a stop is heard between batches."""
+    fresh = list({candidate.id: candidate for candidate in candidates if candidate.id not in state.candidates}.values())
+    sentences = max(len(context.scoring_sentences), 1)
+    per_batch = max(1, (context.settings.batch_size or sentences * max(len(fresh), 1)) // sentences)
+    for first in range(0, len(fresh), per_batch):
         context.check_stop()
-        context.score(candidate)
-        state.add(candidate, work)
+        chunk = fresh[first: first + per_batch]
+        context.score(chunk)
+        for candidate in chunk:
+            state.add(candidate, work)
 
 
 def run_search(context: Context, work: Path, progress: bool = True, on_step=None) -> SearchState:
@@ -140,8 +156,8 @@ def run_search(context: Context, work: Path, progress: bool = True, on_step=None
                 break
             context.check_stop()
             parents = state.best(settings.keep)
-            children = [child for rank, parent in enumerate(parents)
-                        for child in expand(context, parent, rank, state.step + 1)]
+            children = [child for parent in parents for child in window_children(context, parent, state.step + 1)]
+            children += bootstrap_children(context, parents, state.step + 1)
             score_new(state, context, children, work)
             state.finish_step(settings.keep)
             save_state(work, state)

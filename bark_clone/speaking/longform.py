@@ -42,11 +42,43 @@ def try_seed(seed: int, round_index: int, batch_index: int) -> int:
     return int(np.random.SeedSequence([seed, round_index, batch_index]).generate_state(1)[0] % 2**31)
 
 
-def bark_generator(bark, batch_size: int | None = None) -> Generator:
-    """The real generator: Bark's one batched path (``batch_size`` texts a generation at most; all by default)."""
-    from ..bark.generation import generate_batches
+@dataclass
+class BarkGenerator:
+    """The real generator: Bark's one batched path, ``batch_size`` rows a generation at most (all by default).
+    Called as a ``Generator`` for one voice; ``rows(rows, seeds)`` speaks rows of several voices in one batch."""
 
-    return lambda texts, prompt, seed: generate_batches(bark, texts, prompt, seed, batch_size)
+    bark: Any
+    batch_size: int | None = None
+
+    def __call__(self, texts: list[str], prompt, seed: int) -> list[Any]:
+        from ..bark.generation import generate_batches
+
+        return generate_batches(self.bark, texts, prompt, seed, self.batch_size)
+
+    def rows(self, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:
+        from ..bark.generation import generate_row_batches
+
+        return generate_row_batches(self.bark, rows, seeds, self.batch_size)
+
+
+def bark_generator(bark, batch_size: int | None = None) -> BarkGenerator:
+    return BarkGenerator(bark, batch_size)
+
+
+def generate_rows_with(generator, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:
+    """Rows of several voices (``(text, prompt)``, a seed each) through ``generator``: in one batch where it takes
+    rows (Bark), else voice by voice (a stand-in ``Generator``, called with its voice's first seed)."""
+    if hasattr(generator, "rows"):
+        return generator.rows(rows, seeds)
+    results: list[Any] = [None] * len(rows)
+    groups: dict[int, list[int]] = {}
+    for index, (_, prompt) in enumerate(rows):
+        groups.setdefault(id(prompt), []).append(index)
+    for indices in groups.values():
+        made = generator([rows[index][0] for index in indices], rows[indices[0]][1], seeds[indices[0]])
+        for index, generation in zip(indices, made):
+            results[index] = generation
+    return results
 
 
 @dataclass
