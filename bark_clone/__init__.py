@@ -30,6 +30,7 @@ _EXPORTS = {
     "load_bark": "bark.generation",
     "speak": "bark.generation",
     "generate": "bark.generation",
+    "generate_rows": "bark.generation",
     "speak_long": "speaking.longform",
     "LongFormSettings": "requests",
     "UserError": "errors",
@@ -41,7 +42,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .bark.generation import generate, load_bark, speak  # noqa: F401
+    from .bark.generation import generate, generate_rows, load_bark, speak  # noqa: F401
     from .bark.voices import load_voice  # noqa: F401
     from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .errors import UserError  # noqa: F401

@@ -119,7 +119,11 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
     texts, voices = sample_texts(batch), random_prompts(batch, 5)
     results: dict = {"model": "tiny Bark" if tiny else "bark-small dimensions (768 wide, 12 layers, 12 heads), "
                      "random weights", "batch": batch, "semantic_tokens": tokens, "dtypes": {}}
+    import torch
+
     for dtype in device_dtypes(device):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         bark = load_bark(str(folder), device, dtype)
         paths = {path: path_runs(bark, path, texts, [None] * batch, tokens)
                  for path in ("engine", "transformers", "suno")}
@@ -132,6 +136,8 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
                                                    "audio_per_second": round(times["audio_seconds"] / total(times),
                                                                              4)}
                                            for mode, times in runs.items()} for path, runs in paths.items()}
+        if device.type == "cuda":  # every path of this dtype, weights included
+            results["dtypes"][dtype]["gpu_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
         del bark
     results["roofline"] = roofline(device)
     results["shares"] = stage_shares(folder, results, tokens, batch)

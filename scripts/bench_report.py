@@ -136,7 +136,11 @@ def print_bark(row: dict) -> None:
     print("  dtype     path                                mode      semantic   coarse     fine   decode    total  "
           "audio s/s")
     for dtype, paths in row["dtypes"].items():
+        if "gpu_peak_mb" in paths:
+            print(f"  {dtype}: peak GPU memory over every path {paths['gpu_peak_mb']} MB")
         for path, modes in paths.items():
+            if not isinstance(modes, dict):
+                continue
             for mode, times in modes.items():
                 stages = " ".join(f"{times[stage]:8.2f}" for stage in ("semantic", "coarse", "fine", "decode"))
                 print(f"  {dtype:9s} {path:35s} {mode:8s} {stages} {times['total']:8.2f} "

@@ -128,3 +128,29 @@ def test_rows_of_different_lengths_leave_the_batch_with_their_own_codes(long_bar
     assert [codes.shape[1] for codes in together] == [601, 55, 0, 225]
     for index in range(4):
         np.testing.assert_array_equal(together[index], acoustic([index])[0])
+
+
+def test_a_stage_wearing_lora_layers_gives_peft_logits(long_bark):
+    """A voice's adapters switched in with peft (the server's way) take part in the engine's passes."""
+    from peft import LoraConfig, get_peft_model
+
+    from bark_clone.bark.voices import LORA_TARGETS
+
+    model = long_bark.model.coarse_acoustics
+    torch.manual_seed(1)
+    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS))
+    with torch.no_grad():
+        for name, parameter in wrapped.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+        ids = torch.randint(0, 12_000, (2, 40))
+        stage = CausalStage(model)  # the same module object, its layers now LoRA layers
+        stage.start(2, 40)
+        ours = stage.step(stage.embed(ids), torch.arange(40)[None].expand(2, -1), 0, torch.ones((2, 40), dtype=bool),
+                          all_logits=True)
+        adapted = wrapped(input_ids=ids).logits
+        with wrapped.disable_adapter():
+            base = wrapped(input_ids=ids).logits
+    wrapped.unload()
+    torch.testing.assert_close(ours, adapted, rtol=0, atol=1e-4)
+    assert (adapted - base).abs().max() > 1e-2  # the adapter does change the logits

@@ -51,33 +51,47 @@ class CausalStage:
             self.cache = torch.empty(shape, dtype=weight.dtype, device=weight.device)
 
     def step(self, embeds, positions, offset: int, key_valid, all_logits: bool = False):
-        import torch
-        import torch.nn.functional as F
-
         length = embeds.shape[1]
         end = offset + length
-        device = embeds.device
-        queries = torch.arange(offset, end, device=device)[:, None]
-        keys = torch.arange(end, device=device)[None, :]
-        # causal, real keys only; a padding slot sees itself, so no row of the softmax is empty
-        mask = ((keys <= queries)[None] & key_valid[:, None, :end]) | (keys == queries)[None]
-        mask = mask[:, None]
+        attention = self._attention(key_valid, offset, end, length, embeds.device)
         hidden = embeds + self.model.position_embeds_layer(positions)
-
         for index, layer in enumerate(self.model.layers):
             cache = self.cache[index]
 
             def attend(query, key, value, cache=cache):
                 cache[0, :, :, offset:end] = key
                 cache[1, :, :, offset:end] = value
-                return F.scaled_dot_product_attention(query, cache[0, :, :, :end], cache[1, :, :, :end],
-                                                      attn_mask=mask)
+                return attention(query, cache[0, :, :, :end], cache[1, :, :, :end])
 
             hidden = _block(layer, hidden, attend, self.heads, self.width)
         if not all_logits:
             hidden = hidden[:, -1:]
         logits = self.model.lm_head(self.model.layernorm_final(hidden))
         return logits if all_logits else logits[:, -1]
+
+    @staticmethod
+    def _attention(key_valid, offset: int, end: int, length: int, device):
+        """How slots ``offset .. end`` attend: causally, to real keys only (a padding slot sees itself, so no row
+        of the softmax is empty). A prefill without padding uses SDPA's own causal kernel; a one-token step on the
+        CPU multiplies matrices instead (measured here: SDPA's kernel takes 3.8 ms where two matrix products and a
+        float32 softmax take 0.75 ms, in bfloat16, 8 rows x 900 keys)."""
+        import torch
+        import torch.nn.functional as F
+
+        padded = not bool(key_valid[:, :end].all())
+        queries = torch.arange(offset, end, device=device)[:, None]
+        keys = torch.arange(end, device=device)[None, :]
+        mask = (((keys <= queries)[None] & key_valid[:, None, :end]) | (keys == queries)[None])[:, None]
+        if length == 1 and device.type == "cpu":
+            def by_products(query, key, value):
+                scores = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
+                if padded:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                return torch.softmax(scores.float(), dim=-1).to(value.dtype) @ value
+            return by_products
+        if not padded and offset == 0:
+            return lambda query, key, value: F.scaled_dot_product_attention(query, key, value, is_causal=True)
+        return lambda query, key, value: F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
 
 
 class FineStage:

@@ -53,7 +53,8 @@ class FineWindow:
 
 
 def flatten_coarse(coarse_codes: np.ndarray) -> np.ndarray:
-    """(2, T) codes in 0..1023 -> (2T,) the coarse model's tokens: frame by frame, codebook c offset by 10000 + 1024c."""
+    """(2, T) codes in 0..1023 -> (2T,) the coarse model's tokens: frame by frame, codebook c offset by
+    10000 + 1024c."""
     offsets = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * np.arange(N_COARSE_CODEBOOKS)[:, None]
     return (np.asarray(coarse_codes, dtype=np.int64) + offsets).T.reshape(-1)
 

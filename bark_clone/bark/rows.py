@@ -108,7 +108,8 @@ def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, 
             only_end = torch.full_like(scores, float("-inf"))
             only_end[:, SEMANTIC_PAD] = scores[:, SEMANTIC_PAD]
             scores = torch.where(ending[:, None], only_end, scores)
-        chosen = pick(scores, sampling.semantic, sampling.top_k, sampling.generators).masked_fill(finished, SEMANTIC_PAD)
+        chosen = pick(scores, sampling.semantic, sampling.top_k, sampling.generators)
+        chosen = chosen.masked_fill(finished, SEMANTIC_PAD)
         tokens.append(chosen)
         finished |= chosen == SEMANTIC_PAD
         if bool(finished.all()) or step + 1 == sampling.max_semantic_tokens:

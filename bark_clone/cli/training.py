@@ -25,7 +25,8 @@ from .options import SEED, FiniteFloat, default, device_option, dtype_option, fo
 @click.option("--batch-size", type=int, default=default(GenerateOptions, "batch_size"), show_default=True,
               help="Samples per forward pass.")
 @click.option("--seed", type=SEED, default=default(GenerateOptions, "seed"), show_default=True)
-@click.option("--presets", is_flag=True, help="Use the language's stock voices for half the batches.")
+@click.option("--presets", is_flag=True,
+              help="Use the language's stock voices for half the rows (mixed with random voices in one batch).")
 @click.option("--shard-size", type=int, default=default(GenerateOptions, "shard_size"), show_default=True,
               help="Samples per parquet shard.")
 @click.option("--held-out", type=FiniteFloat(), default=default(GenerateOptions, "held_out"), show_default=True,

@@ -14,7 +14,7 @@ import numpy as np
 
 from quantizer import distributed
 
-from ..bark.generation import COARSE_TEMPERATURE, FINE_TEMPERATURE, generate_batch, language_presets, load_bark
+from ..bark.generation import COARSE_TEMPERATURE, FINE_TEMPERATURE, generate_rows, language_presets, load_bark
 from ..clone.models import Loaded, resolve_device
 from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
@@ -25,7 +25,7 @@ from .texts import TextSource
 
 SEMANTIC_TEMPERATURES = (0.6, 0.8)
 MIN_SAMPLE_TOKENS = 25  # half a second: anything shorter teaches nothing
-PRESET_PROBABILITY = 0.5  # with --presets, half the batches speak with a stock voice, half with a random one
+PRESET_PROBABILITY = 0.5  # with --presets, half the rows speak with a stock voice, half with a random one
 
 
 def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextSource,
@@ -39,17 +39,18 @@ def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextS
         size = min(options.batch_size, count - start)
         texts = [source.sample(rng) for _ in range(size)]
         temperature = float(rng.uniform(*SEMANTIC_TEMPERATURES))
-        voice = voices[rng.integers(len(voices))] if voices and rng.random() < PRESET_PROBABILITY else None
-        seed = int(rng.integers(2**31))
-        generations = generate_batch(bark, texts, voice, seed, semantic_temperature=temperature)
-        for offset, (text, generation) in enumerate(zip(texts, generations)):
+        row_voices = [voices[rng.integers(len(voices))] if voices and rng.random() < PRESET_PROBABILITY else None
+                      for _ in texts]  # stock voices and random ones mixed in one batch, row by row
+        seed = int(rng.integers(2**31 - options.batch_size))
+        generations = generate_rows(bark, list(zip(texts, row_voices)), seed, semantic_temperature=temperature)
+        for offset, (text, voice, generation) in enumerate(zip(texts, row_voices, generations)):
             tokens, audio = generation.semantic_tokens.astype(np.int32), generation.audio
             if len(tokens) >= MIN_SAMPLE_TOKENS:
                 rows.append({"id": f"{index:05d}-{start + offset:04d}", "text": text, "semantic": tokens.tolist(),
                              "audio": flac_bytes(audio), "sample_rate": CODEC_SAMPLE_RATE,
                              "seconds": len(audio) / CODEC_SAMPLE_RATE, "semantic_temperature": temperature,
                              "coarse_temperature": COARSE_TEMPERATURE, "fine_temperature": FINE_TEMPERATURE,
-                             "voice": voice or "", "seed": seed,
+                             "voice": voice or "", "seed": seed + offset,
                              "codes": generation.fine_codes.astype(np.int16).reshape(-1).tolist()})
         if on_batch is not None:
             on_batch(size, rows)
