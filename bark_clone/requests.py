@@ -42,7 +42,7 @@ class EvaluateRequest:
     force: bool = False
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
-    batch_size: int = 8  # sentences a Bark generation
+    batch_size: int = 8  # rows (a voice's sentence each) a Bark generation, every voice in one batch
 
 
 @dataclass

@@ -41,10 +41,22 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
         assert row["batched_per_minute"] > 0 and row["one_at_a_time_per_minute"] > 0 and line in result.stdout
         assert row["speedup"] == pytest.approx(row["batched_per_minute"] / row["one_at_a_time_per_minute"], rel=0.02)
     assert report["refine"]["candidates"] == 2 and report["evaluate"]["sentences"] == 5
-    bark = report["bark"]
-    assert set(bark["stages"]) == {"semantic", "coarse", "fine", "decode"} and bark["batch"] == 2
-    assert bark["audio_seconds"] > 0 and abs(sum(bark["share_of_time_batch_1"].values()) - 1) < 0.01
-    assert any("Bark end to end" in check["measure"] for check in report["targets"])
+    bark = report["bark"]  # the engine and its peers, per dtype, stage by stage
+    assert bark["batch"] == 2 and set(bark["dtypes"]) == {"float32", "bfloat16"}
+    for paths in bark["dtypes"].values():
+        assert set(paths) == {"engine", "transformers", "suno", "engine mixed voices",
+                              "transformers one voice a generation"}
+        assert set(paths["engine"]) == {"batch_1", "batch_2"} and set(paths["suno"]) == {"batch_1"}
+        for modes in paths.values():
+            for times in modes.values():
+                assert times["total"] == pytest.approx(sum(times[stage] for stage in ("semantic", "coarse", "fine",
+                                                                                       "decode")), abs=0.01)
+                assert times["audio_seconds"] > 0
+    assert bark["roofline"]["matmul_gflops"]["float32"] > 0 and bark["shares"]["float32"]["fine"]["gflops"] > 0
+    assert report["search_batching"]["speedup"] == pytest.approx(
+        report["search_batching"]["batched_per_minute"] / report["search_batching"]["before_per_minute"], rel=0.02)
+    measures = [check["measure"] for check in report["targets"]]
+    assert any("suno / the engine" in m for m in measures) and any("search scoring, all" in m for m in measures)
     assert "Bark generation" in result.stdout
     precision = report["precision"]
     assert [entry["dtype"] for entry in precision["dtypes"]] == ["float32", "bfloat16"]  # no float16 on CPU

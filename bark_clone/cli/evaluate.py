@@ -30,7 +30,8 @@ from .options import SEED, FiniteFloat, default, device_option, dtype_option, fo
 @device_option
 @click.option("--seed", type=SEED, default=default(EvaluateRequest, "seed"), show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 64), default=default(EvaluateRequest, "batch_size"),
-              show_default=True, help="Sentences per Bark generation (lower it if a GPU runs out of memory).")
+              show_default=True, help="Rows (a voice's sentence each) per Bark generation: all voices share the "
+                   "batches (lower it if a GPU runs out of memory).")
 @dtype_option
 @offload_option
 @force_option
