@@ -41,23 +41,7 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
         assert row["batched_per_minute"] > 0 and row["one_at_a_time_per_minute"] > 0 and line in result.stdout
         assert row["speedup"] == pytest.approx(row["batched_per_minute"] / row["one_at_a_time_per_minute"], rel=0.02)
     assert report["refine"]["candidates"] == 2 and report["evaluate"]["sentences"] == 5
-    bark = report["bark"]  # the engine and its peers, per dtype, stage by stage
-    assert bark["batch"] == 2 and set(bark["dtypes"]) == {"float32", "bfloat16"}
-    for paths in bark["dtypes"].values():
-        assert set(paths) == {"engine", "transformers", "suno", "engine mixed voices",
-                              "transformers one voice a generation"}
-        assert set(paths["engine"]) == {"batch_1", "batch_2"} and set(paths["suno"]) == {"batch_1"}
-        for modes in paths.values():
-            for times in modes.values():
-                assert times["total"] == pytest.approx(sum(times[stage] for stage in ("semantic", "coarse", "fine",
-                                                                                       "decode")), abs=0.01)
-                assert times["audio_seconds"] > 0
-    assert bark["roofline"]["matmul_gflops"]["float32"] > 0 and bark["shares"]["float32"]["fine"]["gflops"] > 0
-    assert report["search_batching"]["speedup"] == pytest.approx(
-        report["search_batching"]["batched_per_minute"] / report["search_batching"]["before_per_minute"], rel=0.02)
-    measures = [check["measure"] for check in report["targets"]]
-    assert any("suno / the engine" in m for m in measures) and any("search scoring, all" in m for m in measures)
-    assert "Bark generation" in result.stdout
+    check_engine_rows(report, result.stdout)
     precision = report["precision"]
     assert [entry["dtype"] for entry in precision["dtypes"]] == ["float32", "bfloat16"]  # no float16 on CPU
     for entry in precision["dtypes"]:
@@ -88,3 +72,24 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     measures = [check["measure"] for check in report["targets"]]
     assert any("cold CLI" in m for m in measures) and any("training throughput" in m for m in measures)
     assert "make-speaker (warm" in result.stdout and "(target" in result.stdout  # the table and its verdicts
+
+
+def check_engine_rows(report: dict, stdout: str) -> None:
+    """The engine and its peers, per dtype, stage by stage; the search's batched scoring; their targets."""
+    bark = report["bark"]
+    assert bark["batch"] == 2 and set(bark["dtypes"]) == {"float32", "bfloat16"}
+    for paths in bark["dtypes"].values():
+        assert set(paths) == {"engine", "transformers", "suno", "engine mixed voices",
+                              "transformers one voice a generation"}
+        assert set(paths["engine"]) == {"batch_1", "batch_2"} and set(paths["suno"]) == {"batch_1"}
+        for modes in paths.values():
+            for times in modes.values():
+                assert times["total"] == pytest.approx(sum(times[stage] for stage in ("semantic", "coarse", "fine",
+                                                                                       "decode")), abs=0.01)
+                assert times["audio_seconds"] > 0
+    assert bark["roofline"]["matmul_gflops"]["float32"] > 0 and bark["shares"]["float32"]["fine"]["gflops"] > 0
+    assert report["search_batching"]["speedup"] == pytest.approx(
+        report["search_batching"]["batched_per_minute"] / report["search_batching"]["before_per_minute"], rel=0.02)
+    measures = [check["measure"] for check in report["targets"]]
+    assert any("suno / the engine" in m for m in measures) and any("search scoring, all" in m for m in measures)
+    assert "Bark generation" in stdout
