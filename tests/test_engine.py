@@ -154,3 +154,22 @@ def test_a_stage_wearing_lora_layers_gives_peft_logits(long_bark):
     wrapped.unload()
     torch.testing.assert_close(ours, adapted, rtol=0, atol=1e-4)
     assert (adapted - base).abs().max() > 1e-2  # the adapter does change the logits
+
+
+def test_offloaded_stages_are_brought_to_their_device_before_they_run(long_bark, monkeypatch):
+    """--offload: accelerate moves a stage when its forward runs, and the engine never calls forward, so the engine
+    runs the hook itself, for each stage and the codec, in order."""
+    brought = []
+
+    class Hook:
+        def __init__(self, name):
+            self.name = name
+
+        def pre_forward(self, module, *args, **kwargs):
+            brought.append(self.name)
+            return args, kwargs
+
+    for name in ("semantic", "coarse_acoustics", "fine_acoustics", "codec_model"):
+        monkeypatch.setattr(getattr(long_bark.model, name), "_hf_hook", Hook(name), raising=False)
+    generate_rows(long_bark, [("hello", None)], 1, greedy=True)
+    assert brought == ["semantic", "coarse_acoustics", "fine_acoustics", "codec_model"]

@@ -12,6 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 
+def bring_to_device(module) -> None:
+    """``--offload``: accelerate keeps each stage on the CPU until its ``forward`` runs; the engine calls a stage's
+    layers, never its ``forward``, so it runs accelerate's hook itself (this stage to the GPU, the previous back)."""
+    hook = getattr(module, "_hf_hook", None)
+    if hook is not None:
+        hook.pre_forward(module)
+
+
 def _split_heads(tensor, heads: int):
     batch, length, width = tensor.shape
     return tensor.view(batch, length, heads, width // heads).transpose(1, 2)
@@ -35,6 +43,7 @@ class CausalStage:
     (B, V), or every slot's with ``all_logits``."""
 
     def __init__(self, model) -> None:
+        bring_to_device(model)
         self.model = model
         self.heads, self.width = model.config.num_heads, model.config.hidden_size
         self.cache: Any = None
@@ -98,6 +107,7 @@ class FineStage:
     """The fine model (``BarkFineModel``): non-causal over a 1024-frame window, one head per predicted codebook."""
 
     def __init__(self, model) -> None:
+        bring_to_device(model)
         self.model = model
         self.heads, self.width = model.config.num_heads, model.config.hidden_size
 

@@ -189,6 +189,9 @@ def decode(bark: Loaded, fine: list[np.ndarray]) -> list[np.ndarray]:
     transformers does: its LSTMs change with padding)."""
     import torch
 
+    from .engine import bring_to_device
+
+    bring_to_device(bark.model.codec_model)
     longest = max(max(codes.shape[1] for codes in fine), 1)
     stacked = torch.zeros((len(fine), N_FINE_CODEBOOKS, longest), dtype=torch.long)
     for row, codes in enumerate(fine):
