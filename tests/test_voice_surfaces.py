@@ -31,18 +31,18 @@ def test_search_scores_candidates_on_bark_wearing_a_voice(run_cli, phrases, tiny
 
     def stand_in(bark, batch_size=None):
         worn = stage_sha256(bark) != voice.base_hash
-        worn_seen.append(worn)
+        worn_seen.append((worn, batch_size))
         return LevelStandIn(speech, other_voice="en-us+m3" if worn else "en-us+f4")
 
     monkeypatch.setattr(longform, "bark_generator", stand_in)
     common = ["search", phrases, "--bark", tiny["bark"], "--hubert", tiny["hubert"], "--encodec", tiny["encodec"],
               "--quantizer", tiny["quantizer"], "--device", "cpu", "--steps", "1", "--keep", "1", "--sentences", "2",
               "--max-seconds", "6"]
-    worn = run_cli(*common, "--voice", "me", "-o", "tuned", "--work", "worn")
+    worn = run_cli(*common, "--voice", "me", "-o", "tuned", "--work", "worn", "--batch-size", "5")
     assert worn.exit_code == 0, worn.output
     plain = run_cli(*common, "-o", "plain.npz", "--work", "plain")
     assert plain.exit_code == 0, plain.output
-    assert worn_seen == [True, False]
+    assert worn_seen == [(True, 5), (False, None)]  # --batch-size reaches the generator
     states = {name: {entry["id"]: entry for entry in json.loads((tmp_path / name / "search.json").read_text())[
         "candidates"]} for name in ("worn", "plain")}
     starts = [entry for entry in states["worn"].values() if entry["kind"] == "voice"]

@@ -58,7 +58,8 @@ def search_recordings(recordings, models, bark, settings, work: Path, identity: 
     if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     target = target_from_recordings(recordings, models.voice)
-    context = Context(recordings, models, generator or bark_generator(bark), target, models.voice, models.vad,
+    generator = generator or bark_generator(bark, settings.batch_size)  # --batch-size bounds every generation's rows
+    context = Context(recordings, models, generator, target, models.voice, models.vad,
                       settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop, list(starts))
     with locked(Path(work)):
         state = start_population(context, bark, Path(work))
