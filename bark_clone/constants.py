@@ -39,6 +39,7 @@ DEFAULT_HUBERT = "facebook/hubert-base-ls960"
 DEFAULT_ENCODEC = "facebook/encodec_24khz"
 DEFAULT_BARK = "suno/bark"
 DEFAULT_QUANTIZER = "en"
+DEFAULT_ASR = "openai/whisper-base"  # the words check's recognizer: covers Bark's 13 languages
 
 # Prompt policy.
 MIN_SPEECH_SECONDS = 1.0  # below this, the semantic/coarse ratio is unstable and the voice unrecognisable
@@ -49,6 +50,7 @@ DEFAULT_MAX_SECONDS = 14.0  # the published quantizers were trained on clips of 
 DEFAULT_CHUNK_SECONDS = 12.0  # under Bark's ~14 s per generation, with room for a slower speaker
 DEFAULT_PAUSE_SECONDS = 0.3  # between chunks
 DEFAULT_MIN_SIMILARITY = 0.75  # the guard's threshold (speaking/consistency.py and scripts/guard_threshold.py say why)
+DEFAULT_MAX_WER = 0.35  # the words check's threshold (scripts/wer_threshold.py and the README say why)
 MAX_SEED = 2**31 - 1  # every seed lies in 0..MAX_SEED: numpy, torch and the server's API all take it
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar is a few KB: a larger one (or no regular file) is read as none
 MAX_REFERENCE_SECONDS = 60.0  # the guard's reference window at most (the server's longest prompt window)

@@ -14,7 +14,9 @@ from .constants import (
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
+    DEFAULT_ASR,
     DEFAULT_MAX_SECONDS,
+    DEFAULT_MAX_WER,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_PAUSE_SECONDS,
     DEFAULT_QUANTIZER,
@@ -139,6 +141,8 @@ class LongFormSettings:
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS
     pause: float = DEFAULT_PAUSE_SECONDS
     chain: bool = False
+    check_words: bool | None = None  # the words check: None turns it on when the recognizer is given or cached
+    max_wer: float = DEFAULT_MAX_WER
 
     def check(self) -> None:
         if not 0 <= self.seed <= MAX_SEED:
@@ -151,6 +155,8 @@ class LongFormSettings:
             raise UserError("--pause must lie in 0..5 seconds")
         if not -1 <= self.min_similarity <= 1:
             raise UserError("--min-similarity must lie in -1..1")
+        if not 0 <= self.max_wer <= 1:
+            raise UserError("--max-wer must lie in 0..1 (0: every word must be heard; 1: only silence fails)")
 
 
 @dataclass
@@ -169,6 +175,10 @@ class SpeakRequest:
     dtype: str = "float32"  # Bark's stages (bark.DTYPES)
     offload: bool = False
     long_form: LongFormSettings = field(default_factory=LongFormSettings)
+    asr: str = DEFAULT_ASR  # the words check's recognizer: a hub id or a folder
+    script: Path | None = None  # NAME: text lines, spoken by the ``voices`` (instead of ``speaker`` and a text)
+    voices: dict[str, Path] = field(default_factory=dict)
+    split: Path | None = None  # also one audio file per script line in this folder
 
 
 @dataclass

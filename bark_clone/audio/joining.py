@@ -22,22 +22,38 @@ def faded(chunk: np.ndarray, rate: int) -> np.ndarray:
     return chunk
 
 
-def join_chunks(chunks: list[np.ndarray], rate: int, pause_seconds: float = DEFAULT_PAUSE_SECONDS
-                ) -> tuple[np.ndarray, float]:
-    """(the joined audio, the gain in dB applied to keep it from clipping: 0 or negative).
-
-    Its length is exactly the chunks' lengths plus ``pause_seconds`` between each two of them.
-    """
-    if pause_seconds < 0:
-        raise ValueError("the pause must not be negative")
-    pause = np.zeros(int(round(pause_seconds * rate)), dtype=np.float32)
-    pieces = []
-    for index, chunk in enumerate(chunks):
-        if index:
-            pieces.append(pause)
-        pieces.append(faded(chunk, rate))
-    joined = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    peak = float(np.abs(joined).max()) if len(joined) else 0.0
+def limited(chunk: np.ndarray) -> tuple[np.ndarray, float]:
+    """``chunk`` scaled down to peak at ``PEAK_LIMIT`` if it would clip, and the gain in dB (0 or negative).
+    Each chunk on its own, so a streamed chunk sounds exactly as it does in the joined file."""
+    peak = float(np.abs(chunk).max()) if len(chunk) else 0.0
     if peak <= PEAK_LIMIT:
-        return joined, 0.0
-    return (joined * (PEAK_LIMIT / peak)).astype(np.float32), float(20 * np.log10(PEAK_LIMIT / peak))
+        return chunk, 0.0
+    return (chunk * (PEAK_LIMIT / peak)).astype(np.float32), float(20 * np.log10(PEAK_LIMIT / peak))
+
+
+def chunk_piece(chunk: np.ndarray, rate: int, pause_before: float) -> tuple[np.ndarray, float]:
+    """What one chunk adds to the joined audio: the pause before it, then the chunk faded and limited; its gain."""
+    if pause_before < 0:
+        raise ValueError("the pause must not be negative")
+    audio, gain_db = limited(faded(chunk, rate))
+    return np.concatenate([np.zeros(int(round(pause_before * rate)), np.float32), audio]), gain_db
+
+
+def pauses_before(n_chunks: int, pause_seconds: float) -> list[float]:
+    """The same pause before every chunk but the first."""
+    return [0.0] + [pause_seconds] * max(0, n_chunks - 1)
+
+
+def join_chunks(chunks: list[np.ndarray], rate: int, pause_seconds: float | list[float] = DEFAULT_PAUSE_SECONDS
+                ) -> tuple[np.ndarray, float]:
+    """(the joined audio, the largest gain in dB applied to keep a chunk from clipping: 0 or negative).
+
+    ``pause_seconds`` is the pause between each two chunks, or a list of the pause before each chunk. The length is
+    exactly the chunks' lengths plus the pauses.
+    """
+    pauses = pauses_before(len(chunks), pause_seconds) if isinstance(pause_seconds, (int, float)) else pause_seconds
+    if len(pauses) != len(chunks):
+        raise ValueError("one pause per chunk")
+    pieces = [chunk_piece(chunk, rate, pause) for chunk, pause in zip(chunks, pauses)]
+    joined = np.concatenate([piece for piece, _ in pieces]) if pieces else np.zeros(0, np.float32)
+    return joined, min((gain for _, gain in pieces), default=0.0)

@@ -24,7 +24,8 @@ from .chunking import speaking_rate
 MIN_SPEECH_FRACTION = 0.3  # below this share of speech (VAD), a chunk is "mostly silence"
 DURATION_SLACK = 2.5  # speech lasting under 1/2.5 or over 2.5 times the language's estimate is implausible
 DURATION_ALLOWANCE_SECONDS = 1.0  # short texts vary most: this much more is always allowed
-FLAGS = ("off-voice", "cut-off", "silence", "duration")
+FLAGS = ("off-voice", "off-script", "cut-off", "silence", "duration")
+BROKEN = ("cut-off", "silence", "duration")  # Bark's failures that break a chunk whoever speaks it
 
 
 @dataclass
@@ -134,15 +135,25 @@ class Attempt:
     similarity: float
     flags: list[str] = field(default_factory=list)
     generation: Any = None
+    transcript: str | None = None  # what the recognizer heard (None: no words check)
+    wer: float | None = None  # its error rate against the chunk's text (None: not checked, or only cues)
 
     @property
     def passed(self) -> bool:
         return not self.flags
 
-    def rank(self) -> tuple[int, float]:
-        """Best first: fewer of Bark's failures (a wrong voice counts less than a broken chunk), then similarity."""
-        broken = sum(flag != "off-voice" for flag in self.flags)
-        return (-broken, self.similarity)
+    def rank(self) -> tuple[int, float, float]:
+        """Best first (the README's rule): fewer broken-chunk failures (cut off, silence, implausible duration);
+        then on script before off script, and among off-script tries the lower error rate; then the higher speaker
+        similarity. A try that passes everything always ranks first."""
+        broken = sum(flag in BROKEN for flag in self.flags)
+        words = -(self.wer or 0.0) if "off-script" in self.flags else 0.0
+        return (-broken, words, self.similarity)
+
+    def described(self) -> dict[str, Any]:
+        """This try for the report."""
+        return {"seed": self.seed, "similarity": round(self.similarity, 4), "flags": list(self.flags),
+                "transcript": self.transcript, "wer": None if self.wer is None else round(self.wer, 4)}
 
 
 def speech_span(audio_24k: np.ndarray, vad) -> tuple[float, float, float]:
@@ -170,10 +181,25 @@ def failure_flags(text: str, language: str, seconds: float, speech_seconds: floa
     return flags
 
 
+@dataclass(frozen=True)
+class WordsCheck:
+    """The words check: a recognizer (anything with ``transcribe(audio_16k, language, text)``) and the highest
+    error rate a chunk may have."""
+
+    recognizer: Any
+    max_wer: float
+
+    def __call__(self, clip_16k: np.ndarray, text: str, language: str) -> tuple[str, float | None]:
+        from .words import error_rate
+
+        transcript = self.recognizer.transcribe(clip_16k, language, text).strip()
+        return transcript, error_rate(text, transcript, language)
+
+
 def judge(generation, text: str, language: str, seed: int, reference: Reference, encoder, vad,
-          min_similarity: float, trim_pad: float = 0.1) -> Attempt:
-    """One generated chunk judged: trimmed to its speech (plus ``trim_pad`` s), compared with the reference, and
-    flagged for a wrong voice or one of Bark's failures."""
+          min_similarity: float, trim_pad: float = 0.1, words: WordsCheck | None = None) -> Attempt:
+    """One generated chunk judged: trimmed to its speech (plus ``trim_pad`` s), compared with the reference, its
+    words (``words``) compared with ``text``, and flagged for a wrong voice, wrong words or one of Bark's failures."""
     from ..audio.speaker_encoder import embed
 
     audio = np.asarray(generation.audio, dtype=np.float32)
@@ -185,6 +211,9 @@ def judge(generation, text: str, language: str, seed: int, reference: Reference,
     similarity = float(embed(encoder, clip) @ reference.embedding) if len(clip) else 0.0
     flags = failure_flags(text, language, len(generation.audio) / CODEC_SAMPLE_RATE, speech,
                           bool(getattr(generation, "ended", True)))
+    transcript, wer = words(clip, text, language) if words is not None else (None, None)
+    if wer is not None and wer > words.max_wer:
+        flags.insert(0, "off-script")
     if similarity < min_similarity:
         flags.insert(0, "off-voice")
-    return Attempt(audio, seed, similarity, flags, generation)
+    return Attempt(audio, seed, similarity, flags, generation, transcript, wer)

@@ -1,32 +1,58 @@
-"""Long text in the cloned voice: the text in chunks, Bark in batches, every chunk checked by the consistency guard
-and retried with a new seed when it drifts into another voice or fails, the best tries joined."""
+"""Long text in cloned voices: the text in chunks, Bark in batches, every chunk checked by the guard (the speaker's
+voice, Bark's failures and, with a recognizer, the words) and retried with a new seed when it fails, the best tries
+joined. Chunks are tried in order, so each is ready (``on_piece``) as soon as it and every chunk before it are."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
-from ..audio.joining import join_chunks
+from ..audio.joining import chunk_piece
 from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
 from ..progress import progress_bar
 from ..prompt import SpeakerPrompt
 from ..requests import LongFormSettings
-from .chunking import plan_chunks
-from .consistency import Attempt, RecordingWindow, Reference, judge, reference_for, sidecar_window
+from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_window
 
 # generator(texts, prompt, seed) -> one bark.Generation per text (audio at 24 kHz, streams, whether it ended)
 Generator = Callable[[list[str], SpeakerPrompt, int], list[Any]]
+# on_piece(index, n_chunks, piece): chunk ``index``'s share of the joined audio (its pause, then its speech)
+PieceHandler = Callable[[int, int, np.ndarray], None]
+
+
+class SpeakStopped(Exception):
+    """The job was asked to stop (its client went away) before every chunk was spoken."""
+
+
+@dataclass
+class Speaker:
+    """One voice a job speaks in: its prompt, the reference its chunks are judged against, and the voice folder
+    whose adapters Bark wears for it (None: Bark as loaded)."""
+
+    name: str
+    prompt: SpeakerPrompt
+    reference: Reference
+    voice: Any = None
+
+    @property
+    def group(self) -> str:
+        """Speakers of one group share a generation: the same adapters (or none)."""
+        return getattr(self.voice, "adapter_id", "")
 
 
 @dataclass
 class Chunk:
-    """One chunk's text and every try at it."""
+    """One chunk's text, who says it, the pause before it, and every try at it."""
 
     text: str
+    speaker: Speaker
+    pause: float = 0.0
+    line: int = 0
     attempts: list[Attempt] = field(default_factory=list)
 
     @property
@@ -37,9 +63,9 @@ class Chunk:
         return bool(self.attempts) and (self.best.passed or len(self.attempts) >= tries)
 
 
-def try_seed(seed: int, round_index: int, batch_index: int) -> int:
-    """The seed of one batch in one round: a pure function of ``--seed``, so the same seed gives the same audio."""
-    return int(np.random.SeedSequence([seed, round_index, batch_index]).generate_state(1)[0] % 2**31)
+def try_seed(seed: int, try_index: int, chunk_index: int) -> int:
+    """The seed of one try at one chunk: a pure function of ``--seed``, so the same seed gives the same audio."""
+    return int(np.random.SeedSequence([seed, try_index, chunk_index]).generate_state(1)[0] % 2**31)
 
 
 @dataclass
@@ -82,45 +108,97 @@ def generate_rows_with(generator, rows: list[tuple[str, Any]], seeds: list[int])
 
 
 @dataclass
-class Judge:
-    """Everything that judges a try: the reference voice, the encoder, the VAD and the settings."""
+class Job:
+    """Everything a long-form job uses besides its chunks: the settings, the listeners that judge a try (speaker
+    encoder, VAD, the words check), the generator, how Bark wears a speaker's adapters (``wear(voice)``, a context
+    manager), who hears each ready chunk, and what stops the job."""
 
-    reference: Reference
+    settings: LongFormSettings
     encoder: Any
     vad: Any
-    settings: LongFormSettings
+    generator: Any
+    words: WordsCheck | None = None
+    wear: Callable[[Any], Any] = lambda voice: contextlib.nullcontext()
+    on_piece: PieceHandler | None = None
+    stop: Any = None  # a threading.Event
 
-    def __call__(self, generation, text: str, seed: int) -> Attempt:
-        return judge(generation, text, self.settings.language, seed, self.reference, self.encoder, self.vad,
-                     self.settings.min_similarity)
+    def judge(self, generation, chunk: Chunk, seed: int) -> Attempt:
+        return judge(generation, chunk.text, self.settings.language, seed, chunk.speaker.reference, self.encoder,
+                     self.vad, self.settings.min_similarity, words=self.words)
 
-
-def run_batches(chunks: list[Chunk], pending: list[int], prompt: SpeakerPrompt, generator: Generator,
-                judged: Judge, round_index: int) -> None:
-    """One more try for each pending chunk, ``batch_size`` chunks per generation."""
-    size = judged.settings.batch_size
-    for batch_index, first in enumerate(range(0, len(pending), size)):
-        batch = pending[first: first + size]
-        seed = try_seed(judged.settings.seed, round_index, batch_index)
-        generations = generator([chunks[index].text.strip() for index in batch], prompt, seed)
-        for index, generation in zip(batch, generations):
-            chunks[index].attempts.append(judged(generation, chunks[index].text, seed))
+    def generate(self, chunks: list[Chunk], seeds: list[int]) -> list[Any]:
+        with self.wear(chunks[0].speaker.voice):
+            return generate_rows_with(self.generator, [(chunk.text.strip(), chunk.speaker.prompt)
+                                                       for chunk in chunks], seeds)
 
 
-def run_chained(chunks: list[Chunk], prompt: SpeakerPrompt, generator: Generator, judged: Judge, bar) -> None:
+def next_batch(chunks: list[Chunk], tries: int, size: int) -> list[int]:
+    """The first ``size`` unfinished chunks of the first unfinished chunk's group, in order (retries included)."""
+    pending = [index for index, chunk in enumerate(chunks) if not chunk.done(tries)]
+    if not pending:
+        return []
+    group = chunks[pending[0]].speaker.group
+    return [index for index in pending if chunks[index].speaker.group == group][:size]
+
+
+class Pieces:
+    """Hands each chunk's piece of the joined audio on, in order, once it and every chunk before it are done."""
+
+    def __init__(self, chunks: list[Chunk], job: Job) -> None:
+        self.chunks, self.job, self.ready = chunks, job, 0
+        self.pieces: list[np.ndarray] = []
+        self.gains: list[float] = []
+
+    def advance(self) -> None:
+        while self.ready < len(self.chunks) and self.chunks[self.ready].done(self.job.settings.tries):
+            chunk = self.chunks[self.ready]
+            piece, gain_db = chunk_piece(chunk.best.audio, CODEC_SAMPLE_RATE, chunk.pause if self.ready else 0.0)
+            self.pieces.append(piece)
+            self.gains.append(gain_db)
+            if self.job.on_piece is not None:
+                self.job.on_piece(self.ready, len(self.chunks), piece)
+            self.ready += 1
+
+    def joined(self) -> tuple[np.ndarray, float]:
+        return np.concatenate(self.pieces), min(self.gains, default=0.0)
+
+
+def check_stop(job: Job) -> None:
+    if job.stop is not None and job.stop.is_set():
+        raise SpeakStopped("the job was stopped before its last chunk")
+
+
+def run_in_order(chunks: list[Chunk], job: Job, pieces: Pieces, bar) -> None:
+    """Try the earliest unfinished chunks, a batch at a time, until every chunk passes or has used its tries."""
+    settings = job.settings
+    while batch := next_batch(chunks, settings.tries, settings.batch_size):
+        check_stop(job)
+        seeds = [try_seed(settings.seed, len(chunks[index].attempts), index) for index in batch]
+        generations = job.generate([chunks[index] for index in batch], seeds)
+        for index, generation, seed in zip(batch, generations, seeds):
+            chunks[index].attempts.append(job.judge(generation, chunks[index], seed))
+        pieces.advance()
+        show_progress(bar, chunks, settings.tries)
+
+
+def run_chained(chunks: list[Chunk], job: Job, pieces: Pieces, bar) -> None:
     """--chain: each chunk continues from the previous chunk's kept generation (one at a time, so no batching)."""
     from ..bark.bootstrap import prompt_from_generation
 
-    voice = prompt
+    speaker = chunks[0].speaker
     for index, chunk in enumerate(chunks):
-        while not chunk.done(judged.settings.tries):
-            seed = try_seed(judged.settings.seed, len(chunk.attempts), index)
-            chunk.attempts.append(judged(generator([chunk.text.strip()], voice, seed)[0], chunk.text, seed))
-        try:
-            voice = prompt_from_generation(chunk.best.generation)
+        while not chunk.done(job.settings.tries):
+            check_stop(job)
+            seed = try_seed(job.settings.seed, len(chunk.attempts), index)
+            chunk.attempts.append(job.judge(job.generate([chunk], [seed])[0], chunk, seed))
+        try:  # the next chunk continues from this one's audio, judged against the same speaker
+            prompt = prompt_from_generation(chunk.best.generation)
         except (UserError, AttributeError):  # too short to continue from: go back to the speaker's prompt
-            voice = prompt
-        show_progress(bar, chunks, judged.settings.tries)
+            prompt = speaker.prompt
+        if index + 1 < len(chunks):
+            chunks[index + 1].speaker = Speaker(speaker.name, prompt, speaker.reference, speaker.voice)
+        pieces.advance()
+        show_progress(bar, chunks, job.settings.tries)
 
 
 def show_progress(bar, chunks: list[Chunk], tries: int) -> None:
@@ -132,44 +210,56 @@ def show_progress(bar, chunks: list[Chunk], tries: int) -> None:
     bar.refresh()
 
 
+def run_job(chunks: list[Chunk], job: Job, progress: bool = True, script: bool = False
+            ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Speak ``chunks`` (see ``Job``): (audio (n,) float32 at 24 kHz, report dict; ``script``: with its lines)."""
+    from .report import long_form_report
+
+    job.settings.check()
+    started = time.perf_counter()
+    pieces = Pieces(chunks, job)
+    with progress_bar(total=len(chunks), unit="chunk", desc="speak", disable=not progress) as bar:
+        (run_chained if job.settings.chain else run_in_order)(chunks, job, pieces, bar)
+    audio, gain_db = pieces.joined()
+    return audio, long_form_report(chunks, job, audio, gain_db, time.perf_counter() - started, script)
+
+
+def speaker_reference(prompt: SpeakerPrompt, encoder, bark, sidecar=None, window: RecordingWindow | None = None,
+                      warn: Callable[[str], None] | None = None) -> Reference:
+    """A speaker's reference: the ``window`` given, else its sidecar's window, else the prompt's own decode."""
+    window = window or (sidecar_window(sidecar, warn) if sidecar is not None else None)
+    return reference_for(prompt, encoder, bark, window)
+
+
 def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSettings | None = None, *, encoder=None,
                vad=None, reference: Reference | None = None, sidecar=None, generator: Generator | None = None,
                progress: bool = True, reference_window: RecordingWindow | None = None,
-               warn: Callable[[str], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+               warn: Callable[[str], None] | None = None, words: WordsCheck | None = None,
+               on_piece: PieceHandler | None = None, stop=None) -> tuple[np.ndarray, dict[str, Any]]:
     """Speak ``text`` of any length in ``prompt``'s voice: (audio (n,) float32 at 24 kHz, report dict).
 
     The text is cut into chunks Bark can say whole; every chunk uses ``prompt`` (``settings.chain``: the previous
     chunk's generation). Each generated chunk is compared with the speaker's ``reference`` (default: the sidecar's
     source recording window, checked by ``sidecar_window`` or given as ``reference_window``; else the prompt decoded
-    with Bark's codec; ``warn`` hears why a sidecar was not used) and retried with a new seed, up to
-    ``settings.tries`` in all, while it is in another voice or cut off, silent or implausibly long or short. The best
-    try of each chunk is kept and reported. ``generator`` replaces Bark (tests use voices known in advance).
+    with Bark's codec; ``warn`` hears why a sidecar was not used), with ``words`` its transcript with its text, and
+    retried with a new seed, up to ``settings.tries`` in all, while it is in another voice, off script, cut off,
+    silent or implausibly long or short. The best try of each chunk is kept and reported. ``on_piece`` hears each
+    chunk's audio as soon as it is ready, in order; setting ``stop`` ends the job (``SpeakStopped``) before its next
+    generation. ``generator`` replaces Bark (tests use voices known in advance).
     """
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
+    from .chunking import plan_chunks
 
     settings = settings or LongFormSettings()
     settings.check()
-    started = time.perf_counter()
     texts = plan_chunks(text, settings.language, settings.chunk_seconds, token_counter(bark))
     encoder = encoder or load_voice_encoder()
-    if reference is None:
-        window = reference_window or (sidecar_window(sidecar, warn) if sidecar is not None else None)
-        reference = reference_for(prompt, encoder, bark, window)
-    judged = Judge(reference, encoder, vad or load_vad(), settings)
-    generator = generator or bark_generator(bark)
-    chunks = [Chunk(piece) for piece in texts]
-    with progress_bar(total=len(chunks), unit="chunk", desc="speak", disable=not progress) as bar:
-        if settings.chain:
-            run_chained(chunks, prompt, generator, judged, bar)
-        for round_index in range(settings.tries):
-            pending = [index for index, chunk in enumerate(chunks) if not chunk.done(settings.tries)]
-            if not pending:
-                break
-            run_batches(chunks, pending, prompt, generator, judged, round_index)
-            show_progress(bar, chunks, judged.settings.tries)
-    audio, gain_db = join_chunks([chunk.best.audio for chunk in chunks], CODEC_SAMPLE_RATE, settings.pause)
-    return audio, long_form_report(chunks, judged, audio, gain_db, time.perf_counter() - started)
+    reference = reference or speaker_reference(prompt, encoder, bark, sidecar, reference_window, warn)
+    speaker = Speaker("", prompt, reference)
+    job = Job(settings, encoder, vad or load_vad(), generator or bark_generator(bark), words, on_piece=on_piece,
+              stop=stop)
+    return run_job([Chunk(piece, speaker, settings.pause) for piece in texts], job, progress)
 
 
 def token_counter(bark) -> Callable[[str], int] | None:
@@ -178,25 +268,3 @@ def token_counter(bark) -> Callable[[str], int] | None:
     if tokenizer is None:
         return None
     return lambda piece: len(tokenizer(piece, add_special_tokens=False)["input_ids"])
-
-
-def long_form_report(chunks: list[Chunk], judged: Judge, audio: np.ndarray, gain_db: float,
-                     elapsed: float) -> dict[str, Any]:
-    """What happened to every chunk (every try's similarity, the kept one's seed, duration and flags), and overall."""
-    rows = []
-    for index, chunk in enumerate(chunks):
-        best = chunk.best
-        rows.append({"index": index, "text": chunk.text.strip(), "seed": best.seed, "tries": len(chunk.attempts),
-                     "similarity": round(best.similarity, 4),
-                     "similarities": [round(attempt.similarity, 4) for attempt in chunk.attempts],
-                     "duration": round(len(best.audio) / CODEC_SAMPLE_RATE, 3), "flags": list(best.flags),
-                     "passed": best.passed})
-    similarities = [row["similarity"] for row in rows]
-    return {"chunks": rows, "mean_similarity": round(float(np.mean(similarities)), 4),
-            "min_similarity": round(float(np.min(similarities)), 4),
-            "duration": round(len(audio) / CODEC_SAMPLE_RATE, 3),
-            "elapsed_seconds": round(elapsed, 2), "retried": sum(row["tries"] > 1 for row in rows),
-            "flagged": sum(not row["passed"] for row in rows), "gain_db": round(gain_db, 2),
-            "sample_rate": CODEC_SAMPLE_RATE,
-            "reference": {"kind": judged.reference.kind, "detail": judged.reference.detail},
-            "settings": asdict(judged.settings)}
