@@ -163,7 +163,7 @@ class LongFormSettings:
 class SpeakRequest:
     """bark-clone speak's options, one to one: one of ``text`` or ``text_file``; the rest in ``long_form``."""
 
-    speaker: Path
+    speaker: Path | None
     output: Path
     text: str | None = None
     text_file: Path | None = None

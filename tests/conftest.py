@@ -195,3 +195,19 @@ def generated(tiny, tmp_path_factory) -> Path:
     generate_data(out, GenerateOptions(samples=8, bark=str(tiny["bark"]), batch_size=4, shard_size=4), "cpu",
                   progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def voices(arctic):
+    """The guard's listeners and a known speaker: the GE2E encoder, the VAD, ARCTIC a0007's phrase at 24 kHz and
+    its reference embedding."""
+    from standins import arctic_speech
+
+    from bark_clone.audio.speaker_encoder import embed, load_voice_encoder
+    from bark_clone.audio.speech import load_vad
+    from bark_clone.speaking.consistency import Reference
+
+    encoder = load_voice_encoder()
+    samples, _ = soundfile.read(arctic, dtype="float32")
+    return {"encoder": encoder, "vad": load_vad(), "speaker": arctic_speech(arctic),
+            "reference": Reference(embed(encoder, samples), "recording", "a0007")}

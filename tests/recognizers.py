@@ -13,8 +13,13 @@ LETTERS = list("abcdefghijklmnopqrstuvwxyz'")
 def build_ctc(folder: Path, seed: int = 0) -> Path:
     """A tiny wav2vec2 with a CTC head over letters, and its processor (character vocabulary)."""
     import torch
-    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
-                              Wav2Vec2Processor)
+    from transformers import (
+        Wav2Vec2Config,
+        Wav2Vec2CTCTokenizer,
+        Wav2Vec2FeatureExtractor,
+        Wav2Vec2ForCTC,
+        Wav2Vec2Processor,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -34,8 +39,13 @@ def build_ctc(folder: Path, seed: int = 0) -> Path:
 def build_whisper(folder: Path, seed: int = 0) -> Path:
     """A tiny Whisper (2 layers, width 32) with a byte-level tokenizer of letters and Whisper's special tokens."""
     import torch
-    from transformers import (WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
-                              WhisperProcessor, WhisperTokenizer)
+    from transformers import (
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from standins import VoiceStandIn, arctic_speech, generation_of
+from standins import VoiceStandIn, generation_of
 
 from bark_clone.audio.joining import join_chunks
 from bark_clone.constants import CODEC_SAMPLE_RATE, DEFAULT_MIN_SIMILARITY
 from bark_clone.requests import SpeakRequest
 from bark_clone.speaking.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
-from bark_clone.speaking.consistency import Reference, failure_flags, judge
+from bark_clone.speaking.consistency import failure_flags, judge
 from bark_clone.speaking.longform import LongFormSettings, speak_long
 
 TEXTS = {
@@ -83,17 +83,6 @@ def test_chunking_is_linear_in_runs_of_whitespace_and_loses_nothing(tiny):
 def test_chunking_counts_tokens_with_the_given_counter():
     chunks = plan_chunks(TEXTS["en"], "en", 12.0, count_tokens=lambda piece: 10 * len(piece.split()))
     assert all(10 * len(chunk.split()) <= BARK_TEXT_TOKENS for chunk in chunks)
-
-
-@pytest.fixture(scope="module")
-def voices(arctic):
-    from bark_clone.audio.speaker_encoder import embed, load_voice_encoder
-    from bark_clone.audio.speech import load_vad
-
-    encoder = load_voice_encoder()
-    samples, _ = soundfile.read(arctic, dtype="float32")
-    return {"encoder": encoder, "vad": load_vad(), "speaker": arctic_speech(arctic),
-            "reference": Reference(embed(encoder, samples), "recording", "a0007")}
 
 
 SENTENCES = ["The keeper climbed the stairs at dusk.", "He lit the lamp and watched the sea.",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from pathlib import Path
 
 import click
@@ -17,10 +19,28 @@ def speak_default(name: str):
     return default(SpeakRequest if name in names else LongFormSettings, name)
 
 
+def voice_pairs(context, parameter, values) -> dict[str, Path]:
+    """--voice NAME=SPEAKER, repeated: each name once."""
+    voices: dict[str, Path] = {}
+    for value in values:
+        name, equals, path = value.partition("=")
+        if not equals or not name.strip() or not path:
+            raise click.BadParameter(f"{value!r} is not NAME=SPEAKER (for example alice=speakers/alice.npz)")
+        if name.strip() in voices:
+            raise click.BadParameter(f"the name {name.strip()!r} is given twice")
+        voices[name.strip()] = Path(path)
+    return voices
+
+
 @click.command()
-@click.argument("speaker", type=click.Path())
+@click.argument("speaker", type=click.Path(), required=False)
 @click.argument("text", required=False)
 @click.option("--text-file", type=click.Path(), help="Read the text from this UTF-8 file instead.")
+@click.option("--script", type=click.Path(), help="Speak a script of NAME: text lines (a blank line: a longer "
+              "pause), each in the voice --voice gives NAME; instead of SPEAKER and TEXT.")
+@click.option("--voice", "voices", multiple=True, callback=voice_pairs, metavar="NAME=SPEAKER",
+              help="A script's speaker: a prompt .npz or a voice folder (repeat for each name).")
+@click.option("--split", type=click.Path(), help="With --script, also write one file per line into this folder.")
 @click.option("-o", "--output", required=True, help="Output .wav, .flac or .ogg; the report goes beside it as .json.")
 @click.option("--bark", default=speak_default("bark"), show_default=True,
               help="suno/bark, suno/bark-small or a local folder.")
@@ -41,25 +61,53 @@ def speak_default(name: str):
 @click.option("--chain", is_flag=True, help="Continue each chunk from the previous one's audio (drifts more).")
 @click.option("--max-chars", type=click.IntRange(1, 1_000_000), default=speak_default("max_chars"),
               show_default=True, help="Refuse longer texts.")
-@click.option("--json", "as_json", is_flag=True, help="Also print the report on stdout.")
+@click.option("--check-words/--no-check-words", default=None, help="Transcribe every chunk and retry it when it is "
+              "off script (default: on when --asr is given or the default recognizer is in the local cache).")
+@click.option("--asr", default=speak_default("asr"), show_default=True,
+              help="The words check's recognizer: Whisper or a CTC model (wav2vec2), a hub id or a folder.")
+@click.option("--max-wer", type=FiniteFloat(0, 1), default=speak_default("max_wer"), show_default=True,
+              help="Retry a chunk whose word error rate (characters for ja/zh/ko) is above this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report on stdout, and one JSON line on stderr as "
+              "each chunk is ready.")
 @dtype_option
 @offload_option
 @force_option
-def speak(speaker, text, text_file, output, bark, device, language, seed, batch_size, tries, min_similarity,
-          chunk_seconds, pause, chain, max_chars, as_json, dtype, offload, force) -> None:
+def speak(speaker, text, text_file, script, voices, split, output, bark, device, language, seed, batch_size, tries,
+          min_similarity, chunk_seconds, pause, chain, max_chars, check_words, asr, max_wer, as_json, dtype, offload,
+          force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
-    against the speaker's voice and retried when it drifts. Writes the audio and a report (<output>.json). SPEAKER
-    may also be a voice folder (train-voice): its adapters are merged into Bark."""
+    against the speaker's voice (and, with a recognizer, its words) and retried when it drifts. Writes the audio
+    and a report (<output>.json). SPEAKER may also be a voice folder (train-voice): its adapters are merged into
+    Bark. With --script, several voices read a script's lines."""
     from ..files import json_text
     from ..speaking.command import run_speak
 
-    long_form = LongFormSettings(language, 0, batch_size, tries, min_similarity, chunk_seconds, pause, chain)
-    request = SpeakRequest(Path(speaker), Path(output), text, Path(text_file) if text_file else None, bark, device,
-                           seed, max_chars, force, dtype, offload, long_form)
-    report = run_speak(request, progress=not as_json, warn=lambda line: click.echo(f"warning: {line}", err=True))
+    long_form = LongFormSettings(language, 0, batch_size, tries, min_similarity, chunk_seconds, pause, chain,
+                                 check_words, max_wer)
+    request = SpeakRequest(Path(speaker) if speaker else None, Path(output), text,
+                           Path(text_file) if text_file else None, bark, device, seed, max_chars, force, dtype,
+                           offload, long_form, asr, Path(script) if script else None, voices,
+                           Path(split) if split else None)
+    report = run_speak(request, progress=not as_json, warn=lambda line: click.echo(f"warning: {line}", err=True),
+                       on_piece=chunk_line(time.perf_counter()) if as_json else None)
     if as_json:
         click.echo(json_text(report))
     else:
         click.echo(f"{output}: {report['duration']:.2f} s in {len(report['chunks'])} chunk(s), speaker similarity "
                    f"mean {report['mean_similarity']:.3f}, min {report['min_similarity']:.3f}; "
                    f"{report['retried']} retried, {report['flagged']} flagged")
+
+
+def chunk_line(started: float):
+    """--json's progress: one JSON line on stderr as each chunk is ready (its index, the audio so far, the time)."""
+    from ..constants import CODEC_SAMPLE_RATE
+
+    ready = {"samples": 0}
+
+    def show(index: int, total: int, piece) -> None:
+        ready["samples"] += len(piece)
+        click.echo(json.dumps({"event": "chunk", "index": index, "chunks": total,
+                               "audio_seconds": round(ready["samples"] / CODEC_SAMPLE_RATE, 3),
+                               "elapsed_seconds": round(time.perf_counter() - started, 2)}), err=True)
+
+    return show

@@ -29,6 +29,20 @@ def estimated_seconds(text: str, language: str) -> float:
     return len(text.strip()) / speaking_rate(language)
 
 
+def whole_brackets(pieces: list[str]) -> list[str]:
+    """Consecutive pieces joined wherever a boundary falls inside [brackets]: Bark's cues ([laughs], [clears
+    throat]) are never cut."""
+    merged: list[str] = []
+    depth = 0
+    for piece in pieces:
+        if merged and depth > 0:
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+        depth = max(0, depth + piece.count("[") - piece.count("]"))
+    return merged
+
+
 def sentences(text: str, language: str) -> list[str]:
     """The text's sentences, each with its trailing whitespace, so that ``"".join(...) == text``.
 
@@ -45,7 +59,7 @@ def sentences(text: str, language: str) -> list[str]:
         if found >= 0:
             position = found + len(core)
     starts.append(len(text))
-    return [text[start:end] for start, end in zip(starts, starts[1:]) if end > start]
+    return whole_brackets([text[start:end] for start, end in zip(starts, starts[1:]) if end > start])
 
 
 def _fits(piece: str, language: str, max_seconds: float, count_tokens: Callable[[str], int]) -> bool:
@@ -56,12 +70,14 @@ def _split_long(sentence: str, language: str, max_seconds: float, count_tokens) 
     """A sentence too long for one chunk, as pieces that fit: at clause breaks, else at spaces; a single word (or a
     run of CJK characters without spaces) longer than the budget is cut where it must be."""
     for breaks in (CLAUSE_BREAKS, WORD_BREAKS):
-        parts = [part for part in breaks.split(sentence) if part]
+        parts = whole_brackets([part for part in breaks.split(sentence) if part])
         if len(parts) > 1:
             pieces = _pack(parts, language, max_seconds, count_tokens)
             return [small for piece in pieces for small in (
                 [piece] if _fits(piece, language, max_seconds, count_tokens)
                 else _split_long(piece, language, max_seconds, count_tokens))]
+    if "[" in sentence:  # one long bracketed cue: never cut (it is not read aloud at the speaking rate anyway)
+        return [sentence]
     width = max(1, int(max_seconds * speaking_rate(language)))
     return [sentence[start: start + width] for start in range(0, len(sentence), width)]
 

@@ -58,16 +58,23 @@ def settings_for(request: SpeakRequest):
     return settings
 
 
-def run_speak(request: SpeakRequest, progress: bool = True, warn=None) -> dict[str, Any]:
-    """Check everything a user can get wrong, then speak and write ``output`` and ``output.json``; the report.
-    ``warn(line)`` hears why the speaker's sidecar could not give the guard its reference (default: warnings)."""
-    from ..audio.sound import OUTPUT_FORMATS, encoded_audio
-    from ..bark.generation import load_bark
-    from ..bark.voices import merge_voice, open_speaker
-    from ..clone.models import resolve_device
-    from ..files import check_output_path, json_bytes, write_files_atomically
-    from .consistency import sidecar_window
-    from .longform import speak_long
+def words_check(request: SpeakRequest, device):
+    """The words check the request asks for, its recognizer loaded (None when it is off: by default it is on when
+    ``--asr`` is given or the default recognizer is in the local cache)."""
+    from ..constants import DEFAULT_ASR
+    from .consistency import WordsCheck
+    from .recognizer import load_recognizer, recognizer_available
+
+    wanted = request.long_form.check_words
+    if wanted is None:
+        wanted = request.asr != DEFAULT_ASR or recognizer_available(request.asr)
+    return WordsCheck(load_recognizer(request.asr, device), request.long_form.max_wer) if wanted else None
+
+
+def check_outputs(request: SpeakRequest) -> Path:
+    """The output's format, and that nothing is overwritten without --force; the report path."""
+    from ..audio.sound import OUTPUT_FORMATS
+    from ..files import check_output_path
 
     output = Path(request.output)
     if output.suffix.lower() not in OUTPUT_FORMATS:
@@ -75,16 +82,126 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None) -> dict[s
     report_path = output.with_suffix(".json")
     check_output_path(output, request.force)
     check_output_path(report_path, request.force)
-    text = read_text(request)
+    return report_path
+
+
+def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=None) -> dict[str, Any]:
+    """Check everything a user can get wrong, then speak and write ``output`` and ``output.json`` (with a script,
+    also ``--split``'s files); the report. ``warn(line)`` hears why a speaker's sidecar could not give the guard its
+    reference (default: warnings); ``on_piece(index, n_chunks, piece)`` hears each chunk as it is ready."""
+    from ..audio.sound import encoded_audio
+    from ..bark.generation import load_bark
+    from ..clone.models import resolve_device
+    from ..files import json_bytes, write_files_atomically
+
+    report_path = check_outputs(request)
     settings = settings_for(request)
-    prompt, sidecar, voice = open_speaker(request.speaker)  # a prompt, or a voice folder with adapters
-    window = sidecar_window(sidecar, warn)  # checked before any model loads
-    bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
-    if voice is not None:
-        merge_voice(bark, voice)  # this process speaks only with it: merged, generation runs at full speed
-    audio, report = speak_long(bark, prompt, text, settings, reference_window=window, progress=progress)
-    report = {"speaker": str(request.speaker), "bark": request.bark, "output": str(output),
-              "adapters": list(voice.stages) if voice is not None else [], **report}
-    write_files_atomically({output: encoded_audio(audio, report["sample_rate"], output.suffix),
-                            report_path: json_bytes(report)}, request.force)
+    request.output = Path(request.output)
+    if request.script is not None:
+        lines = read_script(request, settings)
+        speakers = open_voices(request.voices, warn)  # checked before any model loads
+        split = split_files(request, lines)
+    else:
+        text = read_text(request)
+        speakers, split = open_voices({"": request.speaker}, warn), None
+    device = resolve_device(request.device)
+    words = words_check(request, device)
+    settings.check_words = words is not None
+    bark = load_bark(request.bark, device, request.dtype, request.offload)
+    if request.script is not None:
+        audio, report, line_audio = speak_script_request(bark, lines, speakers, settings, words, progress, on_piece)
+    else:
+        audio, report = speak_one(bark, speakers[""], text, settings, words, progress, on_piece)
+    files = {request.output: encoded_audio(audio, report["sample_rate"], request.output.suffix)}
+    if split is not None:
+        files.update({path: encoded_audio(samples, report["sample_rate"], path.suffix)
+                      for path, samples in zip(split, line_audio)})
+    speaker = {"voices": {name: str(path) for name, path in request.voices.items()}} if request.script else {
+        "speaker": str(request.speaker)}
+    report = {**speaker, "bark": request.bark, "output": str(request.output), **report}
+    files[report_path] = json_bytes(report)
+    write_files_atomically(files, request.force)
     return report
+
+
+def speak_one(bark, opened, text: str, settings, words, progress: bool, on_piece):
+    """One speaker's text: its voice's adapters merged into Bark (this process speaks only with it)."""
+    from ..bark.voices import merge_voice
+    from .longform import speak_long
+
+    prompt, window, voice = opened
+    if voice is not None:
+        merge_voice(bark, voice)  # merged, generation runs at full speed
+    audio, report = speak_long(bark, prompt, text, settings, reference_window=window, progress=progress,
+                               words=words, on_piece=on_piece)
+    return audio, {"adapters": list(voice.stages) if voice is not None else [], **report}
+
+
+def read_script(request: SpeakRequest, settings) -> list:
+    """The script's lines (bounded by --max-chars), every speaker among --voice's names."""
+    from .script import parse_script
+
+    if request.text is not None or request.text_file is not None or request.speaker is not None:
+        raise UserError("--script takes its voices from --voice NAME=SPEAKER; give no SPEAKER, TEXT or --text-file")
+    if not request.voices:
+        raise UserError("--script needs a --voice NAME=SPEAKER for every name in it")
+    text = read_text_file(Path(request.script), request.max_chars)
+    if len(text) > request.max_chars:
+        raise UserError(f"the script has {len(text)} characters; at most {request.max_chars} are spoken at once "
+                        "(raise --max-chars, or split the script)")
+    return parse_script(text, request.voices, settings.pause)
+
+
+def open_voices(voices: dict[str, Path], warn) -> dict[str, tuple]:
+    """Each named speaker opened and checked (prompt, the sidecar's reference window, the voice folder or None),
+    before any model loads."""
+    from ..bark.voices import open_speaker
+    from .consistency import sidecar_window
+
+    opened = {}
+    for name, path in voices.items():
+        if path is None:
+            raise UserError("give the SPEAKER to speak with (a prompt .npz or a voice folder)")
+        prompt, sidecar, voice = open_speaker(path)
+        opened[name] = (prompt, sidecar_window(sidecar, warn), voice)
+    return opened
+
+
+def split_files(request: SpeakRequest, lines: list) -> list[Path] | None:
+    """--split DIR: one file per script line, ``001-alice.wav`` and so on, none overwritten without --force."""
+    import re
+
+    from ..files import check_output_path
+
+    if request.split is None:
+        return None
+    folder = Path(request.split)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--split {folder} is a file, not a folder")
+    if not folder.parent.is_dir():
+        raise UserError(f"--split {folder}: folder {folder.parent} does not exist")
+    paths = [folder / f"{index + 1:03d}-{re.sub(r'[^A-Za-z0-9_-]+', '_', line.speaker)[:32]}{request.output.suffix}"
+             for index, line in enumerate(lines)]
+    for path in paths:
+        if folder.is_dir():
+            check_output_path(path, request.force)
+    return paths
+
+
+def speak_script_request(bark, lines, opened: dict[str, tuple], settings, words, progress: bool, on_piece):
+    """A script's voices as speakers (each guarded against its own reference; Bark switches adapters per batch
+    where some voices have them), spoken."""
+    from ..audio.speaker_encoder import load_voice_encoder
+    from ..audio.speech import load_vad
+    from ..bark.voices import VoiceSwitch
+    from .longform import Speaker, speaker_reference
+    from .script import speak_script
+
+    encoder = load_voice_encoder(bark.device)
+    speakers = {name: Speaker(name, prompt, speaker_reference(prompt, encoder, bark, window=window), voice)
+                for name, (prompt, window, voice) in opened.items()}
+    wear = VoiceSwitch(bark).wearing if any(voice is not None for _, _, voice in opened.values()) else None
+    audio, report, line_audio = speak_script(bark, lines, speakers, settings, encoder=encoder, vad=load_vad(),
+                                             words=words, wear=wear, on_piece=on_piece, progress=progress)
+    report["adapters"] = {name: list(voice.stages) for name, (_, _, voice) in opened.items() if voice is not None}
+    return audio, report, line_audio

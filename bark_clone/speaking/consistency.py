@@ -192,7 +192,7 @@ class WordsCheck:
     def __call__(self, clip_16k: np.ndarray, text: str, language: str) -> tuple[str, float | None]:
         from .words import error_rate
 
-        transcript = self.recognizer.transcribe(clip_16k, language, text).strip()
+        transcript = self.recognizer.transcribe(clip_16k, language, text.strip()).strip()
         return transcript, error_rate(text, transcript, language)
 
 

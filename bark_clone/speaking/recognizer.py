@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..clone.models import Loaded, load_pretrained
-from ..constants import DEFAULT_ASR, HUBERT_SAMPLE_RATE
+from ..constants import HUBERT_SAMPLE_RATE
 from ..errors import UserError
 
 WHAT = "a speech recognizer (Whisper, or a CTC model such as wav2vec2)"
