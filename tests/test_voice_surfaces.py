@@ -89,3 +89,37 @@ def test_torchrun_trains_the_same_voice_on_two_processes(run_cli, phrases, tiny,
     for stage in ("coarse", "fine"):  # the held-out figures are the whole held-out set's, summed over processes
         firsts = [document["metrics"][stage][-1]["adapter"]["alone"]["nll"] for document in documents]
         assert firsts[0] == pytest.approx(firsts[1], abs=2e-3)
+
+
+@pytest.mark.slow
+def test_a_script_wears_a_voices_adapters_only_for_its_own_rows(run_cli, phrases, tiny, tmp_path, arctic,
+                                                                 model_args, monkeypatch):
+    """alice is a plain prompt, bob a voice folder: every generation holding bob's rows runs with bob's adapters
+    active, every one holding alice's with none, and the two never share a batch."""
+    from peft.tuners.lora import LoraLayer
+    from standins import arctic_speech, generation_of
+
+    from bark_clone.speaking import longform
+
+    assert run_cli(*train_arguments(phrases, tiny, "bob", "--steps", "2")).exit_code == 0
+    assert run_cli("make-speaker", arctic, "-o", "alice.npz", *model_args).exit_code == 0
+    speech, seen = arctic_speech(arctic), []
+
+    class Recording:
+        def __init__(self, bark, batch_size=None):
+            self.bark = bark
+
+        def rows(self, rows, seeds):
+            layers = [module for module in self.bark.model.coarse_acoustics.modules() if isinstance(module, LoraLayer)]
+            worn = bool(layers) and not any(layer.disable_adapters for layer in layers)
+            seen.append((worn, {text for text, _ in rows}))
+            return [generation_of(speech) for _ in rows]
+
+    monkeypatch.setattr(longform, "bark_generator", Recording)
+    (tmp_path / "play.txt").write_text("alice: One two three.\nbob: Four five six.\nalice: Seven eight.\n")
+    result = run_cli("speak", "--script", "play.txt", "--voice", "alice=alice.npz", "--voice", "bob=bob", "-o",
+                     "play.wav", "--bark", tiny["bark"], "--device", "cpu", "--tries", "1")
+    assert result.exit_code == 0, result.output
+    assert seen == [(False, {"One two three.", "Seven eight."}), (True, {"Four five six."})]
+    report = json.loads((tmp_path / "play.json").read_text())
+    assert report["adapters"] == {"bob": ["coarse", "fine"]} and len(report["lines"]) == 3

@@ -114,6 +114,7 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
         audio, report = speak_one(bark, speakers[""], text, settings, words, progress, on_piece)
     files = {request.output: encoded_audio(audio, report["sample_rate"], request.output.suffix)}
     if split is not None:
+        Path(request.split).mkdir(exist_ok=True)  # made only now: a refused or failed job leaves nothing behind
         files.update({path: encoded_audio(samples, report["sample_rate"], path.suffix)
                       for path, samples in zip(split, line_audio)})
     speaker = {"voices": {name: str(path) for name, path in request.voices.items()}} if request.script else {
