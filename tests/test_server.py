@@ -140,7 +140,7 @@ def test_cache_is_bounded_least_recently_used_first(config, hub, arctic):
 
 
 def test_full_queue_answers_429_with_retry_after(config, hub, arctic, monkeypatch):
-    from bark_clone.server import app as server
+    from bark_clone.server import speaking as server
 
     config.workers, config.queue_size = 1, 1
     client = TestClient(create_app(config, hub))

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bark_clone.errors import ApiError
-from bark_clone.server.app import create_app, speak_job
+from bark_clone.server.app import create_app
+from bark_clone.server.jobs import SpeakPlan, speak_job
 
 
 def upload(client, name: str, arctic) -> object:
@@ -41,7 +42,7 @@ def test_a_speaker_deleted_while_its_job_waits_is_a_404_without_a_path(client, a
     service = client.app.state.service
     assert client.delete("/speakers/gone").status_code == 204
     with pytest.raises(ApiError) as caught:  # what the queued job meets when it finally runs
-        speak_job(service, "gone", "hello", 0, "key")
+        speak_job(service, SpeakPlan(0, "key", name="gone", text="hello"))
     assert caught.value.status == 404 and str(config.speakers) not in caught.value.message
     message = service.public_message(f"no such prompt file: {config.speakers.resolve() / 'gone.npz'}")
     assert message == "no such prompt file: gone.npz"

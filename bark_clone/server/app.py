@@ -8,31 +8,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..audio.sound import check_audio_header
-from ..bark.generation import require_text
-from ..constants import MAX_SEED, MIN_SPEECH_SECONDS, VERSION
-from ..errors import ApiError, UserError
+from ..constants import MIN_SPEECH_SECONDS, VERSION
+from ..errors import ApiError
 from .cache import WavCache
 from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
-from .jobs import client_errors, make_speaker_job, preview_job, search_job, speak_job
-from .service import ModelHub, Service, ServiceConfig
+from .jobs import client_errors, make_speaker_job, preview_job, search_job
+from .service import ModelHub, Service, ServiceConfig, get_service
 from .speakers import public_document
+from .speaking import MAX_SCRIPT_LINES, speak_cache_key  # noqa: F401 (speak_cache_key: part of this module's API)
+from .speaking import router as speak_router
 
 UPLOAD_CHUNK = 1 << 20
-SPEAK_SETTINGS_VERSION = "long-form-1"  # part of the cache key: cached audio from older settings is not reused
 DEFAULTS = ServiceConfig()  # the form's documented defaults; each request is checked against its server's config
-
-
-def get_service(request: Request) -> Service:
-    """The state behind every route: one ``Service`` per application."""
-    return request.app.state.service
 
 
 router = APIRouter()  # the token and body limits are checked in front of it, by guard.RequestGuard
@@ -113,57 +107,6 @@ async def preview(name: str, service: Service = Depends(get_service)) -> Respons
     return Response(data, media_type="audio/wav")
 
 
-class SpeakBody(BaseModel):
-    """POST /speak: a text of any length (up to the server's limit) for a speaker."""
-
-    name: str
-    text: str
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-
-
-@router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
-            responses={200: {"content": {"audio/wav": {}}}})
-async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=MAX_SEED),
-                service: Service = Depends(get_service)) -> Response:
-    return await answer_speak(service, name, text, seed)
-
-
-@router.post("/speak", summary="Bark speaks a long text with a speaker (JSON body)", response_class=Response,
-             responses={200: {"content": {"audio/wav": {}}}})
-async def speak_posted(body: SpeakBody, service: Service = Depends(get_service)) -> Response:
-    return await answer_speak(service, body.name, body.text, body.seed)
-
-
-def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str) -> str:
-    """The whole request (the speaker's content, the text, the seed, the Bark model, the long-form settings)."""
-    return WavCache.key("speak", prompt_bytes, text, str(seed), bark, SPEAK_SETTINGS_VERSION)
-
-
-async def answer_speak(service: Service, name: str, text: str, seed: int) -> Response:
-    """The WAV of Bark saying ``text`` (in checked chunks), from the cache when the same request came before. The
-    text is checked here, once, before anything else touches it."""
-    limit = service.config.max_text_characters
-    if len(text) > limit:
-        raise ApiError(413, f"the text has {len(text)} characters; this server speaks at most {limit} at once")
-    try:
-        require_text(text)
-    except UserError as error:
-        raise ApiError(400, str(error)) from None
-    npz, _ = service.speakers.existing(name)
-    voice = service.speakers.read_voice(name)
-    adapters = voice.adapter_id if voice is not None else ""  # a voice's audio depends on its adapters too
-    key = speak_cache_key(npz.read_bytes() + adapters.encode(), text, seed, service.config.bark)
-    entry = service.cache.get_entry(key)
-    hit = entry is not None
-    if not hit:
-        entry = await service.run(lambda: speak_job(service, name, text, seed, key), key)
-    data, meta = entry
-    headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
-               "X-Min-Similarity": str(meta.get("min_similarity", "")),
-               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", []))}
-    return Response(data, media_type="audio/wav", headers=headers)
-
-
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -198,7 +141,7 @@ def body_limit(config: ServiceConfig, method: str, path: str) -> int:
     if method == "POST" and path == "/speakers":
         return config.max_upload_bytes + MULTIPART_OVERHEAD
     if method == "POST" and path == "/speak":  # JSON: up to 4 UTF-8 bytes a character, escaped, plus the fields
-        return max(SMALL_BODY_BYTES, 12 * config.max_text_characters + 1024)
+        return max(SMALL_BODY_BYTES, 12 * config.max_text_characters + 1024 + 160 * MAX_SCRIPT_LINES)
     return SMALL_BODY_BYTES
 
 
@@ -211,6 +154,7 @@ def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
                                 (RequestValidationError, invalid_request), (Exception, unexpected)):
         app.add_exception_handler(error_type, handler)
     app.include_router(router)
+    app.include_router(speak_router)
     app.add_middleware(RequestGuard, token=config.token, body_limit=lambda method, path: body_limit(config, method,
                                                                                                     path))
     app.add_api_route("/", page, response_class=HTMLResponse, include_in_schema=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ApiError, UserError
@@ -50,22 +51,60 @@ def preview_job(service: Service, name: str, key: str) -> bytes:
     return data
 
 
-def speak_job(service: Service, name: str, text: str, seed: int, key: str) -> tuple[bytes, dict]:
-    """Worker side of /speak: the long-form path with its guard, the same as ``bark-clone speak``."""
+@dataclass(frozen=True)
+class SpeakPlan:
+    """What /speak was asked, checked: one speaker's text (``name``, ``text``) or a script's lines (speaker, text,
+    whether a longer pause comes before it), the seed, and the cache key of the answer."""
+
+    seed: int
+    key: str
+    name: str | None = None
+    text: str | None = None
+    lines: tuple[tuple[str, str, bool], ...] = ()
+
+
+def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tuple[bytes, dict]:
+    """Worker side of /speak: the long-form path with its guard, the same as ``bark-clone speak`` (a script: every
+    line in its speaker's voice). ``on_piece`` hears each chunk as it is ready; ``stop`` ends the job early (then
+    nothing is cached). The whole answer goes into the cache."""
     from ..audio.sound import wav_bytes
     from ..speaking.longform import LongFormSettings, speak_long
 
-    switch = service.hub.voices()
     encoder, vad = service.hub.listeners()
-    prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
-    with switch.wearing(voice) as bark:  # Bark is this job's alone, with exactly this speaker's adapters
-        audio, report = speak_long(bark, prompt, text, LongFormSettings(seed=seed), encoder=encoder, vad=vad,
-                                   progress=False)
+    words, switch = service.hub.words(), service.hub.voices()
+    settings = LongFormSettings(seed=plan.seed)
+    if plan.lines:
+        audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
+    else:
+        prompt, voice = service.speakers.read_prompt(plan.name), service.speakers.read_voice(plan.name)
+        with switch.wearing(voice) as bark:  # Bark is this job's alone, with exactly this speaker's adapters
+            audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad, progress=False,
+                                       words=words, on_piece=on_piece, stop=stop)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
-            "similarities": [row["similarity"] for row in report["chunks"]]}
+            "similarities": [row["similarity"] for row in report["chunks"]],
+            "wers": [row["wer"] for row in report["chunks"]], "lines": len(report.get("lines", [])) or None}
     data = wav_bytes(audio, report["sample_rate"])
-    service.cache.put(key, data, meta)
+    service.cache.put(plan.key, data, meta)
     return data, meta
+
+
+def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece, stop):
+    """A script on the shared Bark: each speaker judged against its prompt's decode, each batch wearing its
+    speakers' adapters (or none)."""
+    from ..speaking.longform import Speaker, speaker_reference
+    from ..speaking.script import PARAGRAPH_PAUSE_FACTOR, ScriptLine, speak_script
+
+    encoder, vad, words = listeners
+    switch = service.hub.voices()
+    speakers = {}
+    for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines):
+        prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
+        speakers[name] = Speaker(name, prompt, speaker_reference(prompt, encoder, switch.bark), voice)
+    lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
+             for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]
+    audio, report, _ = speak_script(switch.bark, lines, speakers, settings, encoder=encoder, vad=vad, words=words,
+                                    wear=switch.wearing, on_piece=on_piece, stop=stop, progress=False)
+    return audio, report
 
 
 def without_adapters(service: Service, bark):

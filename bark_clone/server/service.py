@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..constants import DEFAULT_BARK, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from ..constants import (
+    DEFAULT_ASR,
+    DEFAULT_BARK,
+    DEFAULT_ENCODEC,
+    DEFAULT_HUBERT,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_MAX_WER,
+    DEFAULT_QUANTIZER,
+)
+from starlette.requests import Request
+
 from ..errors import ApiError, UserError
 from .cache import WavCache
 from .speakers import SpeakerFolder
@@ -43,6 +53,17 @@ class ServiceConfig:
     retry_after_seconds: int = 5
     dtype: str = "float32"  # Bark's stages
     offload: bool = False
+    asr: str = DEFAULT_ASR  # the words check's recognizer
+    check_words: bool | None = None  # None: on when --asr is given or the default recognizer is cached
+    max_wer: float = DEFAULT_MAX_WER
+
+    @property
+    def words_enabled(self) -> bool:
+        from ..speaking.recognizer import recognizer_available
+
+        if self.check_words is not None:
+            return self.check_words
+        return self.asr != DEFAULT_ASR or recognizer_available(self.asr)
 
     @property
     def cache(self) -> Path:
@@ -63,6 +84,7 @@ class ModelHub:
         self._bark = None
         self._listeners = None
         self._switch = None
+        self._words: list = []  # [the words check or None], once decided
 
     def speaker_models(self):
         from ..clone.pipeline import load_models
@@ -105,6 +127,19 @@ class ModelHub:
             if self._listeners is None:
                 self._listeners = (load_voice_encoder(resolve_device(self.config.device)), load_vad())
             return self._listeners
+
+    def words(self):
+        """The words check every /speak job uses (``WordsCheck``), or None when it is off."""
+        from ..clone.models import resolve_device
+        from ..speaking.consistency import WordsCheck
+        from ..speaking.recognizer import load_recognizer
+
+        with self._lock, self.unusable("speech recognizer"):
+            if not self._words:
+                enabled = self.config.words_enabled
+                self._words.append(WordsCheck(load_recognizer(self.config.asr, resolve_device(self.config.device)),
+                                              self.config.max_wer) if enabled else None)
+            return self._words[0]
 
     @contextlib.contextmanager
     def unusable(self, what: str):
@@ -170,6 +205,11 @@ class InFlight:
                 del self._futures[key]
 
 
+def get_service(request: Request) -> Service:
+    """The state behind every route: one ``Service`` per application (a FastAPI dependency)."""
+    return request.app.state.service
+
+
 class Service:
     """The state behind the routes: configuration, models, queue, cache and the speakers folder."""
 
@@ -225,6 +265,10 @@ class Service:
         except QueueFull:
             raise ApiError(429, "the server is busy; retry shortly",
                            {"Retry-After": str(self.config.retry_after_seconds)}) from None
+        return await self.result(future)
+
+    async def result(self, future: Future) -> Any:
+        """A job's result, awaited; its UserError becomes a 400 without the server's folders."""
         try:
             return await asyncio.wrap_future(future)
         except UserError as error:

@@ -1,0 +1,170 @@
+"""The /speak routes: one speaker's text or a script of several speakers' lines, answered whole (from the cache when
+the same request came before) or streamed chunk by chunk as each passes the guard."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from ..bark.generation import require_text
+from ..constants import CODEC_SAMPLE_RATE, MAX_SEED
+from ..errors import ApiError, UserError
+from .cache import WavCache
+from .jobs import SpeakPlan, speak_job
+from .service import QueueFull, Service, get_service
+
+SPEAK_SETTINGS_VERSION = "long-form-2"  # part of the cache key: cached audio from older settings is not reused
+MAX_SCRIPT_LINES = 1000
+AUDIO = {200: {"content": {"audio/wav": {}}}}
+
+router = APIRouter()
+
+
+class ScriptLineBody(BaseModel):
+    """One line of a script: who says it (a speaker on this server) and what."""
+
+    speaker: str = Field(..., min_length=1, max_length=64)
+    text: str
+    paragraph: bool = Field(False, description="A longer pause before this line, as a blank line in a script file.")
+
+
+class SpeakBody(BaseModel):
+    """POST /speak: a speaker's text (``name``, ``text``) or a ``script`` of several speakers' lines, any length up
+    to the server's limit; ``stream`` sends the audio chunk by chunk as it is made."""
+
+    name: str | None = None
+    text: str | None = None
+    script: list[ScriptLineBody] | None = Field(None, min_length=1, max_length=MAX_SCRIPT_LINES)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    stream: bool = False
+
+
+@router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
+            responses=AUDIO)
+async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=MAX_SEED),
+                stream: bool = Query(False, description="Send each chunk as soon as it is ready (an open-ended WAV)"),
+                service: Service = Depends(get_service)) -> Response:
+    return await answer_speak(service, text_plan(service, name, text, seed), stream)
+
+
+@router.post("/speak", summary="Bark speaks a long text or a script (JSON body)", response_class=Response,
+             responses=AUDIO)
+async def speak_posted(body: SpeakBody, service: Service = Depends(get_service)) -> Response:
+    if body.script is not None:
+        if body.name is not None or body.text is not None:
+            raise ApiError(400, "give either name and text, or a script, not both")
+        return await answer_speak(service, script_plan(service, body.script, body.seed), body.stream)
+    if body.name is None or body.text is None:
+        raise ApiError(422, "invalid request: give name and text (or a script)")
+    return await answer_speak(service, text_plan(service, body.name, body.text, body.seed), body.stream)
+
+
+def words_identity(service: Service) -> str:
+    """The words check's settings, which choose among tries: part of the cache key."""
+    config = service.config
+    return f"{config.asr} {config.max_wer}" if config.words_enabled else ""
+
+
+def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str, words: str = "") -> str:
+    """The whole request (the speaker's content, the text, the seed, the Bark model, the long-form settings)."""
+    return WavCache.key("speak", prompt_bytes, text, str(seed), bark, SPEAK_SETTINGS_VERSION, words)
+
+
+def speaker_content(service: Service, name: str) -> bytes:
+    """What a speaker's audio depends on: its prompt and, for a voice folder, its adapters (404 if unknown)."""
+    npz, _ = service.speakers.existing(name)
+    voice = service.speakers.read_voice(name)
+    return npz.read_bytes() + (voice.adapter_id if voice is not None else "").encode()
+
+
+def checked_text(text: str, limit: int, where: str = "the text") -> None:
+    if len(text) > limit:
+        raise ApiError(413, f"{where} has {len(text)} characters; this server speaks at most {limit} at once")
+    try:
+        require_text(text)
+    except UserError as error:
+        raise ApiError(400, str(error)) from None
+
+
+def text_plan(service: Service, name: str, text: str, seed: int) -> SpeakPlan:
+    """One speaker's text, checked here, once, before anything else touches it."""
+    checked_text(text, service.config.max_text_characters)
+    key = speak_cache_key(speaker_content(service, name), text, seed, service.config.bark, words_identity(service))
+    return SpeakPlan(seed, key, name=name, text=text)
+
+
+def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> SpeakPlan:
+    """A script: every speaker known (404 naming the line), every line saying something, at most the server's
+    characters in all (413)."""
+    checked_text("".join(line.text for line in script), service.config.max_text_characters, "the script")
+    contents: dict[str, bytes] = {}
+    for number, line in enumerate(script, 1):
+        if line.speaker not in contents:
+            try:
+                contents[line.speaker] = speaker_content(service, line.speaker)
+            except ApiError as error:
+                raise ApiError(error.status, f"script line {number}: {error.message}") from None
+        if not line.text.strip():
+            raise ApiError(400, f"script line {number}: {line.speaker} says nothing")
+    lines = tuple((line.speaker, line.text.strip(), line.paragraph) for line in script)
+    material = "\n".join(f"{speaker}\t{int(paragraph)}\t{text}" for speaker, text, paragraph in lines)
+    key = speak_cache_key(b"".join(contents[name] + name.encode() for name in sorted(contents)), material, seed,
+                          service.config.bark, "script " + words_identity(service))
+    return SpeakPlan(seed, key, lines=lines)
+
+
+def whole(data: bytes, meta: dict, hit: bool) -> Response:
+    headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
+               "X-Min-Similarity": str(meta.get("min_similarity", "")),
+               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", []))}
+    return Response(data, media_type="audio/wav", headers=headers)
+
+
+async def answer_speak(service: Service, plan: SpeakPlan, stream: bool = False) -> Response:
+    """The WAV of Bark speaking the plan: from the cache when the same request came before (whole, even when a
+    stream was asked for), else made now, whole or streamed."""
+    entry = service.cache.get_entry(plan.key)
+    if entry is not None:
+        return whole(*entry, hit=True)
+    if stream:
+        return await streamed(service, plan)
+    return whole(*await service.run(lambda: speak_job(service, plan), plan.key), hit=False)
+
+
+async def streamed(service: Service, plan: SpeakPlan) -> Response:
+    """An open-ended WAV sent as the job makes it: each chunk as soon as it and every chunk before it passed the
+    guard. A job that fails before its first chunk answers with its error; a client that goes away stops the job
+    before its next generation (nothing is cached then)."""
+    from ..audio.sound import pcm16_bytes, wav_stream_header
+
+    loop = asyncio.get_running_loop()
+    pieces: asyncio.Queue = asyncio.Queue()
+    stop = threading.Event()
+
+    def on_piece(index: int, total: int, piece) -> None:
+        loop.call_soon_threadsafe(pieces.put_nowait, pcm16_bytes(piece, CODEC_SAMPLE_RATE))
+
+    try:
+        future = service.jobs.submit(lambda: speak_job(service, plan, on_piece, stop))
+    except QueueFull:
+        raise ApiError(429, "the server is busy; retry shortly",
+                       {"Retry-After": str(service.config.retry_after_seconds)}) from None
+    future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, None))
+    first = await pieces.get()
+    if first is None:  # it ended before its first chunk: its error is the answer
+        await service.result(future)
+        raise ApiError(500, "internal error: the job ended without audio")
+
+    async def body():
+        try:
+            yield wav_stream_header(CODEC_SAMPLE_RATE) + first
+            while (piece := await pieces.get()) is not None:
+                yield piece
+        finally:
+            stop.set()  # the client went away (or everything was sent): no more generations
+
+    return StreamingResponse(body(), media_type="audio/wav", headers={"X-Cache": "miss", "X-Stream": "chunks"})
