@@ -56,6 +56,7 @@ def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
         page.wait_for_function("document.getElementById('preview').duration > 0", timeout=30_000)
         preview_duration = page.evaluate("document.getElementById('preview').duration")
         page.fill("#text", "hello this is a test")
+        page.uncheck("#stream")  # the whole reply, with its chunks' similarities (streaming: the next test)
         page.click("#speak-button")
         page.wait_for_function("document.getElementById('spoken').duration > 0", timeout=120_000)
         spoken_duration = page.evaluate("document.getElementById('spoken').duration")
@@ -174,3 +175,49 @@ def test_browser_starts_a_search_and_follows_it(live_server, arctic, monkeypatch
         shown = page.inner_text("#create-status")
         browser.close()
     assert "searched: the search kept the best prompt (score 0." in shown
+
+
+@pytest.mark.slow
+def test_browser_plays_a_streamed_reply_and_a_script(live_server, arctic, tmp_path):
+    from playwright.sync_api import sync_playwright
+    from recordings import espeak
+    from test_server_streaming import SEVEN_CHUNKS
+
+    base, _ = live_server
+    robot = io.BytesIO()
+    soundfile.write(robot, espeak("Meanwhile the weather turned and the trains ran late.", "en-us+m3"), 16_000,
+                    format="WAV")
+    with httpx.Client(base_url=base, timeout=120) as http:
+        for name, data in (("alice", arctic.read_bytes()), ("bob", robot.getvalue())):
+            assert http.post("/speakers", data={"name": name}, files={"audio": ("v.wav", data)}).status_code == 201
+    finished = "window.lastStream && window.lastStream.doneMs !== null"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base + "/")
+        page.click("#speaker-list li[data-name=alice] button:has-text('Use')")
+        page.fill("#text", SEVEN_CHUNKS)
+        page.click("#speak-button")  # streamed: the box is ticked by default
+        page.wait_for_function(finished, timeout=300_000)
+        streamed = page.evaluate("window.lastStream")
+        page.wait_for_function("document.getElementById('spoken').duration > 0", timeout=30_000)
+        spoken = page.evaluate("document.getElementById('spoken').duration")
+        page.evaluate("window.lastStream = null")
+        page.fill("#script-text", "alice: Did you hear that?\nbob: Only the wind.\n\nalice: Then sleep well.")
+        page.click("#script-button")
+        page.wait_for_function(finished, timeout=300_000)
+        scripted = page.evaluate("window.lastStream")
+        page.wait_for_function("document.getElementById('script-audio').duration > 0", timeout=30_000)
+        caption = page.inner_text("#script-lines")
+        page.fill("#script-text", "alice: Hello.\ncarol: Hi.")
+        page.click("#script-button")
+        page.wait_for_function("document.getElementById('script-status').classList.contains('error')")
+        refused = page.inner_text("#script-status")
+        browser.close()
+    assert streamed["firstAudioMs"] < 0.9 * streamed["doneMs"], streamed  # it played before the reply ended
+    assert abs(spoken - streamed["samples"] / 24_000) < 0.01  # the kept reply is what was played
+    assert scripted["samples"] > 0 and caption.startswith("3 line(s) by 2 speaker(s)")
+    assert refused == "script line 2: no speaker named carol"
+    assert not errors, errors

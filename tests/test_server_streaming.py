@@ -143,3 +143,22 @@ def test_a_stream_sends_chunks_as_they_pass_and_a_client_that_leaves_stops_its_j
         cached = client.post("/speak", json={"name": "alice", "text": SEVEN_CHUNKS, "seed": 9})
         assert cached.status_code == 200 and cached.headers["x-cache"] == "miss"  # the stopped job cached nothing
     assert np.isfinite(soundfile.read(io.BytesIO(cached.content))[0]).all()
+
+
+def test_the_server_checks_words_with_its_recognizer_or_says_it_cannot(config, tiny, arctic, tmp_path):
+    from fastapi.testclient import TestClient
+    from recognizers import build_ctc
+
+    from bark_clone.server.service import ModelHub
+
+    config.asr, config.max_wer = str(build_ctc(tmp_path / "ctc")), 1.0
+    client = TestClient(create_app(config, ModelHub(config)))
+    upload(client, "alice", arctic.read_bytes())
+    spoken = client.get("/speak/alice", params={"text": "Hello there."})
+    assert spoken.status_code == 200, spoken.text
+    assert [0 <= float(value) for value in spoken.headers["x-chunk-wers"].split(",")] == [True]
+    config.asr = str(tiny["bark"])  # a folder that is not a recognizer: the server's problem, told in its log
+    broken = TestClient(create_app(config, ModelHub(config)))
+    refused = broken.get("/speak/alice", params={"text": "Hello there."})
+    assert refused.status_code == 503 and "speech recognizer" in refused.json()["error"]
+    assert str(tiny["bark"]) not in refused.text

@@ -42,10 +42,16 @@ def serve_default(name: str):
               help="Model worker threads.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
+@click.option("--check-words/--no-check-words", default=None, help="Transcribe every chunk /speak makes and retry "
+              "it when it is off script (default: on when --asr is given or the default recognizer is cached).")
+@click.option("--asr", default=serve_default("asr"), show_default=True,
+              help="The words check's recognizer: Whisper or a CTC model, a hub id or a folder.")
+@click.option("--max-wer", type=FiniteFloat(0, 1), default=serve_default("max_wer"), show_default=True,
+              help="Retry a chunk whose word error rate is above this.")
 @dtype_option
 @offload_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, max_text_chars, workers, queue_size, dtype, offload) -> None:
+          cache_mb, max_text_chars, workers, queue_size, check_words, asr, max_wer, dtype, offload) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -55,7 +61,8 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
                         "(clients then send Authorization: Bearer TOKEN)")
     config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
                            max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
-                           workers=workers, queue_size=queue_size, dtype=dtype, offload=offload)
+                           workers=workers, queue_size=queue_size, dtype=dtype, offload=offload, asr=asr,
+                           check_words=check_words, max_wer=max_wer)
     import uvicorn
 
     app = create_app(config)

@@ -120,7 +120,8 @@ def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> Sp
 def whole(data: bytes, meta: dict, hit: bool) -> Response:
     headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
                "X-Min-Similarity": str(meta.get("min_similarity", "")),
-               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", []))}
+               "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", [])),
+               "X-Chunk-Wers": ",".join("" if value is None else str(value) for value in meta.get("wers", []))}
     return Response(data, media_type="audio/wav", headers=headers)
 
 

@@ -240,23 +240,6 @@ async function select(name) {
   }
 }
 
-$("speak-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const done = busy("speak-button", "speak-status", "Bark is speaking…");
-  try {
-    const response = await api("/speak", {
-      method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: current, text: $("text").value }),
-    });
-    setAudio("spoken", await response.blob());
-    showSimilarities(response.headers);
-    done();
-    $("spoken").play().catch(() => { /* autoplay may be blocked; the controls are there */ });
-  } catch (error) {
-    done(error);
-  }
-});
-
 // Each chunk's speaker similarity to the reference voice: below the guard's threshold it was retried, and the
 // best try kept (the server's report says more; the CLI writes it as JSON).
 function showSimilarities(headers) {
