@@ -32,6 +32,15 @@ _EXPORTS = {
     "generate": "bark.generation",
     "generate_rows": "bark.generation",
     "speak_long": "speaking.longform",
+    "SpeakingVoice": "speaking.longform",
+    "speaker_reference": "speaking.longform",
+    "SpeakStopped": "speaking.longform",
+    "speak_script": "speaking.script",
+    "parse_script": "speaking.script",
+    "ScriptLine": "speaking.script",
+    "load_recognizer": "speaking.recognizer",
+    "WordsCheck": "speaking.consistency",
+    "error_rate": "speaking.words",
     "LongFormSettings": "requests",
     "UserError": "errors",
     "train_voice": "training.voice",
@@ -48,7 +57,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .errors import UserError  # noqa: F401
     from .prompt import SpeakerPrompt  # noqa: F401
     from .requests import LongFormSettings, TrainVoiceRequest  # noqa: F401
-    from .speaking.longform import speak_long  # noqa: F401
+    from .speaking.consistency import WordsCheck  # noqa: F401
+    from .speaking.longform import SpeakingVoice, SpeakStopped, speak_long, speaker_reference  # noqa: F401
+    from .speaking.recognizer import load_recognizer  # noqa: F401
+    from .speaking.script import ScriptLine, parse_script, speak_script  # noqa: F401
+    from .speaking.words import error_rate  # noqa: F401
     from .training.voice import train_voice  # noqa: F401
 
 

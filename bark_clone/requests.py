@@ -161,7 +161,8 @@ class LongFormSettings:
 
 @dataclass
 class SpeakRequest:
-    """bark-clone speak's options, one to one: one of ``text`` or ``text_file``; the rest in ``long_form``."""
+    """bark-clone speak's options, one to one: ``speaker`` with one of ``text`` or ``text_file``, or a ``script``
+    with its ``voices``; the generation settings in ``long_form``."""
 
     speaker: Path | None
     output: Path

@@ -143,7 +143,7 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation")
+        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
@@ -154,6 +154,7 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_precision import bench_precision
+    from bench_streaming import bench_streaming
     from bench_training import bench_training
     from bench_voices import bench_merged_generation, bench_voice_training
 
@@ -183,6 +184,9 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
             bark_folder("bark-sized"),
             bark_folder("bark-large", size="large") if device.type == "cuda" and not tiny else None, tiny, device),
         "voice_generation": lambda: bench_merged_generation(bark_folder("bark-voice", 32), tiny, device, repeats),
+        "streaming": lambda: bench_streaming(
+            {"tiny Bark": models_paths["bark"],
+             **({} if tiny else {"bark-small size, 64 tokens a chunk": bark_folder("bark-stream", 64)})}, device),
     }
     return {row: measure[row]() for row in rows}
 

@@ -104,6 +104,11 @@ ROW_LINES = {
                                     f"{row['sentences']} sentences), candidates per minute: all in one engine batch "
                                     f"{row['batched_per_minute']:.2f}, one transformers generation per candidate "
                                     f"{row['before_per_minute']:.2f} ({row['speedup']:.2f}x)"),
+    "streaming": lambda row: "\n".join(
+        f"streamed speech, {line['chunks']} chunks, {line['model']}: first audio after "
+        f"{line['streamed']['first_audio_seconds']:.1f} s streamed against {line['whole']['first_audio_seconds']:.1f} s "
+        f"for the whole file ({line['first_audio_ratio']:.2f}x); the whole {line['streamed']['whole_seconds']:.1f} s "
+        f"against {line['whole']['whole_seconds']:.1f} s ({line['whole_ratio']:.2f}x)" for line in row["rows"]),
 }
 
 

@@ -169,6 +169,9 @@ def test_speak_command_end_to_end_with_the_tiny_bark(run_cli, speaker_npz, tiny,
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out.json").read_text())
     assert json.loads(result.stdout) == report
+    progress = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [line["index"] for line in progress] == list(range(len(report["chunks"])))  # each chunk, in order
+    assert {line["event"] for line in progress} == {"chunk"} and progress[-1]["audio_seconds"] == report["duration"]
     rows = report["chunks"]
     assert len(rows) >= 3 and " ".join(row["text"] for row in rows).split() == LONG_TEXT.split()
     for row in rows:

@@ -18,7 +18,7 @@ from bark_clone.constants import CODEC_SAMPLE_RATE
 from bark_clone.errors import UserError
 from bark_clone.requests import LongFormSettings
 from bark_clone.speaking.consistency import Reference
-from bark_clone.speaking.longform import Speaker
+from bark_clone.speaking.longform import SpeakingVoice
 from bark_clone.speaking.script import PARAGRAPH_PAUSE_FACTOR, parse_script, speak_script
 
 SCRIPT = """alice: The keeper climbed the stairs at dusk.
@@ -82,8 +82,8 @@ def test_each_line_is_spoken_and_guarded_in_its_speakers_voice(voices):
     bob_reference = embed(voices["encoder"], espeak("Meanwhile the weather turned and the trains ran late.",
                                                     "en-us+m3"))
     prompts = {"alice": object(), "bob": object()}
-    speakers = {"alice": Speaker("alice", prompts["alice"], voices["reference"]),
-                "bob": Speaker("bob", prompts["bob"], Reference(bob_reference, "recording", "espeak m3"))}
+    speakers = {"alice": SpeakingVoice("alice", prompts["alice"], voices["reference"]),
+                "bob": SpeakingVoice("bob", prompts["bob"], Reference(bob_reference, "recording", "espeak m3"))}
     lines = parse_script(SCRIPT, speakers, 0.3)
     standin = TwoVoices({id(prompts["alice"]): "alice", id(prompts["bob"]): "bob"},
                         {"alice": lambda text: voices["speaker"], "bob": bob_says}, swapped={lines[1].text})

@@ -79,7 +79,7 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
         prompt, voice = service.speakers.read_prompt(plan.name), service.speakers.read_voice(plan.name)
         with switch.wearing(voice) as bark:  # Bark is this job's alone, with exactly this speaker's adapters
             audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad, progress=False,
-                                       words=words, on_piece=on_piece, stop=stop)
+                                       words=words, on_piece=on_piece, stop=stop, hurry_first=on_piece is not None)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]],
             "wers": [row["wer"] for row in report["chunks"]], "lines": len(report.get("lines", [])) or None}
@@ -91,7 +91,7 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
 def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece, stop):
     """A script on the shared Bark: each speaker judged against its prompt's decode, each batch wearing its
     speakers' adapters (or none)."""
-    from ..speaking.longform import Speaker, speaker_reference
+    from ..speaking.longform import SpeakingVoice, speaker_reference
     from ..speaking.script import PARAGRAPH_PAUSE_FACTOR, ScriptLine, speak_script
 
     encoder, vad, words = listeners
@@ -99,11 +99,12 @@ def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece,
     speakers = {}
     for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines):
         prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
-        speakers[name] = Speaker(name, prompt, speaker_reference(prompt, encoder, switch.bark), voice)
+        speakers[name] = SpeakingVoice(name, prompt, speaker_reference(prompt, encoder, switch.bark), voice)
     lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
              for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]
     audio, report, _ = speak_script(switch.bark, lines, speakers, settings, encoder=encoder, vad=vad, words=words,
-                                    wear=switch.wearing, on_piece=on_piece, stop=stop, progress=False)
+                                    wear=switch.wearing, on_piece=on_piece, stop=stop,
+                                    hurry_first=on_piece is not None, progress=False)
     return audio, report
 
 

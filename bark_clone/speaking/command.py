@@ -195,11 +195,11 @@ def speak_script_request(bark, lines, opened: dict[str, tuple], settings, words,
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
     from ..bark.voices import VoiceSwitch
-    from .longform import Speaker, speaker_reference
+    from .longform import SpeakingVoice, speaker_reference
     from .script import speak_script
 
     encoder = load_voice_encoder(bark.device)
-    speakers = {name: Speaker(name, prompt, speaker_reference(prompt, encoder, bark, window=window), voice)
+    speakers = {name: SpeakingVoice(name, prompt, speaker_reference(prompt, encoder, bark, window=window), voice)
                 for name, (prompt, window, voice) in opened.items()}
     wear = VoiceSwitch(bark).wearing if any(voice is not None for _, _, voice in opened.values()) else None
     audio, report, line_audio = speak_script(bark, lines, speakers, settings, encoder=encoder, vad=load_vad(),

@@ -30,7 +30,7 @@ class SpeakStopped(Exception):
 
 
 @dataclass
-class Speaker:
+class SpeakingVoice:
     """One voice a job speaks in: its prompt, the reference its chunks are judged against, and the voice folder
     whose adapters Bark wears for it (None: Bark as loaded)."""
 
@@ -50,7 +50,7 @@ class Chunk:
     """One chunk's text, who says it, the pause before it, and every try at it."""
 
     text: str
-    speaker: Speaker
+    speaker: SpeakingVoice
     pause: float = 0.0
     line: int = 0
     attempts: list[Attempt] = field(default_factory=list)
@@ -121,6 +121,7 @@ class Job:
     wear: Callable[[Any], Any] = lambda voice: contextlib.nullcontext()
     on_piece: PieceHandler | None = None
     stop: Any = None  # a threading.Event
+    hurry_first: bool = False  # streaming: the first chunk alone in its generations, so its audio comes soonest
 
     def judge(self, generation, chunk: Chunk, seed: int) -> Attempt:
         return judge(generation, chunk.text, self.settings.language, seed, chunk.speaker.reference, self.encoder,
@@ -171,7 +172,8 @@ def check_stop(job: Job) -> None:
 def run_in_order(chunks: list[Chunk], job: Job, pieces: Pieces, bar) -> None:
     """Try the earliest unfinished chunks, a batch at a time, until every chunk passes or has used its tries."""
     settings = job.settings
-    while batch := next_batch(chunks, settings.tries, settings.batch_size):
+    while batch := next_batch(chunks, settings.tries, 1 if job.hurry_first and not pieces.ready
+                              else settings.batch_size):
         check_stop(job)
         seeds = [try_seed(settings.seed, len(chunks[index].attempts), index) for index in batch]
         generations = job.generate([chunks[index] for index in batch], seeds)
@@ -196,7 +198,7 @@ def run_chained(chunks: list[Chunk], job: Job, pieces: Pieces, bar) -> None:
         except (UserError, AttributeError):  # too short to continue from: go back to the speaker's prompt
             prompt = speaker.prompt
         if index + 1 < len(chunks):
-            chunks[index + 1].speaker = Speaker(speaker.name, prompt, speaker.reference, speaker.voice)
+            chunks[index + 1].speaker = SpeakingVoice(speaker.name, prompt, speaker.reference, speaker.voice)
         pieces.advance()
         show_progress(bar, chunks, job.settings.tries)
 
@@ -235,7 +237,8 @@ def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSetting
                vad=None, reference: Reference | None = None, sidecar=None, generator: Generator | None = None,
                progress: bool = True, reference_window: RecordingWindow | None = None,
                warn: Callable[[str], None] | None = None, words: WordsCheck | None = None,
-               on_piece: PieceHandler | None = None, stop=None) -> tuple[np.ndarray, dict[str, Any]]:
+               on_piece: PieceHandler | None = None, stop=None, hurry_first: bool = False
+               ) -> tuple[np.ndarray, dict[str, Any]]:
     """Speak ``text`` of any length in ``prompt``'s voice: (audio (n,) float32 at 24 kHz, report dict).
 
     The text is cut into chunks Bark can say whole; every chunk uses ``prompt`` (``settings.chain``: the previous
@@ -244,8 +247,9 @@ def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSetting
     with Bark's codec; ``warn`` hears why a sidecar was not used), with ``words`` its transcript with its text, and
     retried with a new seed, up to ``settings.tries`` in all, while it is in another voice, off script, cut off,
     silent or implausibly long or short. The best try of each chunk is kept and reported. ``on_piece`` hears each
-    chunk's audio as soon as it is ready, in order; setting ``stop`` ends the job (``SpeakStopped``) before its next
-    generation. ``generator`` replaces Bark (tests use voices known in advance).
+    chunk's audio as soon as it is ready, in order (``hurry_first``: the first chunk is generated alone, so it is
+    ready soonest); setting ``stop`` ends the job (``SpeakStopped``) before its next generation. ``generator``
+    replaces Bark (tests use voices known in advance).
     """
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
@@ -256,9 +260,9 @@ def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSetting
     texts = plan_chunks(text, settings.language, settings.chunk_seconds, token_counter(bark))
     encoder = encoder or load_voice_encoder()
     reference = reference or speaker_reference(prompt, encoder, bark, sidecar, reference_window, warn)
-    speaker = Speaker("", prompt, reference)
+    speaker = SpeakingVoice("", prompt, reference)
     job = Job(settings, encoder, vad or load_vad(), generator or bark_generator(bark), words, on_piece=on_piece,
-              stop=stop)
+              stop=stop, hurry_first=hurry_first)
     return run_job([Chunk(piece, speaker, settings.pause) for piece in texts], job, progress)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..requests import LongFormSettings
-from .longform import Chunk, Job, Speaker, run_job, token_counter
+from .longform import Chunk, Job, SpeakingVoice, run_job, token_counter
 
 LINE = re.compile(r"^\s*([^:\uff1a]{1,64}?)\s*[:\uff1a]\s*(.*?)\s*$")  # NAME: text (also a full-width colon)
 PARAGRAPH_PAUSE_FACTOR = 3  # a blank line before a script line keeps this many times --pause before it
@@ -62,7 +62,7 @@ def parse_script(text: str, names: Iterable[str], pause: float) -> list[ScriptLi
     return lines
 
 
-def script_chunks(lines: list[ScriptLine], speakers: dict[str, Speaker], settings: LongFormSettings,
+def script_chunks(lines: list[ScriptLine], speakers: dict[str, SpeakingVoice], settings: LongFormSettings,
                   count_tokens: Callable[[str], int] | None = None) -> list[Chunk]:
     """Every line cut into chunks Bark can say whole, in order, each with its line's speaker."""
     from .chunking import plan_chunks
@@ -75,11 +75,12 @@ def script_chunks(lines: list[ScriptLine], speakers: dict[str, Speaker], setting
     return chunks
 
 
-def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, Speaker], settings: LongFormSettings, *,
+def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, SpeakingVoice], settings: LongFormSettings, *,
                  encoder, vad, generator=None, words=None, wear=None, on_piece=None, stop=None,
-                 progress: bool = True) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
+                 hurry_first: bool = False, progress: bool = True
+                 ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
     """Speak a script: (audio (n,) float32 at 24 kHz, report with ``lines``, each line's own audio). ``speakers``
-    maps each name in the script to its ``Speaker``; ``wear(voice)`` holds Bark wearing a voice's adapters (needed
+    maps each name in the script to its ``SpeakingVoice``; ``wear(voice)`` holds Bark wearing a voice's adapters (needed
     when some have them); the rest as ``longform.speak_long``."""
     from ..constants import CODEC_SAMPLE_RATE
     from .longform import bark_generator
@@ -94,7 +95,8 @@ def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, Speaker], se
         if on_piece is not None:
             on_piece(index, total, piece)
 
-    job = Job(settings, encoder, vad, generator or bark_generator(bark), words, on_piece=kept, stop=stop)
+    job = Job(settings, encoder, vad, generator or bark_generator(bark), words, on_piece=kept, stop=stop,
+              hurry_first=hurry_first)
     if wear is not None:
         job.wear = wear
     audio, report = run_job(chunks, job, progress, script=True)
