@@ -161,6 +161,9 @@ def test_speak_script_refuses_bad_input_with_one_line_and_writes_nothing(run_cli
         assert result.exit_code != 0, (name, result.output)
         assert message in result.stderr and result.stderr.count("\n") == 1, (name, result.stderr)
         assert not (tmp_path / "out.wav").exists() and not (tmp_path / "out.json").exists(), name
+    for options in (["alice.npz", "hello", "--split", "lines"], ["alice.npz", "hello", *two_speakers]):
+        lonely = run_cli("speak", *options, "-o", "out.wav", *bark)
+        assert lonely.exit_code == 1 and "go with --script" in lonely.stderr and not (tmp_path / "out.wav").exists()
     bad_voice = run_cli("speak", "--script", "unknown.txt", "--voice", "alice", "-o", "out.wav", *bark)
     assert bad_voice.exit_code == 2 and "'alice' is not NAME=SPEAKER" in bad_voice.stderr  # click's usage error
     split_file = run_cli("speak", "--script", "unknown.txt", "--voice", "alice=alice.npz", "--voice",

@@ -25,6 +25,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 pytestmark = pytest.mark.slow  # a browser, a live uvicorn and a fuzzer: the full CI run covers them
 
 
+def open_page(playwright, base: str):
+    """Chromium on the page at ``base``; (browser, page, the page's script errors as they come)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(base + "/")
+    return browser, page, errors
+
+
 @pytest.fixture()
 def live_server(tmp_path, tiny, hub):
     """uvicorn on a free loopback port, in a thread; yields (base URL, service config)."""
@@ -40,11 +50,7 @@ def test_browser_uploads_previews_and_speaks(live_server, arctic, tmp_path):
 
     base, _ = live_server
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(base + "/")
+        browser, page, errors = open_page(playwright, base)
         page.set_input_files("#audio", str(arctic))
         page.fill("#name", "arctic")
         page.click("#create-button")
@@ -192,11 +198,7 @@ def test_browser_plays_a_streamed_reply_and_a_script(live_server, arctic, tmp_pa
             assert http.post("/speakers", data={"name": name}, files={"audio": ("v.wav", data)}).status_code == 201
     finished = "window.lastStream && window.lastStream.doneMs !== null"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(base + "/")
+        browser, page, errors = open_page(playwright, base)
         page.click("#speaker-list li[data-name=alice] button:has-text('Use')")
         page.fill("#text", SEVEN_CHUNKS)
         page.click("#speak-button")  # streamed: the box is ticked by default

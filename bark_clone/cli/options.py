@@ -62,3 +62,22 @@ def offload_option(function):
 
 def force_option(function):
     return click.option("--force", is_flag=True, help="Overwrite existing output files.")(function)
+
+
+def words_options(asr_default: str, max_wer_default: float, what: str = "chunk"):
+    """--check-words/--no-check-words, --asr and --max-wer: the words check, for speak and for serve."""
+    options = [
+        click.option("--check-words/--no-check-words", default=None, help=f"Transcribe every {what} and retry it "
+                     "when it is off script (default: on when --asr is given or the default recognizer is cached)."),
+        click.option("--asr", default=asr_default, show_default=True, help="The words check's recognizer: Whisper "
+                     "or a CTC model (wav2vec2), a hub id or a folder."),
+        click.option("--max-wer", type=FiniteFloat(0, 1), default=max_wer_default, show_default=True,
+                     help="Retry a chunk whose word error rate (characters for ja/zh/ko) is above this."),
+    ]
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate

@@ -8,7 +8,7 @@ import click
 
 from ..errors import UserError
 from ..server.service import ServiceConfig
-from .options import FiniteFloat, default, device_option, dtype_option, offload_option
+from .options import FiniteFloat, default, device_option, dtype_option, offload_option, words_options
 
 MB = 1024 * 1024
 
@@ -42,12 +42,7 @@ def serve_default(name: str):
               help="Model worker threads.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
-@click.option("--check-words/--no-check-words", default=None, help="Transcribe every chunk /speak makes and retry "
-              "it when it is off script (default: on when --asr is given or the default recognizer is cached).")
-@click.option("--asr", default=serve_default("asr"), show_default=True,
-              help="The words check's recognizer: Whisper or a CTC model, a hub id or a folder.")
-@click.option("--max-wer", type=FiniteFloat(0, 1), default=serve_default("max_wer"), show_default=True,
-              help="Retry a chunk whose word error rate is above this.")
+@words_options(serve_default("asr"), serve_default("max_wer"), "chunk /speak makes")
 @dtype_option
 @offload_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 import click
 
 from ..requests import LongFormSettings, SpeakRequest
-from .options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+from .options import (
+    SEED,
+    FiniteFloat,
+    default,
+    device_option,
+    dtype_option,
+    force_option,
+    offload_option,
+    words_options,
+)
 
 
 def speak_default(name: str):
@@ -61,12 +69,7 @@ def voice_pairs(context, parameter, values) -> dict[str, Path]:
 @click.option("--chain", is_flag=True, help="Continue each chunk from the previous one's audio (drifts more).")
 @click.option("--max-chars", type=click.IntRange(1, 1_000_000), default=speak_default("max_chars"),
               show_default=True, help="Refuse longer texts.")
-@click.option("--check-words/--no-check-words", default=None, help="Transcribe every chunk and retry it when it is "
-              "off script (default: on when --asr is given or the default recognizer is in the local cache).")
-@click.option("--asr", default=speak_default("asr"), show_default=True,
-              help="The words check's recognizer: Whisper or a CTC model (wav2vec2), a hub id or a folder.")
-@click.option("--max-wer", type=FiniteFloat(0, 1), default=speak_default("max_wer"), show_default=True,
-              help="Retry a chunk whose word error rate (characters for ja/zh/ko) is above this.")
+@words_options(speak_default("asr"), speak_default("max_wer"))
 @click.option("--json", "as_json", is_flag=True, help="Print the report on stdout, and one JSON line on stderr as "
               "each chunk is ready.")
 @dtype_option
@@ -101,13 +104,14 @@ def speak(speaker, text, text_file, script, voices, split, output, bark, device,
 def chunk_line(started: float):
     """--json's progress: one JSON line on stderr as each chunk is ready (its index, the audio so far, the time)."""
     from ..constants import CODEC_SAMPLE_RATE
+    from ..files import json_text
 
     ready = {"samples": 0}
 
     def show(index: int, total: int, piece) -> None:
         ready["samples"] += len(piece)
-        click.echo(json.dumps({"event": "chunk", "index": index, "chunks": total,
+        click.echo(json_text({"event": "chunk", "index": index, "chunks": total,
                                "audio_seconds": round(ready["samples"] / CODEC_SAMPLE_RATE, 3),
-                               "elapsed_seconds": round(time.perf_counter() - started, 2)}), err=True)
+                               "elapsed_seconds": round(time.perf_counter() - started, 2)}, indent=None), err=True)
 
     return show

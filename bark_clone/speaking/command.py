@@ -94,6 +94,8 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     from ..clone.models import resolve_device
     from ..files import json_bytes, write_files_atomically
 
+    if request.script is None and (request.voices or request.split is not None):
+        raise UserError("--voice and --split go with --script (a script's speakers, one file per line)")
     report_path = check_outputs(request)
     settings = settings_for(request)
     request.output = Path(request.output)

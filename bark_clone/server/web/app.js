@@ -249,12 +249,13 @@ function showSimilarities(headers) {
   $("similarity").textContent = values.length
     ? `${values.length} chunk(s); speaker similarity, lowest ${Number(headers.get("X-Min-Similarity")).toFixed(3)}:`
     : "";
-  for (const value of values) {
+  const wers = (headers.get("X-Chunk-Wers") || "").split(",");  // with the server's words check: each chunk's WER
+  values.forEach((value, index) => {
     const item = document.createElement("li");
-    item.textContent = value.toFixed(3);
+    item.textContent = value.toFixed(3) + (wers[index] ? `, WER ${Number(wers[index]).toFixed(2)}` : "");
     item.className = value < 0.75 ? "low" : "";
     list.append(item);
-  }
+  });
 }
 
 $("download").addEventListener("click", async (event) => {
