@@ -154,7 +154,8 @@ def test_speak_script_refuses_bad_input_with_one_line_and_writes_nothing(run_cli
                           "none.npz"),
         "split is a file": (["--script", "empty.txt", "--voice", "alice=alice.npz", "--voice", "bob=bob.npz",
                              "--split", "afile"], "script line 2"),
-        "no script file": (["--script", "nothing.txt", *two_speakers], "no such text file"),
+        "no script file": (["--script", "nothing.txt", *two_speakers], "no such script file: nothing.txt"),
+        "script is a folder": (["--script", ".", *two_speakers], "is a folder, not a script file"),
     }
     for name, (options, message) in cases.items():
         result = run_cli("speak", *options, "-o", "out.wav", *bark)

@@ -30,14 +30,14 @@ def read_text(request: SpeakRequest) -> str:
     return text
 
 
-def read_text_file(path: Path, max_chars: int) -> str:
+def read_text_file(path: Path, max_chars: int, what: str = "text file") -> str:
     """A UTF-8 text file of at most about ``max_chars`` characters; only a regular file is read."""
     from ..files import read_regular_file
 
     if not path.exists():
-        raise UserError(f"no such text file: {path}")
+        raise UserError(f"no such {what}: {path}")
     if path.is_dir():
-        raise UserError(f"{path} is a folder, not a text file")
+        raise UserError(f"{path} is a folder, not a {what}")
     limit = 4 * max_chars + 1024
     data = read_regular_file(path, limit)
     if data is None:
@@ -148,7 +148,7 @@ def read_script(request: SpeakRequest, settings) -> list:
         raise UserError("--script takes its voices from --voice NAME=SPEAKER; give no SPEAKER, TEXT or --text-file")
     if not request.voices:
         raise UserError("--script needs a --voice NAME=SPEAKER for every name in it")
-    text = read_text_file(Path(request.script), request.max_chars)
+    text = read_text_file(Path(request.script), request.max_chars, "script file")
     if len(text) > request.max_chars:
         raise UserError(f"the script has {len(text)} characters; at most {request.max_chars} are spoken at once "
                         "(raise --max-chars, or split the script)")
