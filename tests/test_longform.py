@@ -10,7 +10,7 @@ import pytest
 import soundfile
 from standins import VoiceStandIn, generation_of
 
-from bark_clone.audio.joining import join_chunks
+from bark_clone.audio.joining import chunk_piece
 from bark_clone.constants import CODEC_SAMPLE_RATE, DEFAULT_MIN_SIMILARITY
 from bark_clone.requests import SpeakRequest
 from bark_clone.speaking.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
@@ -145,7 +145,8 @@ def test_barks_failures_are_detected_on_constructed_audio(voices):
 def test_joining_adds_pauses_fades_and_never_clips():
     rate = CODEC_SAMPLE_RATE
     loud = np.full(rate, 1.5, np.float32)
-    joined, gain_db = join_chunks([loud, np.full(rate // 2, 0.5, np.float32)], rate, 0.3)
+    pieces = [chunk_piece(loud, rate, 0.0), chunk_piece(np.full(rate // 2, 0.5, np.float32), rate, 0.3)]
+    joined, gain_db = np.concatenate([piece for piece, _ in pieces]), min(gain for _, gain in pieces)
     assert len(joined) == rate + rate // 2 + int(0.3 * rate)
     assert np.abs(joined).max() <= 0.99 and gain_db < 0
     assert joined[0] == 0 and abs(joined[rate + 10]) == 0  # faded in; the pause is silent

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..constants import DEFAULT_PAUSE_SECONDS
 
 FADE_SECONDS = 0.005  # the crossfade between a chunk and the pause around it
 PEAK_LIMIT = 0.99  # the joined audio is scaled down, never clipped, to stay under this
@@ -37,23 +36,3 @@ def chunk_piece(chunk: np.ndarray, rate: int, pause_before: float) -> tuple[np.n
         raise ValueError("the pause must not be negative")
     audio, gain_db = limited(faded(chunk, rate))
     return np.concatenate([np.zeros(int(round(pause_before * rate)), np.float32), audio]), gain_db
-
-
-def pauses_before(n_chunks: int, pause_seconds: float) -> list[float]:
-    """The same pause before every chunk but the first."""
-    return [0.0] + [pause_seconds] * max(0, n_chunks - 1)
-
-
-def join_chunks(chunks: list[np.ndarray], rate: int, pause_seconds: float | list[float] = DEFAULT_PAUSE_SECONDS
-                ) -> tuple[np.ndarray, float]:
-    """(the joined audio, the largest gain in dB applied to keep a chunk from clipping: 0 or negative).
-
-    ``pause_seconds`` is the pause between each two chunks, or a list of the pause before each chunk. The length is
-    exactly the chunks' lengths plus the pauses.
-    """
-    pauses = pauses_before(len(chunks), pause_seconds) if isinstance(pause_seconds, (int, float)) else pause_seconds
-    if len(pauses) != len(chunks):
-        raise ValueError("one pause per chunk")
-    pieces = [chunk_piece(chunk, rate, pause) for chunk, pause in zip(chunks, pauses)]
-    joined = np.concatenate([piece for piece, _ in pieces]) if pieces else np.zeros(0, np.float32)
-    return joined, min((gain for _, gain in pieces), default=0.0)

@@ -82,7 +82,7 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
                                        words=words, on_piece=on_piece, stop=stop, hurry_first=on_piece is not None)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]],
-            "wers": [row["wer"] for row in report["chunks"]], "lines": len(report.get("lines", [])) or None}
+            "wers": [row["wer"] for row in report["chunks"]]}
     data = wav_bytes(audio, report["sample_rate"])
     service.cache.put(plan.key, data, meta)
     return data, meta

@@ -28,14 +28,13 @@ class ScriptLine:
     pause: float
 
 
-def checked_line(number: int, speaker: str, text: str, names: Iterable[str], pause: float,
-                 where: str = "script line") -> ScriptLine:
+def checked_line(number: int, speaker: str, text: str, names: Iterable[str], pause: float) -> ScriptLine:
     """A line whose speaker is known and whose text says something; else a ``UserError`` naming the line."""
     names = sorted(names)
     if speaker not in names:
-        raise UserError(f"{where} {number}: {speaker!r} is not one of the voices given ({', '.join(names)})")
+        raise UserError(f"script line {number}: {speaker!r} is not one of the voices given ({', '.join(names)})")
     if not text.strip():
-        raise UserError(f"{where} {number}: {speaker} says nothing")
+        raise UserError(f"script line {number}: {speaker} says nothing")
     return ScriptLine(number, speaker, text.strip(), pause)
 
 
