@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -38,14 +39,65 @@ def check_output_path(path: Path, force: bool, suffix: str | None = None, probe:
         raise UserError(f"cannot write into folder {path.parent}: {error.strerror or error}") from None
 
 
-def _file_mode() -> int:
-    """What a plain ``open(path, "w")`` would create under the current umask (mkstemp itself makes 0600)."""
+def check_folder_output(folder: Path, force: bool, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse an output folder we may not (re)place, before any work: a symbolic link, the current folder or one
+    above it, a file, a missing or unwritable parent; an existing folder with anything in it unless ``force`` is
+    given and ``ours(folder)`` says it holds only what bark-clone writes as ``what`` (a voice, a dataset...)."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise UserError(f"{folder} is a symbolic link; give the {what}'s real folder, or a new name")
+    resolved, here = folder.resolve(), Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise UserError(f"{folder} is the current folder or one above it; give the {what} a folder of its own")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file; the {what} is a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not ours(folder):
+            raise UserError(f"{folder} holds files bark-clone did not write as a {what}; refusing to replace it"
+                            + (" even with --force" if force else ": choose another folder"))
+        if not force:
+            raise UserError(f"{folder} already exists; pass --force to replace it")
+    check_output_path(folder.parent / f".{resolved.name}.probe", force=False, probe=True)
+
+
+def holds_only(folder: Path, marker: str, names: Iterable[str]) -> bool:
+    """True when ``folder`` has ``marker`` and nothing beside ``names`` (and our own hidden temporaries)."""
+    allowed = {marker, *names}
+    return (folder / marker).is_file() and all(
+        entry.name in allowed or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+        for entry in folder.iterdir())
+
+
+def staging_folder(folder: Path) -> Path:
+    """A new private folder beside ``folder``, where its replacement is assembled (same file system: it renames)."""
+    folder = Path(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.", suffix=".new", dir=folder.parent))
+    staging.chmod(FOLDER_MODE)  # mkdtemp's 0700 would outlive the rename
+    return staging
+
+
+def swap_in(staging: Path, folder: Path) -> None:
+    """Put the finished ``staging`` folder in ``folder``'s place: the old one (checked by ``check_folder_output``)
+    is renamed aside first and removed only once the new one is in place."""
+    folder = Path(folder)
+    old = None
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.resolve().name}.", suffix=".old", dir=folder.parent))
+        os.rename(folder, old / "folder")
+    os.rename(staging, folder)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def _umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
-FILE_MODE = _file_mode()  # read once, at import: changing the umask is not thread-safe
+UMASK = _umask()  # read once, at import: changing the umask is not thread-safe
+FILE_MODE = 0o666 & ~UMASK  # what a plain open(path, "w") creates (mkstemp itself makes 0600)
+FOLDER_MODE = 0o777 & ~UMASK  # what a plain mkdir creates (mkdtemp makes 0700)
 
 
 def write_files_atomically(contents: dict[Path, bytes], force: bool) -> None:
@@ -119,11 +171,15 @@ def read_regular_file(path: Path | str, limit: int) -> bytes | None:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except (OSError, ValueError):
         return None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:  # before fdopen, which refuses a folder's descriptor
+        os.close(descriptor)
+        return None
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        try:
+            data = handle.read(limit + 1)
+        except OSError:
             return None
-        data = handle.read(limit + 1)
     return data if len(data) <= limit else None
 
 

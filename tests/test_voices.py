@@ -4,7 +4,9 @@ speak path, resuming, one Bark switching voices, plain transformers + peft, and 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -111,6 +113,13 @@ def test_recordings_to_a_voice_that_speak_uses(run_cli, phrases, tiny, tmp_path,
     assert again.exit_code == 0, again.output
     first, second = adapter_tensors(tmp_path / "voice"), adapter_tensors(tmp_path / "again")
     assert first.keys() == second.keys() and all(np.array_equal(first[key], second[key]) for key in first)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "voice").stat().st_mode) == 0o777 & ~umask  # as mkdir would make it
+    replaced = run_cli(*train_arguments(phrases, tiny, "again", "--force", "--seed", "3"))  # our voice: replaced
+    assert replaced.exit_code == 0, replaced.output
+    assert adapter_tensors(tmp_path / "again").keys() == first.keys()
+    assert not [entry for entry in tmp_path.iterdir() if entry.name.startswith(".again.")]  # no staging left
 
 
 def test_a_resumed_training_equals_an_uninterrupted_one(run_cli, phrases, tiny, tmp_path, monkeypatch):

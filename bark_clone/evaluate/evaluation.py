@@ -85,12 +85,14 @@ def transcript_prompt(bark, transcript: str, fine_codes: np.ndarray) -> SpeakerP
     return SpeakerPrompt(tokens, fine[:2].copy(), fine)
 
 
+REPORT_CONTENTS = ("report.md", "scores.png", "wavs")  # beside report.json, what evaluate writes
+
+
 def check_out(out: Path, force: bool) -> None:
-    """The report folder may be new or empty; anything else needs ``--force``."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise UserError(f"{out} already exists and is not empty; pass --force to write into it")
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist")
+    """The report folder may be new or empty; an earlier report (and nothing else) needs ``--force``."""
+    from ..files import check_folder_output, holds_only
+
+    check_folder_output(out, force, lambda folder: holds_only(folder, "report.json", REPORT_CONTENTS), "report")
     try:  # created now and probed with a real write, so a read-only place fails before Bark runs
         out.mkdir(exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
@@ -206,13 +208,13 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     names = [Path(path).name if Path(path).is_dir() else Path(path).stem for path in request.speakers]
     if len(set(names)) != len(names):
         raise UserError("two speaker prompts share a file name; rename one so the report can tell them apart")
+    out = Path(request.out)
+    check_out(out, request.force)
     speakers = [open_speaker(path) for path in request.speakers]  # prompts, or voice folders with adapters
     device = resolve_device(request.device)
     vad, encoder = load_vad(), load_voice_encoder(device)
     recordings = load_targets(request.targets, vad)
     target = target_from_recordings(recordings, encoder)
-    out = Path(request.out)
-    check_out(out, request.force)
     bark = load_bark(request.bark, device, request.dtype, request.offload)
     session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out,
                       request.batch_size)

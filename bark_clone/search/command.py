@@ -32,11 +32,10 @@ def check_outputs(request: SearchRequest) -> None:
 
     output = Path(request.output)
     if writes_voice(request):
-        if output.exists() and (not output.is_dir() or not request.force):
-            raise UserError(f"{output} already exists; pass --force to replace it" if output.is_dir() else
-                            f"-o {output} is a file; with --voice, -o is a voice folder or an .npz")
-        if not output.parent.is_dir():
-            raise UserError(f"folder {output.parent} does not exist")
+        from ..files import check_folder_output
+        from ..training.voice_folder import is_our_voice_folder
+
+        check_folder_output(output, request.force, is_our_voice_folder, "voice")
     else:
         check_output_path(output, request.force, ".npz")
         check_output_path(output.with_suffix(".json"), request.force)

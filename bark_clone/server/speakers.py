@@ -75,7 +75,7 @@ class SpeakerFolder:
             raise ApiError(400, f"speaker {name!r} is a voice folder that cannot be used") from None
 
     def names(self) -> list[str]:
-        prompts = {path.stem for path in self.root.glob("*.npz") if valid_name(path.stem)}
+        prompts = {path.stem for path in self.root.glob("*.npz") if valid_name(path.stem) and path.is_file()}
         voices = {path.name for path in self.root.iterdir() if path.is_dir() and self.is_voice(path.name)}
         return sorted(prompts | voices)
 
@@ -153,10 +153,11 @@ class SpeakerFolder:
         shutil.rmtree(self.root / SEARCHES, ignore_errors=True)  # searches die with the server; speakers stay
         for folder in (self.root, self.root / ".cache"):
             for path in folder.glob(".*.tmp"):
-                path.unlink(missing_ok=True)
-                removed.append(path.name)
-        for sidecar in self.root.glob("*.json"):
-            if not sidecar.with_suffix(".npz").exists():
+                if path.is_file() and not path.is_symlink():
+                    path.unlink(missing_ok=True)
+                    removed.append(path.name)
+        for sidecar in self.root.glob("*.json"):  # only our files: a folder or link of that name is left alone
+            if sidecar.is_file() and not sidecar.is_symlink() and not sidecar.with_suffix(".npz").exists():
                 sidecar.unlink(missing_ok=True)
                 removed.append(sidecar.name)
         return removed

@@ -185,9 +185,13 @@ def split_files(request: SpeakRequest, lines: list) -> list[Path] | None:
         raise UserError(f"--split {folder}: folder {folder.parent} does not exist")
     paths = [folder / f"{index + 1:03d}-{re.sub(r'[^A-Za-z0-9_-]+', '_', line.speaker)[:32]}{request.output.suffix}"
              for index, line in enumerate(lines)]
+    taken = {Path(request.output).resolve(), Path(request.output).with_suffix(".json").resolve()}
+    if folder.resolve() in taken or any(path.resolve() in taken for path in paths):
+        raise UserError(f"--split {folder} would write over -o {request.output} or its report; choose another folder")
     for path in paths:
         if folder.is_dir():
             check_output_path(path, request.force)
+    check_output_path((folder if folder.is_dir() else folder.parent) / ".probe", False)  # writable, before the work
     return paths
 
 

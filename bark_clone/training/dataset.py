@@ -16,7 +16,8 @@ import numpy as np
 
 from ..constants import CODEC_SAMPLE_RATE, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE, VERSION
 from ..errors import UserError
-from ..files import json_bytes, json_text, read_json_file, write_files_atomically
+from ..files import (check_folder_output, holds_only, json_bytes, json_text, read_json_file,
+                     write_files_atomically)
 
 FORMAT = "bark-clone-dataset"
 FORMAT_VERSION = 1
@@ -155,6 +156,11 @@ def open_dataset(root: Path | str) -> Dataset:
     return Dataset(root, manifest)
 
 
+def is_dataset_folder(folder: Path) -> bool:
+    """A folder generate-data or import-data wrote, and nothing else: --force may replace it."""
+    return holds_only(folder, MANIFEST, (SHARDS, FEATURES))
+
+
 def create_dataset(root: Path, settings: dict[str, Any], n_shards: int, force: bool,
                    features: dict[str, Any] | None = None, held_out: float = HELD_OUT_FRACTION) -> Dataset:
     """Create ``root`` or resume it: an existing dataset must have been made with exactly the same settings.
@@ -167,10 +173,9 @@ def create_dataset(root: Path, settings: dict[str, Any], n_shards: int, force: b
                 "held_out_fraction": held_out, "sample_rate": CODEC_SAMPLE_RATE,
                 "semantic_rate_hz": SEMANTIC_RATE_HZ, "features": features,
                 "tool_version": VERSION}
+    check_folder_output(root, True, is_dataset_folder, "dataset")  # never ".", a link, or a folder of other files;
+    # (a dataset of ours without --force is resumed below, if its settings match)
     if root.exists() and force:
-        existing = root / MANIFEST
-        if not existing.exists() and any(root.iterdir()):
-            raise UserError(f"{root} exists and is not a dataset; refusing to delete it even with --force")
         shutil.rmtree(root)
     if (root / MANIFEST).exists():
         dataset = open_dataset(root)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,9 @@ import numpy as np
 from ..audio.sound import load_audio
 from ..constants import CODEC_SAMPLE_RATE, DEFAULT_HUBERT, HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ
 from ..errors import UserError
+from ..files import check_folder_output, staging_folder, swap_in
 from ..progress import progress_bar
-from .dataset import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes
+from .dataset import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes, is_dataset_folder
 from .features import FeatureCache, cache_key
 
 SEMANTIC_SUFFIX = "_semantic.npy"
@@ -92,16 +92,13 @@ def import_data(source: Path, out: Path, features_hubert: str = DEFAULT_HUBERT, 
                 progress: bool = True, held_out: float = HELD_OUT_FRACTION) -> dict[str, Any]:
     """Check every pair, then build the dataset in a staging folder and move it into place in one step."""
     source, out = Path(source), Path(out)
+    check_folder_output(out, force, is_dataset_folder, "dataset")
     layout, pairs = find_pairs(source)
-    if out.exists() and not force:
-        raise UserError(f"{out} already exists; pass --force to replace it")
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist")
     features_info = None
     if layout == "prepared":
         features_info = {"hubert": features_hubert, "layer": HUBERT_LAYER,
                          "key": cache_key(features_hubert, None, HUBERT_LAYER), "imported_from": str(source)}
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.import-"))
+    staging = staging_folder(out)
     try:
         settings = {"kind": "imported", "layout": layout, "source": str(source.resolve()), "samples": len(pairs)}
         n_shards = -(-len(pairs) // IMPORT_SHARD_SIZE)
@@ -120,11 +117,8 @@ def import_data(source: Path, out: Path, features_hubert: str = DEFAULT_HUBERT, 
                 dataset.write_shard(shard, rows)
                 if cache is not None:
                     cache.write_shard(shard, [row["id"] for row in rows], arrays)
-        if out.exists():
-            if not (out / "manifest.json").exists():
-                raise UserError(f"{out} exists and is not a dataset; refusing to replace it even with --force")
-            shutil.rmtree(out)
-        (staging / "dataset").rename(out)
+        check_folder_output(out, force, is_dataset_folder, "dataset")  # again: it may have changed meanwhile
+        swap_in(staging / "dataset", out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {"layout": layout, "clips": len(pairs), "seconds": round(seconds, 2)}

@@ -27,7 +27,7 @@ from quantizer.train import train as train_loop
 from ..clone.models import load_hubert, resolve_device
 from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
 from ..errors import UserError
-from ..files import write_files_atomically
+from ..files import check_folder_output, holds_only, write_files_atomically
 from ..progress import progress_bar
 from ..requests import TrainRequest
 from .dataset import FEATURES, Dataset, open_dataset
@@ -67,12 +67,14 @@ def check_run_folder(out: Path, resume: bool, force: bool) -> None:
         if not (out / STATE_FILE).exists():
             raise UserError(f"--resume: {out} has no {STATE_FILE} to resume from")
         return
-    if out.exists():
-        if not force:
-            raise UserError(f"{out} already exists; pass --resume to continue it or --force to start over")
-        unknown = [path.name for path in out.iterdir() if path.name not in RUN_FILES and not path.name.startswith(".")]
-        if unknown:
-            raise UserError(f"{out} holds files that are not a training run ({unknown[0]}); refusing to delete it")
+    if out.is_dir() and any(out.iterdir()) and not force and not out.is_symlink():
+        raise UserError(f"{out} already exists; pass --resume to continue it or --force to start over")
+    check_folder_output(out, force, is_run_folder, "training run")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A folder train-quantizer wrote (finished or interrupted) and nothing else."""
+    return any(holds_only(folder, marker, RUN_FILES) for marker in (CONFIG_FILE, STATE_FILE))
 
 
 def start_run_folder(out: Path, resume: bool) -> None:

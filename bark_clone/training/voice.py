@@ -19,20 +19,19 @@ from .voice_folder import CHECKPOINT
 
 
 def check_output(request: TrainVoiceRequest) -> None:
-    """Before any model loads: the output folder is new, resumable, or --force replaces it."""
+    """Before any model loads: the output folder is new, resumable, or --force replaces it (a voice folder only)."""
     from ..bark.voices import VOICE_FILE
+    from ..files import check_folder_output
+    from .voice_folder import is_our_voice_folder
 
     out = Path(request.output)
-    if not out.parent.is_dir():
-        raise UserError(f"folder {out.parent} does not exist")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"-o {out} is a file; a voice is a folder")
-    if out.exists() and any(out.iterdir()):
-        if request.resume and (out / CHECKPOINT).is_file() and not (out / VOICE_FILE).exists():
-            return
-        if not request.force:
-            raise UserError(f"{out} already exists; pass --force to replace it" + (
-                "" if (out / VOICE_FILE).exists() else ", or --resume to continue its training"))
+    interrupted = out.is_dir() and (out / CHECKPOINT).is_file() and not (out / VOICE_FILE).exists()
+    if interrupted and not request.force:  # ours alone (checked as if forced), then resumed or refused
+        check_folder_output(out, True, is_our_voice_folder, "voice")
+        if not request.resume:
+            raise UserError(f"{out} already exists; pass --force to replace it, or --resume to continue its training")
+        return
+    check_folder_output(out, request.force, is_our_voice_folder, "voice")
 
 
 def recordings_and_prompt(request: TrainVoiceRequest, models):

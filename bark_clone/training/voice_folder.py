@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +33,31 @@ def voice_document(request: TrainVoiceRequest, bark, base_hash: str, sources: di
     }
 
 
+VOICE_CONTENTS = ("prompt.npz", "prompt.json", "metrics.png", "coarse", "fine", CHECKPOINT)  # beside voice.json
+
+
+def is_our_voice_folder(folder: Path) -> bool:
+    """A folder train-voice wrote (a voice, or an interrupted run's checkpoint) and nothing else: --force may
+    replace it."""
+    from ..bark.voices import VOICE_FILE
+    from ..files import holds_only
+
+    return holds_only(folder, VOICE_FILE, VOICE_CONTENTS) or holds_only(folder, CHECKPOINT, VOICE_CONTENTS)
+
+
 def write_voice(out: Path, files: dict[str, bytes], adapters: dict[str, Path]) -> None:
     """Assemble the folder beside ``out`` and move it into place whole (``voice.json`` last marks it complete)."""
     from ..bark.voices import ADAPTER_FILES
-    from ..files import write_files_atomically
+    from ..files import staging_folder, swap_in, write_files_atomically
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = staging_folder(out)
     try:
         for stage, folder in adapters.items():  # peft's two files only: nothing else of a folder travels
             (staging / stage).mkdir()
             for name in ADAPTER_FILES:
                 shutil.copyfile(folder / name, staging / stage / name, follow_symlinks=False)
         write_files_atomically({staging / name: data for name, data in files.items()}, force=True)
-        if out.exists():  # the old voice, or an interrupted run's checkpoint: replaced whole
-            shutil.rmtree(out)
-        staging.rename(out)
+        swap_in(staging, out)  # the old voice, or an interrupted run's checkpoint: replaced whole
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
