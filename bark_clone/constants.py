@@ -52,6 +52,7 @@ DEFAULT_PAUSE_SECONDS = 0.3  # between chunks
 DEFAULT_MIN_SIMILARITY = 0.75  # the guard's threshold (speaking/consistency.py and scripts/guard_threshold.py say why)
 DEFAULT_MAX_WER = 0.25  # the words check's threshold (scripts/wer_threshold.py and the README say why)
 MAX_SEED = 2**31 - 1  # every seed lies in 0..MAX_SEED: numpy, torch and the server's API all take it
+MAX_VOICE_RANK = 256  # train-voice's --rank at most, and what a voice folder's adapter config may declare
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar is a few KB: a larger one (or no regular file) is read as none
 MAX_REFERENCE_SECONDS = 60.0  # the guard's reference window at most (the server's longest prompt window)
 

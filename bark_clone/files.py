@@ -151,6 +151,24 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def regular_file_sha256(path: Path | str, limit: int) -> str | None:
+    """SHA-256 of ``path`` when it is a regular file of at most ``limit`` bytes (checked on the open handle, as
+    ``read_regular_file`` does), read 1 MiB at a time; else None."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(descriptor)
+        return None
+    digest = hashlib.sha256()
+    with os.fdopen(descriptor, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     """Serialise arrays as an uncompressed .npz, the format numpy.load(allow_pickle=False) reads."""
     buffer = io.BytesIO()

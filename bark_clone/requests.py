@@ -21,6 +21,7 @@ from .constants import (
     DEFAULT_PAUSE_SECONDS,
     DEFAULT_QUANTIZER,
     MAX_SEED,
+    MAX_VOICE_RANK,
 )
 from .errors import UserError
 
@@ -76,8 +77,8 @@ class TrainVoiceRequest:
             raise UserError("--stages takes coarse, fine or coarse,fine")
         if self.dtype not in ("float32", "bfloat16"):
             raise UserError("train-voice trains in float32, or under bfloat16 autocast with --dtype bfloat16")
-        if not 1 <= self.rank <= 256 or self.steps < 1 or self.batch_size < 1:
-            raise UserError("--rank must lie in 1..256, --steps and --batch-size be at least 1")
+        if not 1 <= self.rank <= MAX_VOICE_RANK or self.steps < 1 or self.batch_size < 1:
+            raise UserError(f"--rank must lie in 1..{MAX_VOICE_RANK}, --steps and --batch-size be at least 1")
         if not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"--seed must lie in 0..{MAX_SEED}")
 

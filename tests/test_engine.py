@@ -134,11 +134,11 @@ def test_a_stage_wearing_lora_layers_gives_peft_logits(long_bark):
     """A voice's adapters switched in with peft (the server's way) take part in the engine's passes."""
     from peft import LoraConfig, get_peft_model
 
-    from bark_clone.bark.voices import LORA_TARGETS
+    from bark_clone.bark.adapters import LORA_TARGETS
 
     model = long_bark.model.coarse_acoustics
     torch.manual_seed(1)
-    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=LORA_TARGETS))
+    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=4, target_modules=list(LORA_TARGETS)))
     with torch.no_grad():
         for name, parameter in wrapped.named_parameters():
             if "lora_B" in name:

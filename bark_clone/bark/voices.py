@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clone.models import Loaded
+from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
 from ..constants import MAX_SIDECAR_BYTES
 from ..errors import UserError
 from ..files import read_json_file
@@ -25,9 +26,8 @@ VOICE_FILE = "voice.json"
 VOICE_FORMAT = "bark-clone-voice"
 VOICE_FORMAT_VERSION = 1
 STAGES = {"coarse": "coarse_acoustics", "fine": "fine_acoustics"}  # adapter folder -> BarkModel attribute
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-MAX_ADAPTER_BYTES = 512 * 1024 * 1024  # rank 64 on suno/bark's stages is about 100 MB
-LORA_TARGETS = ["att_proj", "in_proj", "out_proj"]  # Bark's attention (q, k, v fused; output) and MLP projections
+ADAPTER_FILES = (CONFIG_FILE, WEIGHTS_FILE)
+MAX_ADAPTER_BYTES = 512 * 1024 * 1024  # rank 64 on suno/bark's stages is about 100 MB; rank 256 under 512
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,13 @@ class Voice:
     prompt: SpeakerPrompt
     stages: tuple[str, ...]
     document: dict[str, Any] = field(default_factory=dict)
-    adapter_id: str = ""  # a hash of its adapter files, read once: two folders never share an adapter by name
+    adapters: dict[str, Adapter] = field(default_factory=dict)  # stage -> its checked configuration and hash
+
+    @property
+    def adapter_id(self) -> str:
+        """A hash of every adapter's configuration and weights: two folders never share an adapter by name."""
+        digest = hashlib.sha256("".join(f"{stage}:{self.adapters[stage].digest};" for stage in self.stages).encode())
+        return "voice_" + digest.hexdigest()[:16]
 
     @property
     def name(self) -> str:
@@ -74,19 +80,8 @@ def load_voice(folder: Path | str) -> Voice:
     stages = tuple(stage for stage in STAGES if stage in document["stages"])
     if not stages or len(stages) != len(document["stages"]):
         raise UserError(f"{folder / VOICE_FILE}: its stages must be among {', '.join(STAGES)}")
-    for stage in stages:
-        for name in ADAPTER_FILES:
-            path = folder / stage / name
-            if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_ADAPTER_BYTES:
-                raise UserError(f"{folder}: {stage}/{name} is missing, not a regular file, or over "
-                                f"{MAX_ADAPTER_BYTES // 2**20} MB")
-        if read_json_file(folder / stage / ADAPTER_FILES[0], MAX_SIDECAR_BYTES) is None:
-            raise UserError(f"{folder}: {stage}/{ADAPTER_FILES[0]} is not a JSON adapter configuration")
-    digest = hashlib.sha256()
-    for stage in stages:
-        digest.update((folder / stage / ADAPTER_FILES[1]).read_bytes())
-    return Voice(folder, SpeakerPrompt.load(folder / "prompt.npz"), stages, document,
-                 "voice_" + digest.hexdigest()[:16])
+    adapters = {stage: read_adapter(folder, stage, MAX_ADAPTER_BYTES) for stage in stages}
+    return Voice(folder, SpeakerPrompt.load(folder / "prompt.npz"), stages, document, adapters)
 
 
 def open_speaker(path: Path | str) -> tuple[SpeakerPrompt, Path, Voice | None]:
@@ -120,72 +115,43 @@ def check_base(voice: Voice, bark: Loaded) -> None:
                         "adapters fit only that model's weights")
 
 
-def _read_adapter(voice: Voice, stage: str) -> dict[str, Any]:
-    """The adapter's tensors, read with safetensors (no pickle); ``UserError`` for a damaged file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(voice.folder / stage / ADAPTER_FILES[1]))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise UserError(f"{voice.folder}: {stage}/{ADAPTER_FILES[1]} is damaged: {error}") from None
-
-
 def merge_voice(bark: Loaded, voice: Voice) -> None:
     """Merge ``voice``'s adapters into ``bark``'s stages for good (this process speaks only with it): generation then
     runs at the base model's speed. Checks the base first."""
-    from peft import PeftModel
-
     check_base(voice, bark)
     for stage in voice.stages:
-        _read_adapter(voice, stage)  # a damaged file is one line, before peft touches the model
         attribute = STAGES[stage]
-        wrapped = PeftModel.from_pretrained(getattr(bark.model, attribute), str(voice.folder / stage))
+        wrapped = attach(getattr(bark.model, attribute), voice.adapters[stage], voice.adapter_id)
         setattr(bark.model, attribute, wrapped.merge_and_unload())
 
 
 class VoiceSwitch:
-    """One base Bark shared by requests of several voices (the server): each voice's adapters are loaded once
-    under its own name, and ``wearing(voice)`` holds Bark for one request with exactly that voice's adapters active
-    (or none), so two voices never mix. peft switches adapters without touching the base weights."""
+    """One base Bark shared by requests of several voices (the server): ``wearing(voice)`` holds Bark for one job
+    with exactly that voice's checked adapters attached, and removes them after it, so the shared Bark is the base
+    model between jobs and two voices never mix."""
 
     def __init__(self, bark: Loaded) -> None:
         self.bark = bark
         self.lock = threading.Lock()
-        self._wrapped: dict[str, Any] = {}  # stage -> its PeftModel
-        self._loaded: set[tuple[str, str]] = set()  # (stage, adapter name)
         self._base_hash: str | None = None
 
     @contextlib.contextmanager
     def wearing(self, voice: Voice | None):
-        with self.lock, contextlib.ExitStack() as stack:
-            for stage in STAGES:
-                model = self._prepared(stage, voice)
-                if model is None:
-                    continue
-                if voice is not None and stage in voice.stages:
-                    model.set_adapter(voice.adapter_id)
-                else:
-                    stack.enter_context(model.disable_adapter())
-            yield self.bark
+        with self.lock:
+            worn = []
+            try:
+                if voice is not None:
+                    self._check_base(voice)
+                    for stage in voice.stages:
+                        stage_model = getattr(self.bark.model, STAGES[stage])
+                        worn.append(attach(stage_model, voice.adapters[stage], voice.adapter_id))
+                yield self.bark
+            finally:
+                for wrapped in reversed(worn):
+                    wrapped.unload()  # the base layers back in place, the adapter's weights gone
 
-    def _prepared(self, stage: str, voice: Voice | None):
-        """The stage's PeftModel with ``voice``'s adapter loaded (None while no voice has needed the stage)."""
-        from peft import PeftModel
-
-        if voice is None or stage not in voice.stages:
-            return self._wrapped.get(stage)
+    def _check_base(self, voice: Voice) -> None:
         if self._base_hash is None:
             self._base_hash = stage_sha256(self.bark)
         if voice.base_hash != self._base_hash:
             check_base(voice, self.bark)
-        name, attribute = voice.adapter_id, STAGES[stage]
-        if (stage, name) not in self._loaded:
-            _read_adapter(voice, stage)
-            if stage not in self._wrapped:  # wraps the stage's layers in place: BarkModel keeps calling the same
-                self._wrapped[stage] = PeftModel.from_pretrained(getattr(self.bark.model, attribute),
-                                                                 str(voice.folder / stage), adapter_name=name)
-            else:
-                self._wrapped[stage].load_adapter(str(voice.folder / stage), adapter_name=name)
-            self._loaded.add((stage, name))
-        return self._wrapped[stage]

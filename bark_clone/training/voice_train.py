@@ -70,10 +70,11 @@ def wrap(stage_model, settings: Settings):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from ..bark.voices import LORA_TARGETS
+    from ..bark.adapters import LORA_TARGETS
 
     torch.manual_seed(settings.seed)
-    config = LoraConfig(r=settings.rank, lora_alpha=settings.rank, lora_dropout=0.0, target_modules=LORA_TARGETS)
+    config = LoraConfig(r=settings.rank, lora_alpha=settings.rank, lora_dropout=0.0,
+                        target_modules=list(LORA_TARGETS))
     return get_peft_model(stage_model, config)
 
 
