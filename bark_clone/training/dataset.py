@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import CODEC_SAMPLE_RATE, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE, VERSION
+from ..constants import (CODEBOOK_SIZE, CODEC_SAMPLE_RATE, N_FINE_CODEBOOKS, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE,
+                         VERSION)
 from ..errors import UserError
 from ..files import (check_folder_output, holds_only, json_bytes, json_text, read_json_file,
                      write_files_atomically)
@@ -26,6 +28,8 @@ MAX_MANIFEST_BYTES = 16 * 2**20  # a manifest lists settings and shard counts: k
 SHARDS = "shards"
 FEATURES = "features"
 HELD_OUT_FRACTION = 0.05
+MAX_SHARDS = 100_000  # 50 million clips at generate-data's 500 a shard
+SHARD_NAME = re.compile(r"(\d{5})\.parquet")
 COLUMNS = ("id", "text", "semantic", "audio", "sample_rate", "seconds", "semantic_temperature",
            "coarse_temperature", "fine_temperature", "voice", "seed", "codes")
 
@@ -75,7 +79,19 @@ class Dataset:
         return self.root / SHARDS / f"{index:05d}.parquet"
 
     def present_shards(self) -> list[int]:
-        return [index for index in range(self.n_shards) if self.shard_path(index).exists()]
+        """The finished shards, found in the folder (never by trying every index the manifest claims); anything in
+        it that is not one of this dataset's parquet shards is named."""
+        found = []
+        folder = self.root / SHARDS
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                continue  # a shard being written
+            match = SHARD_NAME.fullmatch(entry.name)
+            if match is None or int(match[1]) >= self.n_shards or not entry.is_file() or entry.is_symlink():
+                raise UserError(f"{entry} is not one of this dataset's parquet shards (00000.parquet .. "
+                                f"{self.n_shards - 1:05d}.parquet, regular files); move it out of {folder}")
+            found.append(int(match[1]))
+        return found
 
     @property
     def identity(self) -> str:
@@ -153,7 +169,22 @@ def open_dataset(root: Path | str) -> Dataset:
         raise UserError(f"{path} is not a bark-clone dataset manifest (its format_version is {version!r})")
     if version > FORMAT_VERSION:
         raise UserError(f"{root} was written by a newer bark-clone")
+    check_manifest(manifest, path)
     return Dataset(root, manifest)
+
+
+def check_manifest(manifest: dict[str, Any], path: Path) -> None:
+    """The fields the code reads, typed and bounded: a manifest is someone else's file."""
+    shards, held_out = manifest.get("n_shards"), manifest.get("held_out_fraction", HELD_OUT_FRACTION)
+    if not isinstance(shards, int) or isinstance(shards, bool) or not 1 <= shards <= MAX_SHARDS:
+        raise UserError(f"{path}: n_shards must be an integer in 1..{MAX_SHARDS}, got {str(shards)[:40]}")
+    if not isinstance(held_out, (int, float)) or isinstance(held_out, bool) or not 0 < held_out < 0.5:
+        raise UserError(f"{path}: held_out_fraction must lie between 0 and 0.5, got {str(held_out)[:40]}")
+    if not isinstance(manifest.get("settings", {}), dict) or not isinstance(manifest.get("features"),
+                                                                            (dict, type(None))):
+        raise UserError(f"{path}: settings and features must be JSON objects")
+    if manifest.get("sample_rate", CODEC_SAMPLE_RATE) != CODEC_SAMPLE_RATE:
+        raise UserError(f"{path}: sample_rate must be {CODEC_SAMPLE_RATE}, got {str(manifest['sample_rate'])[:40]}")
 
 
 def is_dataset_folder(folder: Path) -> bool:
@@ -221,6 +252,17 @@ def check_tokens(tokens: np.ndarray, where: str) -> np.ndarray:
     if tokens.min() < 0 or tokens.max() >= SEMANTIC_VOCAB_SIZE:
         raise UserError(f"{where}: semantic tokens must lie in 0..{SEMANTIC_VOCAB_SIZE - 1}")
     return tokens.astype(np.int64)
+
+
+def check_codes(codes: Any, where: str) -> np.ndarray:
+    """(8, T) EnCodec codes from a flat list: integers within 0..1023, a whole number of frames, T >= 1."""
+    codes = np.asarray(codes)
+    if codes.ndim != 1 or codes.size == 0 or codes.size % N_FINE_CODEBOOKS or not np.issubdtype(codes.dtype,
+                                                                                               np.integer):
+        raise UserError(f"{where}: the codes are not {N_FINE_CODEBOOKS} whole codebooks of integers")
+    if codes.min() < 0 or codes.max() >= CODEBOOK_SIZE:
+        raise UserError(f"{where}: codes must lie in 0..{CODEBOOK_SIZE - 1}")
+    return codes.astype(np.int64).reshape(N_FINE_CODEBOOKS, -1)
 
 
 def check_lengths(seconds_of_tokens: float, seconds_of_other: float, what: str, where: str) -> None:

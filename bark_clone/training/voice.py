@@ -44,26 +44,36 @@ def recordings_and_prompt(request: TrainVoiceRequest, models):
     return recordings, recording_pieces(recordings, models), speaker.prompt, speaker.sidecar
 
 
-def dataset_rows(root: Path, encodec_loader: Callable[[], Any]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(id, semantic tokens, (8, T) codes) of every clip; shards without the codes column are encoded once here."""
+def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[str] | None = None
+                 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(id, semantic tokens, (8, T) codes) of every clip; shards without the codes column are encoded once here.
+    A clip whose tokens or codes are out of range, or whose two streams do not cover the same time, is left out
+    and its reason added to ``skipped``."""
     from ..clone.models import encodec_encode
-    from .dataset import decode_flac, open_dataset
+    from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
+    from .dataset import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
 
     dataset, rows = open_dataset(root), []
+    skipped = [] if skipped is None else skipped
     for index in dataset.present_shards():
         has_codes = dataset.has_column(index, "codes")
         table = dataset.read_shard(index, ["id", "semantic", "codes" if has_codes else "audio"]).to_pylist()
         for row in table:
-            semantic = np.asarray(row["semantic"], dtype=np.int64)
-            if has_codes and row["codes"] is not None:
-                codes = np.asarray(row["codes"], dtype=np.int64).reshape(8, -1)
-            elif row.get("audio") is not None:
-                codes = encodec_encode(encodec_loader(), decode_flac(row["audio"])[0])
-            else:
-                raise UserError(f"{root}: clip {row['id']} has neither codes nor audio; a voice needs both streams")
-            rows.append((row["id"], semantic, codes))
+            where = f"clip {str(row['id'])[:64]}"
+            if not (has_codes and row["codes"] is not None) and row.get("audio") is None:
+                raise UserError(f"{root}: {where} has neither codes nor audio; a voice needs both streams")
+            try:
+                semantic = check_tokens(np.asarray(row["semantic"] or []), where)
+                codes = check_codes(row["codes"], where) if has_codes and row["codes"] is not None else \
+                    encodec_encode(encodec_loader(), decode_flac(row["audio"])[0])
+                check_lengths(len(semantic) / SEMANTIC_RATE_HZ, codes.shape[1] / CODEC_FRAME_RATE_HZ, "codes", where)
+            except UserError as error:
+                skipped.append(str(error))
+                continue
+            rows.append((str(row["id"]), semantic, codes))
     if not rows:
-        raise UserError(f"{root} holds no finished shard")
+        raise UserError(f"{root} holds no usable clip" + (f" ({len(skipped)} skipped; the first: {skipped[0]})"
+                                                          if skipped else ""))
     return rows
 
 
@@ -81,7 +91,10 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
                 loaded["models"] = load_models(request.hubert, request.encodec, request.quantizer, device)
             return loaded["models"].encodec
 
-        pieces = dataset_pieces(dataset_rows(Path(request.data), encodec))
+        skipped: list[str] = []
+        pieces = dataset_pieces(dataset_rows(Path(request.data), encodec, skipped))
+        if skipped:
+            warn(f"{len(skipped)} clip(s) of {request.data} left out; the first: {skipped[0]}")
         training, held_out = held_out_split(pieces)
         prompt = bootstrap_prompt(training, request.max_seconds)
         sidecar = {"method": "bootstrap", "data": str(request.data), "tool": {"name": "bark-clone",
@@ -174,14 +187,14 @@ def train_one(bark, attribute: str, task, request: TrainVoiceRequest, state: dic
 
     from ..files import json_text
     from ..progress import progress_bar
-    from .voice_folder import run_fields, run_from, save_checkpoint
+    from .voice_folder import checked_stage_state, run_fields, save_checkpoint
     from .voice_train import Settings, train_stage, wrap
 
     settings = Settings(request.rank, request.steps, request.batch_size, seed=request.seed,
                         bf16=request.dtype == "bfloat16")
     model = wrap(getattr(bark.model, attribute), settings)
     saved = state["stages"].get(task.name)
-    run = run_from(saved) if saved else None
+    run = checked_stage_state(saved, model, f"{out / CHECKPOINT} ({task.name})") if saved else None
     if saved:
         set_peft_model_state_dict(model, saved["adapter"])
 

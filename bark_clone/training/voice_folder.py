@@ -10,10 +10,11 @@ from typing import Any
 
 from ..constants import VERSION
 from ..errors import UserError
-from ..files import parse_json
+from ..files import parse_json, read_regular_file
 from ..requests import TrainVoiceRequest
 
 CHECKPOINT = "train_state.pt"
+MAX_CHECKPOINT_BYTES = 4 * 2**30  # adapters, their best copy and Adam's two moments: 4x the adapter's 512 MB bound
 
 
 def voice_document(request: TrainVoiceRequest, bark, base_hash: str, sources: dict, runs: dict) -> dict[str, Any]:
@@ -78,11 +79,17 @@ def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(out: Path, identity: dict[str, Any]) -> dict[str, Any]:
     """The checkpoint of an interrupted run with the same settings; never unpickles (weights_only)."""
+    import io
+
     import torch
 
+    data = read_regular_file(out / CHECKPOINT, MAX_CHECKPOINT_BYTES)
+    if data is None:
+        raise UserError(f"{out / CHECKPOINT} is not a regular file of at most {MAX_CHECKPOINT_BYTES // 2**20} MB")
     try:
-        state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
-        same = isinstance(state, dict) and parse_json(state["identity"]) == identity
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        same = isinstance(state, dict) and isinstance(state.get("stages"), dict) and parse_json(
+            state["identity"]) == identity
     except Exception as error:  # torch and pickle raise many types for a damaged or hostile file
         raise UserError(f"{out / CHECKPOINT} is not a checkpoint train-voice wrote, or it is damaged; it was not "
                         f"used ({type(error).__name__})") from None
@@ -127,3 +134,41 @@ def run_from(saved: dict[str, Any]):
     fields = parse_json(saved["run"])
     fields["best_nll"] = float("inf") if fields["best_nll"] is None else fields["best_nll"]
     return StageRun(**fields, best=saved["best"])
+
+
+STAGE_STATE = ("run", "adapter", "best", "optimizer", "scheduler", "torch_rng")  # what train_one saves per stage
+RUN_TYPES = {"epoch": int, "step": int, "best_nll": (int, float, type(None)), "stale": int, "history": list,
+             "done": bool}
+
+
+def checked_stage_state(saved: Any, model, where: str):
+    """A checkpoint's entry for one stage, checked as data before training resumes from it: the run record's
+    fields and types, and the adapter tensors' names, shapes and values against the freshly wrapped ``model``.
+    Returns the restored run; ``UserError`` in one line otherwise."""
+    import torch
+    from peft import get_peft_model_state_dict
+
+    if not isinstance(saved, dict) or set(saved) != set(STAGE_STATE):
+        raise UserError(f"{where}: the checkpoint's entry is not one train-voice wrote; pass --force to start again")
+    try:
+        fields = parse_json(saved["run"]) if isinstance(saved["run"], str) else None
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or set(fields) != set(RUN_FIELDS) or not all(
+            isinstance(fields[name], kind) and not (kind is int and isinstance(fields[name], bool))
+            for name, kind in RUN_TYPES.items()) or min(fields["epoch"], fields["step"], fields["stale"]) < 0:
+        raise UserError(f"{where}: the checkpoint's run record is damaged; pass --force to start again")
+    expected = {name: tuple(value.shape) for name, value in get_peft_model_state_dict(model).items()}
+    for key in ("adapter", "best"):
+        tensors = saved[key]
+        if key == "best" and tensors is None:
+            continue
+        if not isinstance(tensors, dict) or {name: tuple(getattr(value, "shape", ())) for name, value in
+                                             tensors.items()} != expected:
+            raise UserError(f"{where}: the checkpoint's {key} tensors do not fit this model's adapter (another rank "
+                            "or model?); pass --force to start again")
+        if not all(isinstance(value, torch.Tensor) and value.is_floating_point() and bool(torch.isfinite(value).all())
+                   for value in tensors.values()):
+            raise UserError(f"{where}: the checkpoint's {key} tensors are not finite floats; pass --force to start "
+                            "again")
+    return run_from(saved)

@@ -12,6 +12,7 @@ import numpy as np
 
 from quantizer import distributed
 
+from ..errors import UserError
 from .voice_loss import Tally, coarse_loss, fine_items, fine_loss
 
 LEARNING_RATE = 3e-4  # LoRA's usual range; warm-up and cosine decay make it safe for 1-5 minutes of speech
@@ -158,9 +159,13 @@ def train_stage(model, task: StageTask, settings: Settings, device, bar, run: St
     scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, int(WARMUP_FRACTION * settings.steps)),
                                                 settings.steps)
     if state:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        try:  # checked by torch itself: parameter groups, sizes, the generator state's length
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+            raise UserError(f"the checkpoint's optimizer state does not fit this run ({type(error).__name__}); pass "
+                            "--force to start again") from None
 
     def autocast():
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.bf16)
