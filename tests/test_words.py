@@ -166,3 +166,62 @@ def test_speak_refuses_a_bad_recognizer_or_threshold_with_one_line(run_cli, arct
         assert result.exit_code != 0, (name, result.output)
         assert message in result.stderr and "Traceback" not in result.stderr, (name, result.stderr)
         assert not (tmp_path / "a.wav").exists() and not (tmp_path / "a.json").exists(), name
+
+
+@pytest.fixture(scope="module")
+def whisper_folder(tmp_path_factory):
+    return build_whisper(tmp_path_factory.mktemp("whisper") / "whisper")
+
+
+def test_a_chunk_longer_than_whispers_decoder_is_heard_in_parts(whisper_folder, arctic_audio, monkeypatch):
+    """The tiny Whisper's decoder holds 64 positions: a 300-character chunk would ask for about 158 tokens."""
+    from bark_clone.speaking.recognizer import load_recognizer
+
+    recognizer = load_recognizer(str(whisper_folder), "cpu")
+    model, asked = recognizer.loaded.model, []
+    original = model.generate
+
+    def recorded(*args, **options):
+        asked.append(options["max_new_tokens"])
+        return original(*args, **options)
+
+    monkeypatch.setattr(model, "generate", recorded)
+    samples, _ = arctic_audio
+    text = "Author of the danger trail, Philip Steels, etc. " * 6
+    assert isinstance(recognizer.transcribe(np.tile(samples, 3), "en", text), str)
+    assert len(asked) == 3 and all(tokens <= 64 - 8 for tokens in asked)
+
+
+def hostile_whisper(source, folder, change_config=None, change_generation=None, raw_generation=None):
+    import shutil
+
+    shutil.copytree(source, folder)
+    for name, change in (("config.json", change_config), ("generation_config.json", change_generation)):
+        if change is not None:
+            document = {**json.loads((folder / name).read_text()), "_from_model_config": False}  # else not read
+            (folder / name).write_text(json.dumps(change(document)))
+    if raw_generation is not None:
+        (folder / "generation_config.json").write_bytes(raw_generation)
+    return folder
+
+
+def test_a_recognizer_that_cannot_transcribe_fails_when_it_loads(whisper_folder, run_cli, arctic, model_args, tiny,
+                                                                 tmp_path):
+    assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
+    cases = {
+        "languages as a list": (dict(change_generation=lambda d: {**d, "lang_to_id": ["<|en|>"]}), "lang_to_id"),
+        "a 5 MB generation config": (dict(raw_generation=b'{"a": "' + b"x" * (5 * 2**20) + b'"}'),
+                                     "generation_config.json is not JSON in a regular file"),
+        "not json": (dict(raw_generation=b"{nope"), "generation_config.json is not JSON"),
+        "weights that do not fit": (dict(change_config=lambda d: {**d, "max_target_positions": 3}),
+                                    "its weights do not fit its config.json"),
+        "a start token outside the vocabulary": (
+            dict(change_generation=lambda d: {**d, "decoder_start_token_id": 10**6}), "recognizer"),
+    }
+    for name, (changes, message) in cases.items():
+        folder = hostile_whisper(whisper_folder, tmp_path / name.replace(" ", "-"), **changes)
+        result = run_cli("speak", "me.npz", "Hello there.", "-o", "a.wav", "--bark", tiny["bark"], "--device", "cpu",
+                         "--asr", folder)
+        assert result.exit_code == 1 and message in result.stderr, (name, result.stderr)
+        assert result.stderr.count("\n") == 1 and "unexpected" not in result.stderr, (name, result.stderr)
+        assert not (tmp_path / "a.wav").exists(), name

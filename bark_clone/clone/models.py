@@ -146,6 +146,9 @@ def load_pretrained(source: str, model_types: tuple[str, ...], model_class: Any,
         if local.exists():
             raise UserError(f"{flag} {source}: its weights cannot be loaded ({error})") from None
         raise offline_hint(source, what, flag, error) from None
+    except (RuntimeError, ValueError) as error:  # transformers' size-mismatch report, a damaged config's values
+        raise UserError(f"{flag} {source}: its weights do not fit its config.json "
+                        f"({str(error).splitlines()[0][:120] if str(error) else type(error).__name__})") from None
     return Loaded(model.to(device).eval(), source, hub_revision(source), device)
 
 

@@ -12,9 +12,15 @@ import numpy as np
 from ..clone.models import Loaded, load_pretrained
 from ..constants import HUBERT_SAMPLE_RATE
 from ..errors import UserError
+from ..files import read_json_file
 
 WHAT = "a speech recognizer (Whisper, or a CTC model such as wav2vec2)"
 MAX_WHISPER_TOKENS = 440  # Whisper's decoder holds 448 positions, a few of them its start tokens
+WHISPER_START_TOKENS = 8  # start of transcript, language, task, no-timestamps, with room to spare
+MAX_POSITIONS = 1 << 16
+MAX_LANGUAGES = 1000  # Whisper knows 100
+MAX_CONFIG_BYTES = 4 * 2**20  # generation_config.json and config.json are a few KB (Whisper's largest is 4 KB)
+WARM_UP_SECONDS = 1.0  # heard once at load: a recognizer that cannot transcribe fails before Bark speaks
 TOKENS_PER_CHARACTER = 0.5  # a generous bound on Whisper's text tokens per character spoken (English is ~0.25)
 
 
@@ -28,15 +34,41 @@ def _ctc(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str)
 
 
 def _whisper(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str) -> str:
+    """Whisper's transcript; a chunk that may need more tokens than the decoder holds is heard in parts."""
     import torch
 
+    room = whisper_room(loaded.model)
+    wanted = 8 + int(TOKENS_PER_CHARACTER * len(text))
+    parts = -(-wanted // room)
+    if parts > 1:  # split at equal times, the text's share with each: never asks the decoder for more than it has
+        pieces = np.array_split(audio, parts)
+        share = -(-len(text) // parts)
+        return " ".join(_whisper(loaded, processor, piece, language, text[:share]) for piece in pieces)
     features = processor(audio, sampling_rate=HUBERT_SAMPLE_RATE, return_tensors="pt").input_features
-    options: dict[str, Any] = {"max_new_tokens": min(MAX_WHISPER_TOKENS, 8 + int(TOKENS_PER_CHARACTER * len(text)))}
-    if f"<|{language}|>" in (getattr(loaded.model.generation_config, "lang_to_id", None) or {}):
+    options: dict[str, Any] = {"max_new_tokens": min(room, wanted)}
+    if f"<|{language}|>" in whisper_languages(loaded.model):
         options.update(language=language, task="transcribe")  # else Whisper detects it (or a test model cannot)
     with torch.inference_mode():
         ids = loaded.model.generate(features.to(loaded.device, loaded.model.dtype), **options)
     return processor.batch_decode(ids.cpu(), skip_special_tokens=True)[0]
+
+
+def whisper_room(model) -> int:
+    """New tokens Whisper may write: its decoder's positions less its start tokens (440 for OpenAI's models)."""
+    positions = getattr(model.config, "max_target_positions", None)
+    if not isinstance(positions, int) or isinstance(positions, bool) or not 16 <= positions <= MAX_POSITIONS:
+        raise UserError(f"the recognizer's max_target_positions is {str(positions)[:40]}; Whisper's is 448")
+    return min(MAX_WHISPER_TOKENS, positions - WHISPER_START_TOKENS)
+
+
+def whisper_languages(model) -> dict[str, int]:
+    """The language tokens its generation config names, checked as data (a dict of at most a few hundred)."""
+    languages = getattr(model.generation_config, "lang_to_id", None) or {}
+    if not isinstance(languages, dict) or len(languages) > MAX_LANGUAGES or not all(
+            isinstance(key, str) and isinstance(value, int) for key, value in languages.items()):
+        raise UserError("the recognizer's generation config has a lang_to_id that is not a table of language "
+                        "tokens")
+    return languages
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,12 @@ class Recognizer:
         """What is said in (n,) float32 audio at 16 kHz; ``text`` (what should be said) bounds Whisper's output."""
         if len(audio_16k) == 0:
             return ""
-        return self.kind.transcribe(self.loaded, self.processor, np.asarray(audio_16k, np.float32), language, text)
+        try:
+            return self.kind.transcribe(self.loaded, self.processor, np.asarray(audio_16k, np.float32), language,
+                                        text)
+        except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+            first = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
+            raise UserError(f"the words check's recognizer ({self.loaded.source}) failed: {first}") from None
 
 
 def load_recognizer(source: str, device) -> Recognizer:
@@ -88,8 +125,12 @@ def load_recognizer(source: str, device) -> Recognizer:
 
     from ..clone.models import hub_offline
 
-    loaded = load_pretrained(source, tuple(KINDS), _ByKind, WHAT, "--asr", device)
     local = Path(source).expanduser()
+    for name in ("config.json", "generation_config.json"):  # transformers reads them whole: bounded first
+        if local.is_dir() and (local / name).exists() and read_json_file(local / name, MAX_CONFIG_BYTES) is None:
+            raise UserError(f"--asr {source}: {name} is not JSON in a regular file of at most "
+                            f"{MAX_CONFIG_BYTES // 2**20} MB")
+    loaded = load_pretrained(source, tuple(KINDS), _ByKind, WHAT, "--asr", device)
     try:
         processor = AutoProcessor.from_pretrained(str(local) if local.exists() else source,
                                                   local_files_only=hub_offline())
@@ -98,7 +139,12 @@ def load_recognizer(source: str, device) -> Recognizer:
                         f"({str(error).splitlines()[0][:160] if str(error) else type(error).__name__})") from None
     if not hasattr(processor, "batch_decode") or not hasattr(processor, "feature_extractor"):
         raise UserError(f"--asr {source} has no tokenizer beside its feature extractor, so it cannot write words")
-    return Recognizer(loaded, processor, KINDS[loaded.model.config.model_type])
+    recognizer = Recognizer(loaded, processor, KINDS[loaded.model.config.model_type])
+    try:  # heard once now, so a recognizer that cannot transcribe fails here, never after Bark has spoken
+        recognizer.transcribe(np.zeros(int(WARM_UP_SECONDS * HUBERT_SAMPLE_RATE), np.float32), "en", "warm up")
+    except UserError as error:
+        raise UserError(f"--asr {source}: {error}") from None
+    return recognizer
 
 
 def recognizer_available(source: str) -> bool:
