@@ -38,10 +38,15 @@ def test_scripts_parse_into_lines_with_pauses_and_errors_name_the_line():
     cases = {"alice: hi\ncarol: hello": "script line 2: 'carol' is not one of the voices given (alice, bob)",
              "alice: hi\nbob:   \n": "script line 2: bob says nothing",
              "alice: hi\n\njust words without a name\n": "script line 3: 'just words without a name' is not NAME",
-             " \n\n": "the script has no lines"}
+             " \n\n": "the script has no lines",
+             "alice: hi\nbob: \u200b\u200d\n": "script line 2: bob says nothing",  # zero-width characters only
+             "alice: hi\nbob: a\x00b\n": "script line 2: bob holds a NUL character",
+             "alice: hi\r\nbob: \ud800\r\n": "script line 2: bob holds a lone surrogate"}
     for text, message in cases.items():
         with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
             parse_script(text, {"alice", "bob"}, 0.3)
+    separated = parse_script("alice: one\u2028still one\r\nbob: two", {"alice", "bob"}, 0.3)
+    assert [line.text for line in separated] == ["one\u2028still one", "two"]  # only \n and \r\n end a line
 
 
 @dataclass

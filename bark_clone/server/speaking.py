@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from ..bark.generation import require_text
 from ..constants import CODEC_SAMPLE_RATE, MAX_SEED
 from ..errors import ApiError, UserError
+from ..speaking.script import check_line_text
 from .cache import WavCache
 from .jobs import SpeakPlan, speak_job
 from .service import QueueFull, Service, get_service
@@ -81,9 +82,13 @@ def speaker_content(service: Service, name: str) -> bytes:
     return npz.read_bytes() + (voice.adapter_id if voice is not None else "").encode()
 
 
+def check_length(characters: int, limit: int, where: str = "the text") -> None:
+    if characters > limit:
+        raise ApiError(413, f"{where} has {characters} characters; this server speaks at most {limit} at once")
+
+
 def checked_text(text: str, limit: int, where: str = "the text") -> None:
-    if len(text) > limit:
-        raise ApiError(413, f"{where} has {len(text)} characters; this server speaks at most {limit} at once")
+    check_length(len(text), limit, where)
     try:
         require_text(text)
     except UserError as error:
@@ -100,7 +105,7 @@ def text_plan(service: Service, name: str, text: str, seed: int) -> SpeakPlan:
 def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> SpeakPlan:
     """A script: every speaker known (404 naming the line), every line saying something, at most the server's
     characters in all (413)."""
-    checked_text("".join(line.text for line in script), service.config.max_text_characters, "the script")
+    check_length(sum(len(line.text) for line in script), service.config.max_text_characters, "the script")
     contents: dict[str, bytes] = {}
     for number, line in enumerate(script, 1):
         if line.speaker not in contents:
@@ -108,8 +113,10 @@ def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> Sp
                 contents[line.speaker] = speaker_content(service, line.speaker)
             except ApiError as error:
                 raise ApiError(error.status, f"script line {number}: {error.message}") from None
-        if not line.text.strip():
-            raise ApiError(400, f"script line {number}: {line.speaker} says nothing")
+        try:
+            check_line_text(number, line.speaker, line.text)
+        except UserError as error:
+            raise ApiError(400, str(error)) from None
     lines = tuple((line.speaker, line.text.strip(), line.paragraph) for line in script)
     material = "\n".join(f"{speaker}\t{int(paragraph)}\t{text}" for speaker, text, paragraph in lines)
     key = speak_cache_key(b"".join(contents[name] + name.encode() for name in sorted(contents)), material, seed,

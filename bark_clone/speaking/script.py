@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ..bark.generation import require_text
 from ..errors import UserError
 from ..requests import LongFormSettings
 from .longform import Chunk, Job, SpeakingVoice, run_job, token_counter
@@ -33,9 +34,17 @@ def checked_line(number: int, speaker: str, text: str, names: Iterable[str], pau
     names = sorted(names)
     if speaker not in names:
         raise UserError(f"script line {number}: {speaker!r} is not one of the voices given ({', '.join(names)})")
-    if not text.strip():
-        raise UserError(f"script line {number}: {speaker} says nothing")
+    check_line_text(number, speaker, text)
     return ScriptLine(number, speaker, text.strip(), pause)
+
+
+def check_line_text(number: int, speaker: str, text: str) -> None:
+    """Every check a single text gets (NUL, lone surrogates, nothing but invisible characters), naming the line."""
+    try:
+        require_text(text)
+    except UserError as error:
+        said = "says nothing" if "is empty" in str(error) else str(error).replace("the text holds", "holds")
+        raise UserError(f"script line {number}: {speaker} {said}") from None
 
 
 def parse_script(text: str, names: Iterable[str], pause: float) -> list[ScriptLine]:
@@ -44,7 +53,8 @@ def parse_script(text: str, names: Iterable[str], pause: float) -> list[ScriptLi
     names = set(names)
     lines: list[ScriptLine] = []
     after_blank = False
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):  # "\n" and "\r\n" only: U+2028 and friends stay in a line
+        raw = raw.removesuffix("\r")
         if not raw.strip():
             after_blank = bool(lines)
             continue
