@@ -41,6 +41,8 @@ DEFAULT_BARK = "suno/bark"
 DEFAULT_QUANTIZER = "en"
 DEFAULT_ASR = "openai/whisper-base"  # the words check's recognizer: covers Bark's 13 languages
 
+DEFAULT_DTYPE = "auto"  # Bark's stages: the fastest precision that fits the device (devices.resolve_dtype)
+
 # Prompt policy.
 MIN_SPEECH_SECONDS = 1.0  # below this, the semantic/coarse ratio is unstable and the voice unrecognisable
 DEFAULT_MAX_SECONDS = 14.0  # the published quantizers were trained on clips of about this length

@@ -1,5 +1,5 @@
 """The exceptions for problems a user can fix: ``UserError`` (the CLI prints it as one line) and ``ApiError`` (the
-server answers it with its status and a JSON message)."""
+server answers it with its status and a JSON message); ``Advice``, the warning the CLI shows as one line."""
 
 
 class UserError(Exception):
@@ -18,3 +18,8 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.headers = status, " ".join(str(message).split()), headers or {}
+
+
+class Advice(UserWarning):
+    """Advice for the user from deep inside the library (``warnings.warn(Advice(...))``): the CLI prints it as one
+    ``warning:`` line even when other libraries' warnings are hidden."""

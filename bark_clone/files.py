@@ -39,10 +39,12 @@ def check_output_path(path: Path, force: bool, suffix: str | None = None, probe:
         raise UserError(f"cannot write into folder {path.parent}: {error.strerror or error}") from None
 
 
-def check_folder_output(folder: Path, force: bool, ours: Callable[[Path], bool], what: str) -> None:
+def check_folder_output(folder: Path, force: bool, ours: Callable[[Path], bool], what: str,
+                        parents: bool = False) -> None:
     """Refuse an output folder we may not (re)place, before any work: a symbolic link, the current folder or one
-    above it, a file, a missing or unwritable parent; an existing folder with anything in it unless ``force`` is
-    given and ``ours(folder)`` says it holds only what bark-clone writes as ``what`` (a voice, a dataset...)."""
+    above it, a file, a missing (unless ``parents``: it will be made) or unwritable parent; an existing folder with
+    anything in it unless ``force`` is given and ``ours(folder)`` says it holds only what bark-clone writes as
+    ``what`` (a voice, a dataset...)."""
     folder = Path(folder)
     if folder.is_symlink():
         raise UserError(f"{folder} is a symbolic link; give the {what}'s real folder, or a new name")
@@ -57,7 +59,10 @@ def check_folder_output(folder: Path, force: bool, ours: Callable[[Path], bool],
                             + (" even with --force" if force else ": choose another folder"))
         if not force:
             raise UserError(f"{folder} already exists; pass --force to replace it")
-    check_output_path(folder.parent / f".{resolved.name}.probe", force=False, probe=True)
+    parent = folder.parent
+    while parents and not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # the nearest folder that exists is where the new ones will be made
+    check_output_path(parent / f".{resolved.name}.probe", force=False, probe=True)
 
 
 def holds_only(folder: Path, marker: str, names: Iterable[str]) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from .constants import (
     DEFAULT_BARK,
     DEFAULT_CHUNK_SECONDS,
+    DEFAULT_DTYPE,
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
     DEFAULT_ASR,
@@ -24,6 +25,8 @@ from .constants import (
     MAX_VOICE_RANK,
 )
 from .errors import UserError
+
+VOICE_DTYPES = ("auto", "float32", "bfloat16")  # train-voice: float16 autocast would need a loss scaler
 
 
 @dataclass
@@ -43,7 +46,7 @@ class EvaluateRequest:
     device: str = "auto"
     seed: int = 0
     force: bool = False
-    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
     offload: bool = False
     batch_size: int = 8  # rows (a voice's sentence each) a Bark generation, every voice in one batch
 
@@ -60,7 +63,8 @@ class TrainVoiceRequest:
     encodec: str = DEFAULT_ENCODEC
     quantizer: str = DEFAULT_QUANTIZER
     device: str = "auto"
-    dtype: str = "float32"  # float32 trains in float32; bfloat16 trains under bf16 autocast (weights stay float32)
+    dtype: str = DEFAULT_DTYPE  # float32, or bf16 autocast with bfloat16 (weights stay float32); auto: bfloat16
+    # where the device computes it natively
     stages: tuple[str, ...] = ("coarse", "fine")
     rank: int = 16
     steps: int = 400  # optimizer steps per stage at most; held-out NLL stops it sooner
@@ -75,8 +79,9 @@ class TrainVoiceRequest:
             raise UserError("give the speaker's recordings or --data DIR, not both")
         if not self.stages or set(self.stages) - {"coarse", "fine"}:
             raise UserError("--stages takes coarse, fine or coarse,fine")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise UserError("train-voice trains in float32, or under bfloat16 autocast with --dtype bfloat16")
+        if self.dtype not in VOICE_DTYPES:
+            raise UserError(f"train-voice's --dtype is one of {', '.join(VOICE_DTYPES)} (bfloat16: autocast, the "
+                            "weights stay float32)")
         if not 1 <= self.rank <= MAX_VOICE_RANK or self.steps < 1 or self.batch_size < 1:
             raise UserError(f"--rank must lie in 1..{MAX_VOICE_RANK}, --steps and --batch-size be at least 1")
         if not 0 <= self.seed <= MAX_SEED:
@@ -118,7 +123,8 @@ class GenerateOptions:
     presets: bool = False
     shard_size: int = 64
     held_out: float = 0.05
-    dtype: str = "float32"  # Bark's stages; another precision makes other samples, so it is a setting
+    dtype: str = DEFAULT_DTYPE  # Bark's stages; another precision makes other samples, so it is a setting (auto
+    # is resolved on the machine before it is recorded)
 
     def settings(self) -> dict[str, Any]:
         settings = {"kind": "generated", "samples": self.samples, "bark": self.bark, "language": self.language,
@@ -174,7 +180,7 @@ class SpeakRequest:
     seed: int | None = None  # None: a random seed, written to the report (``long_form.seed`` is then set to it)
     max_chars: int = 20_000
     force: bool = False
-    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
     offload: bool = False
     long_form: LongFormSettings = field(default_factory=LongFormSettings)
     asr: str = DEFAULT_ASR  # the words check's recognizer: a hub id or a folder
@@ -204,7 +210,7 @@ class SearchRequest:
     max_seconds: float = DEFAULT_MAX_SECONDS
     language: str = "en"
     force: bool = False
-    dtype: str = "float32"  # Bark's stages (bark.DTYPES)
+    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
     offload: bool = False
     voice: Path | None = None  # a voice folder: the search runs on Bark wearing its adapters
     batch_size: int | None = None  # rows (a candidate's sentence each) a Bark generation; all of a step by default

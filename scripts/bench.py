@@ -135,9 +135,10 @@ def bench_long_inputs(models_paths: dict, work: Path, tiny: bool) -> dict:
 def machine(device) -> dict:
     import torch
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": model, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    from bark_clone.devices import cpu_description, native_bfloat16, resolve_dtype
+
+    return {"cpu": cpu_description(), "native_bfloat16": native_bfloat16(), "auto_dtype": resolve_dtype("auto", device),
+            "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
             "python": platform.python_version()}
 

@@ -164,5 +164,23 @@ def bark_state(hub) -> dict[str, tuple]:
     import hashlib
 
     bark = hub.bark()
-    return {name: (tuple(value.shape), hashlib.sha256(value.detach().numpy().tobytes()).hexdigest())
+    return {name: (tuple(value.shape), hashlib.sha256(value.detach().float().numpy().tobytes()).hexdigest())
             for name, value in bark.model.state_dict().items()}
+
+
+def test_a_voice_speaks_in_every_precision_of_its_base(good_voice, tiny, tmp_path):
+    """The voice records its base's fingerprint per precision: a bfloat16 Bark is still the Bark it was trained on."""
+    from bark_clone.cli.main import cli
+
+    for dtype in ("float32", "bfloat16", "auto"):
+        result = CliRunner().invoke(cli, ["speak", str(good_voice), "Hello there.", "-o", str(tmp_path / f"{dtype}.wav"),
+                                          "--bark", str(tiny["bark"]), "--device", "cpu", "--tries", "1", "--dtype",
+                                          dtype], catch_exceptions=False)
+        assert result.exit_code == 0, (dtype, result.output)
+    other = tmp_path / "other-bark"
+    import builders
+
+    builders.build_bark(other, seed=7)
+    result = CliRunner().invoke(cli, ["speak", str(good_voice), "Hi.", "-o", str(tmp_path / "x.wav"), "--bark",
+                                      str(other), "--device", "cpu", "--dtype", "bfloat16"], catch_exceptions=False)
+    assert result.exit_code == 1 and "its adapters fit only that model's weights" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import time
 
 import httpx
@@ -165,3 +166,37 @@ def test_the_server_checks_words_with_its_recognizer_or_says_it_cannot(config, t
     refused = broken.get("/speak/alice", params={"text": "Hello there."})
     assert refused.status_code == 503 and "speech recognizer" in refused.json()["error"]
     assert str(tiny["bark"]) not in refused.text
+
+
+@pytest.mark.slow
+def test_a_stream_that_fails_midway_ends_broken_and_delete_stops_it(live, monkeypatch, arctic):
+    """A job that fails after its first chunk (here: its speaker deleted, or Bark raising) cuts the transfer: the
+    client sees an incomplete body, never a shorter WAV that looks whole; the deleted speaker's job stops."""
+    base, generations = live
+    with httpx.Client(base_url=base, timeout=300) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            with client.stream("POST", "/speak", json={"name": "alice", "text": SEVEN_CHUNKS, "seed": 3,
+                                                       "stream": True}) as reply:
+                parts = reply.iter_raw()
+                next(parts)
+                assert client.delete("/speakers/alice").status_code == 204
+                count = len(generations)
+                for _ in parts:
+                    pass
+        time.sleep(1.0)
+        assert len(generations) <= count + 1  # at most the generation already running when it was deleted
+        upload(client, "alice", arctic.read_bytes())
+        original, armed = longform.BarkGenerator.rows, threading.Event()
+
+        def failing(self, rows, seeds):
+            if armed.is_set():  # once the client holds the first chunk
+                raise RuntimeError("Bark failed")
+            return original(self, rows, seeds)
+
+        monkeypatch.setattr(longform.BarkGenerator, "rows", failing)
+        with pytest.raises(httpx.RemoteProtocolError):
+            with client.stream("POST", "/speak", json={"name": "alice", "text": SEVEN_CHUNKS, "seed": 4,
+                                                       "stream": True}) as reply:
+                assert reply.status_code == 200
+                for _ in reply.iter_raw():
+                    armed.set()

@@ -219,9 +219,10 @@ def test_training_refuses_bad_data_and_existing_output(generated, tiny, tmp_path
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     result = run_cli("train-quantizer", "--data", generated, "--out", "taken", *args)
-    assert result.exit_code == 1 and "--resume" in result.stderr and "--force" in result.stderr
+    assert result.exit_code == 1 and "not write as a training run; refusing to replace it: choose another" in \
+        result.stderr  # never told to pass --force for a folder that is not a run
     result = run_cli("train-quantizer", "--data", generated, "--out", "taken", "--force", *args)
-    assert result.exit_code == 1 and "refusing to delete" in result.stderr
+    assert result.exit_code == 1 and "refusing to replace it even with --force" in result.stderr
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
     result = run_cli("train-quantizer", "--data", generated, "--out", "fresh", "--resume", *args)
     assert result.exit_code == 1 and "has no train_state.pt to resume from" in result.stderr

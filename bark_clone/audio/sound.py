@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import math
+import os
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ CLIP_FRAME_SECONDS = 0.032  # clipping is counted per 32 ms (the VAD's frames)
 STREAM_BLOCK_SECONDS = 30.0  # audio is decoded, checked and resampled this much at a time: memory stays flat
 MIN_SOURCE_RATE = 4_000  # Hz; below this no speech survives, and a tiny file would resample to gigabytes
 MAX_SOURCE_RATE = 384_000  # Hz; the highest rate audio interfaces record at
+MAX_CHANNELS = 64  # the most an audio interface records at once; each 30 s block is read for all of them
 MAX_RECORDING_SECONDS = 3 * 3600.0  # the CLI's bound: 3 h is about 700 MB at 16 kHz; the server sets its own
 
 
@@ -59,11 +63,18 @@ class Audio:
 def _open(path: Path):
     import soundfile
 
-    if not path.exists():
-        raise UserError(f"no such file: {path}")
-    if path.is_dir():
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UserError(f"{path} is a loop of symbolic links, not a file") from None
+        raise UserError(f"{path} is a symbolic link to a missing file" if path.is_symlink() else
+                        f"no such file: {path}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise UserError(f"{path} is a folder, not an audio file")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(info.st_mode):  # never opened: a FIFO would block, /dev/zero never ends
+        raise UserError(f"{path} is not a regular file (a device, a pipe or a socket); give an audio file")
+    if info.st_size == 0:
         raise UserError(f"{path} is empty")
     try:
         return soundfile.SoundFile(str(path))
@@ -76,8 +87,11 @@ def _unreadable(path: Path, error: Exception) -> UserError:
     return UserError(f"{path} is {kind} (wav, flac, ogg and mp3 work): {error}")
 
 
-def _check_header(path: Path, rate: int, declared_frames: int, max_seconds: float) -> None:
-    """Refuse before decoding anything: an absurd sample rate, or a declared length over ``max_seconds``."""
+def _check_header(path: Path, rate: int, declared_frames: int, max_seconds: float, channels: int = 1) -> None:
+    """Refuse before decoding anything: an absurd sample rate or channel count, or a declared length over
+    ``max_seconds``."""
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise UserError(f"{path} declares {channels} channels; recordings have 1 to {MAX_CHANNELS}")
     if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
         raise UserError(f"{path} declares a sample rate of {rate} Hz; recordings must lie between "
                         f"{MIN_SOURCE_RATE} and {MAX_SOURCE_RATE} Hz")
@@ -91,7 +105,7 @@ def check_audio_header(path: Path | str, max_seconds: float = MAX_RECORDING_SECO
     4-384 kHz and a declared length within ``max_seconds``. Returns the declared seconds."""
     path = Path(path)
     with _open(path) as handle:
-        _check_header(path, int(handle.samplerate), int(handle.frames), max_seconds)
+        _check_header(path, int(handle.samplerate), int(handle.frames), max_seconds, int(handle.channels))
         return int(handle.frames) / int(handle.samplerate)
 
 
@@ -111,17 +125,19 @@ def load_audio(path: Path | str, sample_rate: int | None = None,
     path = Path(path)
     with _open(path) as handle:
         rate, channels, declared = int(handle.samplerate), int(handle.channels), int(handle.frames)
-        _check_header(path, rate, declared, max_seconds)
+        _check_header(path, rate, declared, max_seconds, channels)
         target = sample_rate or rate
         stream = soxr.ResampleStream(rate, target, 1, dtype="float32", quality="HQ") if target != rate else None
-        pieces, clipped, peak, n_read = [], [], 0.0, 0
+        pieces, clipped, peak, raw_peak, n_read = [], [], 0.0, 0.0, 0
         per_frame = CLIP_FRAME_SECONDS * rate
+        block_frames = int(STREAM_BLOCK_SECONDS * rate / max(1, channels // 2))  # memory as for a stereo file
         try:
-            while len(block := handle.read(int(STREAM_BLOCK_SECONDS * rate), dtype="float32", always_2d=True)):
+            while len(block := handle.read(block_frames, dtype="float32", always_2d=True)):
                 if not np.isfinite(block).all():
                     raise UserError(f"{path} contains NaN or infinite samples")
                 mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)
                 peak = max(peak, float(np.abs(mono).max()))
+                raw_peak = max(raw_peak, float(np.abs(block).max()))
                 hits = np.flatnonzero(np.abs(block).max(axis=1) >= CLIP_LEVEL) + n_read
                 clipped.append((hits / per_frame).astype(np.int64))
                 n_read += len(block)
@@ -137,7 +153,8 @@ def load_audio(path: Path | str, sample_rate: int | None = None,
         raise UserError(f"{path} holds no audio samples")
     _check_complete(path, declared, rate, n_read)
     if peak < SILENCE_PEAK:
-        raise UserError(f"{path} is digital silence: there is nothing to clone")
+        raise UserError(f"{path}: its {channels} channels cancel out when mixed to mono; give one channel of it"
+                        if raw_peak >= SILENCE_PEAK else f"{path} is digital silence: there is nothing to clone")
     counts = np.bincount(np.concatenate(clipped), minlength=int(np.ceil(n_read / per_frame)))
     return Audio(np.concatenate(pieces), target, str(path), channels, rate, (counts / per_frame).astype(np.float32))
 

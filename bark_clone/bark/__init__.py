@@ -6,5 +6,6 @@
 - ``rows``: the three generation loops over rows of different voices and lengths, on the engine.
 - ``bootstrap``: a consistent prompt cut from Bark's own generation.
 - ``layouts``: what the coarse and fine loops read, rebuilt from a recording's streams (voice adapters' examples).
-- ``voices``: voice folders (prompt plus LoRA adapters), merged into a Bark or switched per request.
+- ``voices``: voice folders (prompt plus LoRA adapters), merged into a Bark or worn for one job at a time.
+- ``adapters``: a voice's LoRA adapters checked as data (configuration, weights against the stage), then attached.
 """

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..clone.models import Loaded, hub_offline, load_pretrained, offline_hint
 from ..constants import CODEC_HOP_LENGTH, CODEC_SAMPLE_RATE, DEFAULT_BARK, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from ..devices import DTYPES, resolve_dtype
 from ..errors import UserError
 from ..prompt import SpeakerPrompt
 
@@ -23,7 +24,6 @@ FINE_TEMPERATURE = 0.5
 MIN_EOS_P = 0.2  # the semantic model stops once end-of-speech has at least this probability
 
 
-DTYPES = ("float32", "float16", "bfloat16")
 GENERATION_STAGES = ("semantic", "coarse_acoustics", "fine_acoustics")  # the transformers; the codec stays float32
 
 
@@ -31,11 +31,13 @@ def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", o
     """``BarkModel`` plus its ``BarkProcessor`` (as ``loaded.processor``) from a hub id or local folder.
 
     ``dtype`` sets the three generation stages' precision (EnCodec and the audio stay float32): bfloat16 halves
-    their memory on any device, float16 needs a GPU. ``offload`` keeps only the running stage on the GPU
+    their memory on any device, float16 needs a GPU, ``auto`` (the commands' default) picks what is fastest here
+    (``devices``); float32 by default here, so a library call gives the same numbers on every machine. ``offload`` keeps only the running stage on the GPU
     (transformers' ``enable_cpu_offload``, which needs CUDA and the accelerate package)."""
     import torch
     from transformers import BarkModel, BarkProcessor
 
+    dtype = resolve_dtype(dtype, device)
     check_precision(dtype, offload, device)
     loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", torch.device("cpu"))
     set_precision(loaded, dtype)  # on the CPU: the device never holds a float32 copy of the stages

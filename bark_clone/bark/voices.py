@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clone.models import Loaded
+from ..devices import DTYPES
 from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
 from ..constants import MAX_SIDECAR_BYTES
 from ..errors import UserError
@@ -94,22 +95,38 @@ def open_speaker(path: Path | str) -> tuple[SpeakerPrompt, Path, Voice | None]:
     return SpeakerPrompt.load(path), path.with_suffix(".json"), None
 
 
-def stage_sha256(bark: Loaded, stages: tuple[str, ...] = tuple(STAGES)) -> str:
-    """A hash of the named stages' weights (names, shapes and float32 values): a voice's adapters fit only the base
-    they were trained on."""
+def stage_sha256(bark: Loaded, stages: tuple[str, ...] = tuple(STAGES), dtype: str | None = None) -> str:
+    """A hash of the named stages' weights (names, shapes and values, as cast to ``dtype``: by default the precision
+    they are in): a voice's adapters fit only the base they were trained on."""
     import torch
 
     digest = hashlib.sha256()
     for stage in stages:
         for name, tensor in sorted(getattr(bark.model, STAGES[stage]).state_dict().items()):
-            values = tensor.detach().to("cpu", torch.float32).contiguous()
+            values = tensor.detach().to("cpu", getattr(torch, dtype) if dtype else tensor.dtype)
+            values = values.to(torch.float32).contiguous()
             digest.update(f"{stage}.{name}{tuple(values.shape)}".encode() + values.numpy().tobytes())
     return digest.hexdigest()
 
 
+def base_fingerprints(bark: Loaded) -> dict[str, str]:
+    """The stages' hash in every precision Bark may run in (taken at training time, from the float32 weights), so a
+    voice is recognised whatever --dtype speaks it later."""
+    return {dtype: stage_sha256(bark, dtype=dtype) for dtype in DTYPES}
+
+
+def expected_base(voice: Voice, bark: Loaded) -> str:
+    """The hash ``voice`` records for its base in the precision ``bark``'s stages are in now."""
+    dtype = str(next(getattr(bark.model, STAGES[voice.stages[0]]).parameters()).dtype).removeprefix("torch.")
+    fingerprints = voice.document.get("base", {}).get("stage_sha256_by_dtype")
+    if dtype == "float32" or not isinstance(fingerprints, dict):
+        return voice.base_hash  # voices from before fingerprints per precision: float32 only
+    return str(fingerprints.get(dtype, ""))
+
+
 def check_base(voice: Voice, bark: Loaded) -> None:
     """Refuse a voice trained on another Bark (its stage weights hash differently)."""
-    if voice.base_hash != stage_sha256(bark):
+    if expected_base(voice, bark) != stage_sha256(bark):
         trained_on = voice.document.get("base", {}).get("bark", "another model")
         raise UserError(f"voice {voice.folder} was trained on {trained_on}, not on this --bark {bark.source}: its "
                         "adapters fit only that model's weights")
@@ -153,5 +170,5 @@ class VoiceSwitch:
     def _check_base(self, voice: Voice) -> None:
         if self._base_hash is None:
             self._base_hash = stage_sha256(self.bark)
-        if voice.base_hash != self._base_hash:
+        if expected_base(voice, self.bark) != self._base_hash:
             check_base(voice, self.bark)

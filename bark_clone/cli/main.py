@@ -8,7 +8,7 @@ import warnings
 import click
 
 from ..constants import VERSION
-from ..errors import UserError
+from ..errors import Advice, UserError
 
 # Each command lives in the module of its kind and is imported only when it runs (or when help lists it), so
 # ``bark-clone inspect`` never pays for torch, the server or the trainer.
@@ -28,6 +28,17 @@ COMMANDS = {
 }
 
 
+SHOW_WARNING = warnings.showwarning  # Python's own, for every warning that is not our Advice
+
+
+def show_advice(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` that prints our ``Advice`` as one line on stderr, and other warnings as before."""
+    if issubclass(category, Advice):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
 class BarkCloneGroup(click.Group):
     """Loads commands from ``COMMANDS`` on first use, and prints a ``UserError`` (or any unexpected error) as one
     line with exit status 1; ``--debug`` shows tracebacks."""
@@ -45,6 +56,8 @@ class BarkCloneGroup(click.Group):
         debug = bool(ctx.params.get("debug"))
         if not debug:
             warnings.filterwarnings("ignore")
+        warnings.filterwarnings("always", category=Advice)
+        warnings.showwarning = show_advice
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):

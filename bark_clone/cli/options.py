@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
-from ..constants import MAX_SEED
+from ..constants import DEFAULT_DTYPE, MAX_SEED
+from ..devices import AUTO, DTYPES
+from ..requests import VOICE_DTYPES
 
 
 def default(request_type: type, name: str) -> Any:
@@ -50,9 +52,17 @@ def device_option(function):
 
 
 def dtype_option(function):
-    return click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
-                        show_default=True, help="Precision of Bark's three stages (bfloat16 halves their memory; "
-                        "float16 needs a GPU). EnCodec, HuBERT and the quantizer stay float32.")(function)
+    return click.option("--dtype", type=click.Choice([AUTO, *DTYPES]), default=DEFAULT_DTYPE, show_default=True,
+                        help="Precision of Bark's three stages: auto picks the fastest here (bfloat16 on a CPU with "
+                        "AVX-512 BF16 or AMX and on GPUs that have it, else float16 on GPUs and float32 on CPUs); "
+                        "bfloat16 halves their memory, float16 needs a GPU. EnCodec, HuBERT and the quantizer stay "
+                        "float32.")(function)
+
+
+def voice_dtype_option(function):
+    return click.option("--dtype", type=click.Choice(list(VOICE_DTYPES)), default=DEFAULT_DTYPE, show_default=True,
+                        help="Training precision: bfloat16 trains under bf16 autocast (the weights stay float32); "
+                        "auto uses it where the device computes bfloat16 natively, else float32.")(function)
 
 
 def offload_option(function):

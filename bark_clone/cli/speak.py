@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..requests import LongFormSettings, SpeakRequest
+from ..speaking.script import LINE, MAX_NAME_CHARACTERS
 from .options import (
     SEED,
     FiniteFloat,
@@ -34,6 +35,10 @@ def voice_pairs(context, parameter, values) -> dict[str, Path]:
         name, equals, path = value.partition("=")
         if not equals or not name.strip() or not path:
             raise click.BadParameter(f"{value!r} is not NAME=SPEAKER (for example alice=speakers/alice.npz)")
+        parsed = LINE.fullmatch(f"{name.strip()}: x")  # as the script's own lines will be read
+        if parsed is None or parsed.group(1) != name.strip() or not name.strip().isprintable():
+            raise click.BadParameter(f"the name {name.strip()[:80]!r} cannot stand before a colon in a script line "
+                                     f"(at most {MAX_NAME_CHARACTERS} printable characters, no colon)")
         if name.strip() in voices:
             raise click.BadParameter(f"the name {name.strip()!r} is given twice")
         voices[name.strip()] = Path(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..constants import DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
+from ..constants import DEFAULT_DTYPE, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
 from ..errors import UserError
 from ..progress import progress_bar
 from .options import FiniteFloat, device_option, dtype_option, force_option, offload_option
@@ -104,7 +104,7 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
     if refine is not None and (candidates > 1 or window is not None):
         raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
-    if refine is None and (dtype != "float32" or offload):
+    if refine is None and (dtype != DEFAULT_DTYPE or offload):
         click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
                    "Bark, and HuBERT and the quantizer always run in float32", err=True)
     groups = [list(voices)] if combine else [[voice] for voice in voices]

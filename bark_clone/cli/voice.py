@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..requests import TrainVoiceRequest
-from .options import SEED, FiniteFloat, default, device_option, dtype_option, force_option
+from .options import SEED, FiniteFloat, default, device_option, force_option, voice_dtype_option
 
 
 def voice_default(name: str):
@@ -25,7 +25,7 @@ def voice_default(name: str):
 @click.option("--encodec", default=voice_default("encodec"), show_default=True, help="EnCodec hub id or folder.")
 @click.option("--quantizer", default=voice_default("quantizer"), show_default=True, help="Quantizer name or path.")
 @device_option
-@dtype_option
+@voice_dtype_option
 @click.option("--stages", default=",".join(voice_default("stages")), show_default=True,
               help="Which of Bark's models get an adapter: coarse, fine or coarse,fine.")
 @click.option("--rank", type=click.IntRange(1, 256), default=voice_default("rank"), show_default=True,

@@ -93,10 +93,10 @@ def check_out(out: Path, force: bool) -> None:
     from ..files import check_folder_output, holds_only
 
     check_folder_output(out, force, lambda folder: holds_only(folder, "report.json", REPORT_CONTENTS), "report")
-    try:  # created now and probed with a real write, so a read-only place fails before Bark runs
-        out.mkdir(exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
+    try:  # an existing folder is probed with a real write, so a read-only place fails before Bark runs
+        if out.is_dir():
+            with tempfile.TemporaryFile(dir=out):
+                pass
     except OSError as error:
         raise UserError(f"cannot write the report into {out}: {error.strerror or error}") from None
 
@@ -215,6 +215,7 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     vad, encoder = load_vad(), load_voice_encoder(device)
     recordings = load_targets(request.targets, vad)
     target = target_from_recordings(recordings, encoder)
+    out.mkdir(exist_ok=True)  # made only now: refused targets leave nothing behind
     bark = load_bark(request.bark, device, request.dtype, request.offload)
     session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out,
                       request.batch_size)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..bark.generation import load_bark
+from ..constants import DEFAULT_DTYPE
 from ..evaluate.evaluation import EVALUATION_SENTENCES, score_voices
 from ..evaluate.scoring import target_from_recordings
 
@@ -15,7 +16,7 @@ REFINE_SENTENCES = 3  # per candidate window
 class Refiner:
     """Holds Bark and the speaker encoder for one make-speaker run; ``best`` picks among candidate speakers."""
 
-    def __init__(self, bark_source: str, models, dtype: str = "float32", offload: bool = False,
+    def __init__(self, bark_source: str, models, dtype: str = DEFAULT_DTYPE, offload: bool = False,
                  batch_size: int | None = None) -> None:
         self.bark_source = bark_source
         self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)

@@ -93,6 +93,7 @@ async def metadata(name: str, service: Service = Depends(get_service)) -> dict[s
 async def delete(name: str, service: Service = Depends(get_service)) -> Response:
     service.speakers.delete(name)
     service.cancel_search(name)  # a queued or running search stops, and its private folder goes
+    service.stop_streams(name)  # and so does every stream speaking it (each ends broken, not as a shorter WAV)
     return Response(status_code=204)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from ..constants import (
     DEFAULT_ASR,
     DEFAULT_BARK,
+    DEFAULT_DTYPE,
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
     DEFAULT_MAX_SECONDS,
@@ -51,7 +52,7 @@ class ServiceConfig:
     workers: int = 1
     queue_size: int = 8
     retry_after_seconds: int = 5
-    dtype: str = "float32"  # Bark's stages
+    dtype: str = DEFAULT_DTYPE  # Bark's stages
     offload: bool = False
     asr: str = DEFAULT_ASR  # the words check's recognizer
     check_words: bool | None = None  # None: on when --asr is given or the default recognizer is cached
@@ -223,6 +224,7 @@ class Service:
         self.repaired = self.speakers.repair()  # what a killed server left behind
         self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
         self._stops: dict[str, threading.Event] = {}  # speaker name -> what cancels its search
+        self.streams: dict[str, set[threading.Event]] = {}  # speaker name -> what stops each stream speaking it
 
     def start_search(self, name: str, job: Callable[[dict[str, Any], threading.Event], None], folder: Path,
                      **details: Any) -> dict[str, Any]:
@@ -244,6 +246,19 @@ class Service:
         self.searches.pop(name, None)
         stop = self._stops.pop(name, None)
         if stop is not None:
+            stop.set()
+
+    def watch_streams(self, names: set[str], stop: threading.Event, watching: bool = True) -> None:
+        """Register (or with ``watching`` False, forget) a running stream's ``stop`` under the speakers it speaks."""
+        for name in names:
+            if watching:
+                self.streams.setdefault(name, set()).add(stop)
+            else:
+                self.streams.get(name, set()).discard(stop)
+
+    def stop_streams(self, name: str) -> None:
+        """Stop every stream speaking ``name`` before its next generation: its speaker was deleted."""
+        for stop in self.streams.pop(name, set()):
             stop.set()
 
     def search_ended(self, name: str, stop: threading.Event) -> None:

@@ -143,10 +143,15 @@ async def answer_speak(service: Service, plan: SpeakPlan, stream: bool = False) 
     return whole(*await service.run(lambda: speak_job(service, plan), plan.key), hit=False)
 
 
+class StreamBroken(Exception):
+    """Raised inside a streamed body: the server closes the connection without the final chunk."""
+
+
 async def streamed(service: Service, plan: SpeakPlan) -> Response:
     """An open-ended WAV sent as the job makes it: each chunk as soon as it and every chunk before it passed the
-    guard. A job that fails before its first chunk answers with its error; a client that goes away stops the job
-    before its next generation (nothing is cached then)."""
+    guard. A job that fails before its first chunk answers with its error; one that fails later (or whose speaker is
+    deleted) ends the response without its last chunk, so the client sees a broken transfer, never a shorter WAV
+    that looks whole; a client that goes away stops the job before its next generation (nothing is cached then)."""
     from ..audio.sound import pcm16_bytes, wav_stream_header
 
     loop = asyncio.get_running_loop()
@@ -156,14 +161,18 @@ async def streamed(service: Service, plan: SpeakPlan) -> Response:
     def on_piece(index: int, total: int, piece) -> None:
         loop.call_soon_threadsafe(pieces.put_nowait, pcm16_bytes(piece, CODEC_SAMPLE_RATE))
 
+    names = {plan.name} if plan.name is not None else {speaker for speaker, _, _ in plan.lines}
+    service.watch_streams(names, stop)
     try:
         future = service.jobs.submit(lambda: speak_job(service, plan, on_piece, stop))
     except QueueFull:
+        service.watch_streams(names, stop, watching=False)
         raise ApiError(429, "the server is busy; retry shortly",
                        {"Retry-After": str(service.config.retry_after_seconds)}) from None
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(pieces.put_nowait, None))
     first = await pieces.get()
     if first is None:  # it ended before its first chunk: its error is the answer
+        service.watch_streams(names, stop, watching=False)
         await service.result(future)
         raise ApiError(500, "internal error: the job ended without audio")
 
@@ -172,7 +181,10 @@ async def streamed(service: Service, plan: SpeakPlan) -> Response:
             yield wav_stream_header(CODEC_SAMPLE_RATE) + first
             while (piece := await pieces.get()) is not None:
                 yield piece
+            if future.exception() is not None:  # the open-ended WAV cannot say so: the transfer is cut instead
+                raise StreamBroken(f"the job failed after its first chunk: {type(future.exception()).__name__}")
         finally:
             stop.set()  # the client went away (or everything was sent): no more generations
+            service.watch_streams(names, stop, watching=False)
 
     return StreamingResponse(body(), media_type="audio/wav", headers={"X-Cache": "miss", "X-Stream": "chunks"})

@@ -15,7 +15,8 @@ from ..errors import UserError
 from ..requests import LongFormSettings
 from .longform import Chunk, Job, SpeakingVoice, run_job, token_counter
 
-LINE = re.compile(r"^\s*([^:\uff1a]{1,64}?)\s*[:\uff1a]\s*(.*?)\s*$")  # NAME: text (also a full-width colon)
+MAX_NAME_CHARACTERS = 64
+LINE = re.compile(r"^\s*([^:\uff1a]{1,%d}?)\s*[:\uff1a]\s*(.*?)\s*$" % MAX_NAME_CHARACTERS)  # NAME: text (or NAME：)
 PARAGRAPH_PAUSE_FACTOR = 3  # a blank line before a script line keeps this many times --pause before it
 
 

@@ -7,6 +7,7 @@ into exactly the dataset an uninterrupted run would have made.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from quantizer import distributed
 from ..bark.generation import COARSE_TEMPERATURE, FINE_TEMPERATURE, generate_rows, language_presets, load_bark
 from ..clone.models import Loaded, resolve_device
 from ..constants import CODEC_SAMPLE_RATE
+from ..devices import resolve_dtype
 from ..errors import UserError
 from ..progress import progress_bar
 from ..requests import GenerateOptions
@@ -63,6 +65,8 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     if options.samples <= 0 or options.batch_size <= 0 or options.shard_size <= 0:
         raise UserError("--samples, --batch-size and --shard-size must be positive")
     source = TextSource(options.language, Path(options.texts) if options.texts else None)
+    device = distributed.local_device(resolve_device(device))
+    options = replace(options, dtype=resolve_dtype(options.dtype, device))  # a setting: what auto meant here
     n_shards = -(-options.samples // options.shard_size)
     place = distributed.position()
     rank, world = place.rank, place.world
@@ -74,7 +78,7 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     summary = {"shards_made": 0, "samples": 0, "seconds": 0.0}
     if not todo:
         return summary
-    bark = load_bark(options.bark, distributed.local_device(resolve_device(device)), options.dtype)
+    bark = load_bark(options.bark, device, options.dtype)
     voices = language_presets(bark, options.language) if options.presets else []
     if options.presets and not voices:
         raise UserError(f"--presets: the Bark model has no stock voices for language {options.language!r}")

@@ -67,9 +67,9 @@ def check_run_folder(out: Path, resume: bool, force: bool) -> None:
         if not (out / STATE_FILE).exists():
             raise UserError(f"--resume: {out} has no {STATE_FILE} to resume from")
         return
-    if out.is_dir() and any(out.iterdir()) and not force and not out.is_symlink():
+    if out.is_dir() and not out.is_symlink() and any(out.iterdir()) and is_run_folder(out) and not force:
         raise UserError(f"{out} already exists; pass --resume to continue it or --force to start over")
-    check_folder_output(out, force, is_run_folder, "training run")
+    check_folder_output(out, force, is_run_folder, "training run", parents=True)
 
 
 def is_run_folder(folder: Path) -> bool:

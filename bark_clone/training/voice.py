@@ -4,6 +4,7 @@ of Bark's coarse and fine models, trained on the speaker's own streams and measu
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,8 +41,11 @@ def recordings_and_prompt(request: TrainVoiceRequest, models):
     from .voice_data import recording_pieces
 
     recordings = [analyse(path, models.vad) for path in request.recordings]
+    left_out: dict[str, float] = {}
+    pieces = recording_pieces(recordings, models, left_out)
+    held_out_split(pieces, left_out)  # too few pieces: say why before make-speaker's own search for a window
     speaker = make_speakers(recordings, models, request.max_seconds)[0]
-    return recordings, recording_pieces(recordings, models), speaker.prompt, speaker.sidecar
+    return recordings, pieces, speaker.prompt, speaker.sidecar
 
 
 def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[str] | None = None
@@ -122,6 +126,15 @@ def stage_tasks(stages: tuple[str, ...], training: list[Piece], held_out: list[P
     return {stage: stage_task(stage, training, alone, prompted) for stage in stages}
 
 
+def training_dtype(dtype: str, device) -> str:
+    """What --dtype means for training: bfloat16 (autocast) or float32; auto takes bfloat16 where the device computes
+    it natively (a float16 GPU trains in float32: autocast in float16 would need a loss scaler)."""
+    from ..devices import resolve_dtype
+
+    resolved = resolve_dtype(dtype, device)
+    return resolved if resolved in ("float32", "bfloat16") else "float32"
+
+
 def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callable[[str], None] | None = None
                 ) -> dict[str, Any]:
     """Train a voice: LoRA adapters of Bark's coarse and fine models on the speaker's own streams, held-out NLL
@@ -130,7 +143,7 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     import warnings
 
     from ..bark.generation import load_bark
-    from ..bark.voices import STAGES, stage_sha256
+    from ..bark.voices import STAGES, base_fingerprints, stage_sha256
     from ..clone.models import resolve_device
     from ..files import json_text
     from .voice_folder import load_checkpoint, voice_document
@@ -139,11 +152,13 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     is_main = distributed.position().is_main
     warn = (warn or warnings.warn) if is_main else (lambda line: None)
     request.check()
+    request = replace(request, dtype=training_dtype(request.dtype, device))
     check_output(request)
     distributed.barrier()  # every process has checked the folder before the first one writes to it
     data = gather(request, warn, str(device))
-    bark = load_bark(request.bark, device)
+    bark = load_bark(request.bark, device, "float32")  # the weights train in float32; --dtype sets the autocast
     out = Path(request.output)
+    fingerprints = base_fingerprints(bark)  # before any adapter wraps the stages
     identity = {"bark": request.bark, "base": stage_sha256(bark), "sources": data["sources"],
                 "settings": {"stages": list(request.stages), "rank": request.rank, "steps": request.steps,
                              "batch_size": request.batch_size, "seed": request.seed, "dtype": request.dtype}}
@@ -153,7 +168,8 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     trained = {stage: train_one(bark, STAGES[stage], tasks[stage], request, state, out, progress and is_main)
                for stage in tasks}
     runs = {stage: run for stage, (run, _) in trained.items()}
-    document = voice_document(request, bark, identity["base"], data["sources"], runs)
+    document = voice_document(request, bark, {"stage_sha256": identity["base"], "stage_sha256_by_dtype": fingerprints},
+                              data["sources"], runs)
     document["settings"]["processes"] = distributed.position().world
     if is_main:
         finish_voice(out, trained, document, data)

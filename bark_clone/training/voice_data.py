@@ -75,28 +75,34 @@ def piece_spans(segments, duration: float) -> list[tuple[float, float]]:
     return [(start, end) for start, end in spans if end - start >= MIN_SPEECH_SECONDS]
 
 
-def usable(profile, source: int, start: float, end: float, centroid, floor) -> bool:
-    """make-speaker's verdict on a stretch: enough speech, no music or tone, no second voice, no clipping."""
+def unusable(profile, source: int, start: float, end: float, centroid, floor) -> str | None:
+    """make-speaker's verdict on a stretch: why it cannot be used (too little speech, music or a tone, a second
+    voice, clipping), or None."""
     from ..audio.speech import speech_seconds
     from ..clone.selection import score_window
 
     candidate = score_window(profile, source, start, end, speech_seconds(profile.segments, start, end), centroid,
                              floor)
-    return candidate.rejected is None and candidate.scores["clipping"] < 0.01
+    if candidate.rejected is not None:
+        return "too little speech" if candidate.rejected.startswith("only") else candidate.rejected
+    return "clipped" if candidate.scores["clipping"] >= 0.01 else None
 
 
-def recording_pieces(recordings, models) -> list[Piece]:
-    """Every usable piece of every recording (one speaker), in time order, with the preceding audio as history."""
+def recording_pieces(recordings, models, left_out: dict[str, float] | None = None) -> list[Piece]:
+    """Every usable piece of every recording (one speaker), in time order, with the preceding audio as history;
+    the seconds left out are added to ``left_out`` by reason."""
     from ..clone.pipeline import cut_window, prompt_from_window
     from ..clone.selection import profile_recording, speaker_reference
 
     profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, models.voice)
                 for r in recordings]
     centroid, floor = speaker_reference(profiles)
-    pieces = []
+    pieces, left_out = [], {} if left_out is None else left_out
     for source, (recording, profile) in enumerate(zip(recordings, profiles)):
         for start, end in piece_spans(recording.segments, recording.audio.duration):
-            if not usable(profile, source, start, end, centroid, floor):
+            reason = unusable(profile, source, start, end, centroid, floor)
+            if reason is not None:
+                left_out[reason] = left_out.get(reason, 0.0) + end - start
                 continue
             first = max(0.0, start - HISTORY_SECONDS)
             split_frame = int((start - first) * CODEC_FRAME_RATE_HZ + 1e-6)
@@ -116,12 +122,15 @@ def dataset_pieces(rows: list[tuple[str, np.ndarray, np.ndarray]]) -> list[Piece
     return pieces
 
 
-def held_out_split(pieces: list[Piece]) -> tuple[list[Piece], list[Piece]]:
+def held_out_split(pieces: list[Piece], left_out: dict[str, float] | None = None) -> tuple[list[Piece], list[Piece]]:
     """(training, held out): the last pieces in time, at least ``HELD_OUT_FRACTION`` of the seconds and at least
-    one; at least one piece stays for training."""
+    one; at least one piece stays for training. ``left_out`` (seconds by reason) says why there are too few."""
     if len(pieces) < 2:
+        why = ", ".join(f"{seconds:.1f} s {reason}" for reason, seconds in sorted(left_out.items())) if left_out \
+            else ""
         raise UserError(f"{len(pieces)} usable piece(s) of speech: a voice needs at least two (one is held out to "
-                        "measure it); give longer recordings")
+                        "measure it); " + (f"left out: {why}; record again without that" if why else
+                                           "give longer recordings"))
     total, held = sum(piece.seconds for piece in pieces), 0.0
     count = 0
     while count < len(pieces) - 1 and (count == 0 or held < HELD_OUT_FRACTION * total):

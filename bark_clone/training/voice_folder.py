@@ -17,14 +17,16 @@ CHECKPOINT = "train_state.pt"
 MAX_CHECKPOINT_BYTES = 4 * 2**30  # adapters, their best copy and Adam's two moments: 4x the adapter's 512 MB bound
 
 
-def voice_document(request: TrainVoiceRequest, bark, base_hash: str, sources: dict, runs: dict) -> dict[str, Any]:
+def voice_document(request: TrainVoiceRequest, bark, base: dict[str, Any], sources: dict, runs: dict
+                   ) -> dict[str, Any]:
+    """``voice.json``; ``base`` holds the base model's fingerprints, taken before the adapters wrapped it."""
     from ..bark.voices import VOICE_FORMAT, VOICE_FORMAT_VERSION
 
     return {
         "format": VOICE_FORMAT, "format_version": VOICE_FORMAT_VERSION,
         "tool": {"name": "bark-clone", "version": VERSION},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "base": {"bark": request.bark, "revision": bark.revision, "stage_sha256": base_hash},
+        "base": {"bark": request.bark, "revision": bark.revision, **base},
         "stages": list(request.stages), "sources": sources,
         "settings": {"rank": request.rank, "steps": request.steps, "batch_size": request.batch_size,
                      "seed": request.seed, "dtype": request.dtype, "max_seconds": request.max_seconds},
