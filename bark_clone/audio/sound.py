@@ -252,38 +252,8 @@ def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     return encoded_audio(samples, sample_rate, ".wav")
 
 
-OUTPUT_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
-
-
 def encoded_audio(samples: np.ndarray, sample_rate: int, suffix: str) -> bytes:
-    """(n,) float audio encoded for a file ending in ``suffix``: .wav (16-bit), .flac or .ogg (Vorbis)."""
-    import soundfile
+    """(n,) float audio encoded for a file ending in ``suffix`` (``formats``: .wav, .flac, .mp3, .opus, .ogg, .pcm)."""
+    from .formats import encode, format_for_suffix
 
-    if suffix.lower() not in OUTPUT_FORMATS:
-        raise UserError(f"the output must end in {', '.join(OUTPUT_FORMATS)}; got {suffix or 'no suffix'}")
-    file_format, subtype = OUTPUT_FORMATS[suffix.lower()]
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format=file_format, subtype=subtype)
-    return buffer.getvalue()
-
-
-OPEN_ENDED = 0xFFFFFFFF  # a WAV size field that says "unknown": the stream ends when the connection does
-
-
-def wav_stream_header(sample_rate: int) -> bytes:
-    """The 44-byte header of a 16-bit mono PCM WAV whose length is not known yet (streamed as it is made).
-    Written by hand: soundfile writes the sizes when a file is closed, which a stream never is."""
-    import struct
-
-    return (b"RIFF" + struct.pack("<I", OPEN_ENDED) + b"WAVEfmt " +
-            struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, 2 * sample_rate, 2, 16) +
-            b"data" + struct.pack("<I", OPEN_ENDED))
-
-
-def pcm16_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """(n,) float audio as the raw 16-bit PCM that ``wav_bytes`` would hold for it (the same conversion)."""
-    import soundfile
-
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format="RAW", subtype="PCM_16")
-    return buffer.getvalue()
+    return encode(samples, sample_rate, format_for_suffix(suffix))

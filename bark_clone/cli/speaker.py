@@ -66,6 +66,27 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
     return start, end
 
 
+def check_refine_options(refine, bark, candidates, window, dtype, offload) -> None:
+    if refine is not None and bark is None:
+        raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
+    if refine is not None and (candidates > 1 or window is not None):
+        raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
+    if refine is None and (dtype != DEFAULT_DTYPE or offload):
+        click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
+                   "Bark, and HuBERT and the quantizer always run in float32", err=True)
+
+
+def checked_consents(consent: str, language: str, asr: str | None, groups: list[list[str]], models):
+    """``--consent`` checked against each group's first recording (``UserError`` naming the failed check, before
+    anything is written); what was checked, by the group's first recording."""
+    from ..speaking.consent import check_consent
+    from ..speaking.recognizer import load_recognizer
+
+    recognizer = load_recognizer(asr, models.hubert.device) if asr else None
+    return {group[0]: {"recording": Path(consent).name, **check_consent(Path(consent), Path(group[0]), models.voice,
+                                                                        language, recognizer)} for group in groups}
+
+
 @click.command("make-speaker")
 @click.argument("voices", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output .npz (one input) or folder. Default: speakers/<stem>.npz")
@@ -84,11 +105,16 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
               "with each, and keep the one whose speech scores best against the recording (needs --bark).")
 @click.option("--bark", help="Bark for --refine: suno/bark, suno/bark-small or a local folder.")
 @click.option("--normalize/--no-normalize", default=True, show_default=True, help="Level the speech to -20 dBFS.")
+@click.option("--consent", type=click.Path(dir_okay=False), help="The speaker saying they consent: checked before "
+              "any prompt is written (the same speaker as each VOICE; with --asr, the consent statement said).")
+@click.option("--consent-language", default="en", show_default=True, help="The consent's language (BCP 47).")
+@click.option("--asr", help="A speech recognizer (hub id or folder) to check the consent's words.")
 @dtype_option
 @offload_option
 @force_option
 def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, combine,
-                         candidates, refine, bark, normalize, dtype, offload, force) -> None:
+                         candidates, refine, bark, normalize, consent, consent_language, asr, dtype, offload,
+                         force) -> None:
     """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3), or one from all with --combine.
 
     The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
@@ -100,16 +126,13 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         check_audio_header(voice)
     from ..clone.pipeline import analyse, load_models, make_speakers
 
-    if refine is not None and bark is None:
-        raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
-    if refine is not None and (candidates > 1 or window is not None):
-        raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
-    if refine is None and (dtype != DEFAULT_DTYPE or offload):
-        click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
-                   "Bark, and HuBERT and the quantizer always run in float32", err=True)
+    check_refine_options(refine, bark, candidates, window, dtype, offload)
     groups = [list(voices)] if combine else [[voice] for voice in voices]
     outputs = speaker_outputs(groups, output, force, candidates)
+    if consent:
+        check_audio_header(consent)
     models = load_models(hubert, encodec, quantizer, device)
+    consents = checked_consents(consent, consent_language, asr, groups, models) if consent else None
     refiner = None
     if refine is not None:
         from ..search.refine import Refiner
@@ -133,10 +156,12 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         stages.update()
         stages.close()
         results.append(speakers)
-    for speakers, paths in zip(results, outputs):  # written only once every input has worked
+    for group, speakers, paths in zip(groups, results, outputs):  # written only once every input has worked
         if len(speakers) < len(paths):
             click.echo(f"note: only {len(speakers)} usable window(s) for {paths[0].stem}", err=True)
         for speaker, path in zip(speakers, paths):
+            if consents is not None:
+                speaker.sidecar["consent"] = consents[group[0]]
             speaker.write(path, force)
             start, end = speaker.sidecar["window"]
             source = Path(speaker.sidecar["selection"]["source"]).name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -18,14 +17,15 @@ from ..audio.sound import check_audio_header
 from ..constants import MIN_SPEECH_SECONDS, VERSION
 from ..errors import ApiError
 from .cache import WavCache
-from .guard import MULTIPART_OVERHEAD, SMALL_BODY_BYTES, RequestGuard
+from .guard import MULTIPART_OVERHEAD, OPENAI_PREFIX, SMALL_BODY_BYTES, RequestGuard, openai_error
 from .jobs import client_errors, make_speaker_job, preview_job, search_job
 from .service import ModelHub, Service, ServiceConfig, get_service
 from .speakers import public_document
 from .speaking import MAX_SCRIPT_LINES, speak_cache_key  # noqa: F401 (speak_cache_key: part of this module's API)
+from .openai_api import router as openai_router
 from .speaking import router as speak_router
+from .uploads import receive_upload
 
-UPLOAD_CHUNK = 1 << 20
 DEFAULTS = ServiceConfig()  # the form's documented defaults; each request is checked against its server's config
 
 
@@ -108,26 +108,32 @@ async def preview(name: str, service: Service = Depends(get_service)) -> Respons
     return Response(data, media_type="audio/wav")
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
+                   param: str | None = None) -> JSONResponse:
+    """Our errors are {"error": message}; OpenAI's routes answer in OpenAI's shape (422 becomes its 400)."""
+    if request.url.path.startswith(OPENAI_PREFIX):
+        status = 400 if status == 422 else status
+        return JSONResponse(openai_error(status, message, param), status_code=status, headers=headers)
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def api_error(request: Request, error: ApiError) -> JSONResponse:
-    return error_response(error.status, error.message, error.headers)
+    return error_response(request, error.status, error.message, error.headers)
 
 
 async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-    return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+    return error_response(request, error.status_code, str(error.detail), getattr(error, "headers", None))
 
 
 async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
     problems = "; ".join(f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
                          for item in error.errors())
-    return error_response(422, f"invalid request: {problems}")
+    first = next(iter(error.errors()), {}).get("loc", ())
+    return error_response(request, 422, f"invalid request: {problems}", param=str(first[-1]) if first else None)
 
 
 async def unexpected(request: Request, error: Exception) -> JSONResponse:
-    return error_response(500, f"internal error: {type(error).__name__}")
+    return error_response(request, 500, f"internal error: {type(error).__name__}")
 
 
 WEB = resources.files(__package__) / "web"
@@ -139,9 +145,9 @@ async def page() -> HTMLResponse:
 
 def body_limit(config: ServiceConfig, method: str, path: str) -> int:
     """The most bytes a request's body may hold: an upload's limit for POST /speakers, a little for the rest."""
-    if method == "POST" and path == "/speakers":
+    if method == "POST" and path in ("/speakers", "/v1/audio/voice_consents", "/v1/audio/voices"):
         return config.max_upload_bytes + MULTIPART_OVERHEAD
-    if method == "POST" and path == "/speak":  # JSON: up to 4 UTF-8 bytes a character, escaped, plus the fields
+    if method == "POST" and path in ("/speak", "/v1/audio/speech"):  # JSON: up to 4 UTF-8 bytes a character, escaped, plus the fields
         return max(SMALL_BODY_BYTES, 12 * config.max_text_characters + 1024 + 160 * MAX_SCRIPT_LINES)
     return SMALL_BODY_BYTES
 
@@ -156,27 +162,9 @@ def create_app(config: ServiceConfig, hub: ModelHub | None = None) -> FastAPI:
         app.add_exception_handler(error_type, handler)
     app.include_router(router)
     app.include_router(speak_router)
+    app.include_router(openai_router)
     app.add_middleware(RequestGuard, token=config.token, body_limit=lambda method, path: body_limit(config, method,
                                                                                                     path))
     app.add_api_route("/", page, response_class=HTMLResponse, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=str(WEB)), name="static")
     return app
-
-
-async def receive_upload(audio: UploadFile, config: ServiceConfig, folder: Path) -> Path:
-    """Copy the upload into ``folder`` (private to the server), refusing (413) anything over the size limit."""
-    suffix = Path(audio.filename or "").suffix.lower()
-    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".audio"
-    target = folder / f"upload{suffix}"
-    received = 0
-    with open(target, "wb") as handle:
-        while chunk := await audio.read(UPLOAD_CHUNK):
-            received += len(chunk)
-            if received > config.max_upload_bytes:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise ApiError(413, f"the upload is larger than {config.max_upload_bytes // (1024 * 1024)} MB")
-            handle.write(chunk)
-    if received == 0:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise ApiError(400, "the uploaded audio file is empty")
-    return target

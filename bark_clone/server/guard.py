@@ -9,6 +9,16 @@ from typing import Any, Callable
 from ..files import json_text
 
 PUBLIC_PATHS = ("/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")  # readable without a token
+OPENAI_PREFIX = "/v1/"  # OpenAI's routes: errors in OpenAI's shape
+OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                      409: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error"}
+OPENAI_ERROR_CODES = {401: "invalid_api_key", 404: "not_found", 413: "request_too_large", 429: "rate_limit_exceeded"}
+
+
+def openai_error(status: int, message: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body, so its clients raise their usual exceptions (400 is BadRequestError, and so on)."""
+    return {"error": {"message": message, "type": OPENAI_ERROR_TYPES.get(status, "server_error"), "param": param,
+                      "code": OPENAI_ERROR_CODES.get(status)}}
 PUBLIC_PREFIXES = ("/static/",)
 MULTIPART_OVERHEAD = 16 * 1024  # form fields and part headers around an uploaded file
 SMALL_BODY_BYTES = 64 * 1024  # every other request: JSON, or nothing
@@ -60,12 +70,13 @@ class RequestGuard:
         if self.token is not None and not is_public(scope["path"]) and not bearer_matches(
                 headers.get("authorization"), self.token):
             await reply(send, 401, "missing or wrong bearer token (send Authorization: Bearer TOKEN)",
-                        {"www-authenticate": "Bearer"})
+                        {"www-authenticate": "Bearer"}, scope["path"])
             return
         limit = self.body_limit(scope["method"], scope["path"])
         declared = headers.get("content-length", "")
         if declared and (not declared.isdigit() or int(declared) > limit):
-            await reply(send, 413, f"the request body is larger than this server takes ({limit // 1024} KB)")
+            await reply(send, 413, f"the request body is larger than this server takes ({limit // 1024} KB)",
+                        path=scope["path"])
             return
         await self.guarded(scope, receive, send, limit)
 
@@ -96,12 +107,14 @@ class RequestGuard:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
-            await reply(send, 413, f"the request body is larger than this server takes ({limit // 1024} KB)")
+            await reply(send, 413, f"the request body is larger than this server takes ({limit // 1024} KB)",
+                        path=scope["path"])
 
 
-async def reply(send, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-    """A JSON error response, {"error": message}, like every other error of the API."""
-    body = json_text({"error": message}, indent=None).encode("utf-8")
+async def reply(send, status: int, message: str, headers: dict[str, str] | None = None, path: str = "") -> None:
+    """A JSON error response, {"error": message} like every other error of the API (OpenAI's shape on its routes)."""
+    document = openai_error(status, message) if path.startswith(OPENAI_PREFIX) else {"error": message}
+    body = json_text(document, indent=None).encode("utf-8")
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

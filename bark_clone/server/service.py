@@ -30,6 +30,7 @@ from starlette.requests import Request
 
 from ..errors import ApiError, UserError
 from .cache import WavCache
+from .consents import ConsentStore
 from .speakers import SpeakerFolder
 
 
@@ -221,6 +222,7 @@ class Service:
         self.cache = WavCache(config.cache, config.cache_bytes)
         self.in_flight = InFlight()
         self.speakers = SpeakerFolder(config.speakers)
+        self.consents = ConsentStore(config.speakers)  # OpenAI's consent recordings, kept beside the speakers
         self.repaired = self.speakers.repair()  # what a killed server left behind
         self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
         self._stops: dict[str, threading.Event] = {}  # speaker name -> what cancels its search

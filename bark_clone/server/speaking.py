@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
+from ..audio.formats import FORMATS, Format, StreamEncoder, encode, format_named
 from ..bark.generation import require_text
 from ..constants import CODEC_SAMPLE_RATE, MAX_SEED
 from ..errors import ApiError, UserError
@@ -20,7 +21,8 @@ from .service import QueueFull, Service, get_service
 
 SPEAK_SETTINGS_VERSION = "long-form-2"  # part of the cache key: cached audio from older settings is not reused
 MAX_SCRIPT_LINES = 1000
-AUDIO = {200: {"content": {"audio/wav": {}}}}
+AUDIO = {200: {"content": {media: {} for media in sorted({fmt.media_type for fmt in FORMATS.values()})}}}
+FORMAT_HELP = f"The audio format: {', '.join(FORMATS)} (pcm: 24 kHz 16-bit mono little-endian)"
 
 router = APIRouter()
 
@@ -42,14 +44,16 @@ class SpeakBody(BaseModel):
     script: list[ScriptLineBody] | None = Field(None, min_length=1, max_length=MAX_SCRIPT_LINES)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     stream: bool = False
+    format: str = Field("wav", description=FORMAT_HELP)
 
 
 @router.get("/speak/{name}", summary="Bark speaks the text with this speaker", response_class=Response,
             responses=AUDIO)
 async def speak(name: str, text: str = Query(..., min_length=1), seed: int = Query(0, ge=0, le=MAX_SEED),
                 stream: bool = Query(False, description="Send each chunk as soon as it is ready (an open-ended WAV)"),
-                service: Service = Depends(get_service)) -> Response:
-    return await answer_speak(service, text_plan(service, name, text, seed), stream)
+                format: str = Query("wav", description=FORMAT_HELP), service: Service = Depends(get_service)
+                ) -> Response:
+    return await answer_speak(service, text_plan(service, name, text, seed), stream, requested_format(format))
 
 
 @router.post("/speak", summary="Bark speaks a long text or a script (JSON body)", response_class=Response,
@@ -58,10 +62,19 @@ async def speak_posted(body: SpeakBody, service: Service = Depends(get_service))
     if body.script is not None:
         if body.name is not None or body.text is not None:
             raise ApiError(400, "give either name and text, or a script, not both")
-        return await answer_speak(service, script_plan(service, body.script, body.seed), body.stream)
+        return await answer_speak(service, script_plan(service, body.script, body.seed), body.stream,
+                                  requested_format(body.format))
     if body.name is None or body.text is None:
         raise ApiError(422, "invalid request: give name and text (or a script)")
-    return await answer_speak(service, text_plan(service, body.name, body.text, body.seed), body.stream)
+    return await answer_speak(service, text_plan(service, body.name, body.text, body.seed), body.stream,
+                              requested_format(body.format))
+
+
+def requested_format(name: str) -> Format:
+    try:
+        return format_named(name)
+    except UserError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def words_identity(service: Service) -> str:
@@ -124,42 +137,61 @@ def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> Sp
     return SpeakPlan(seed, key, lines=lines)
 
 
-def whole(data: bytes, meta: dict, hit: bool) -> Response:
+def whole(data: bytes, meta: dict, hit: bool, fmt: Format = FORMATS["wav"]) -> Response:
     headers = {"X-Cache": "hit" if hit else "miss", "X-Chunks": str(meta.get("chunks", "")),
                "X-Min-Similarity": str(meta.get("min_similarity", "")),
                "X-Chunk-Similarities": ",".join(str(value) for value in meta.get("similarities", [])),
                "X-Chunk-Wers": ",".join("" if value is None else str(value) for value in meta.get("wers", []))}
-    return Response(data, media_type="audio/wav", headers=headers)
+    return Response(data, media_type=fmt.media_type, headers=headers)
 
 
-async def answer_speak(service: Service, plan: SpeakPlan, stream: bool = False) -> Response:
-    """The WAV of Bark speaking the plan: from the cache when the same request came before (whole, even when a
-    stream was asked for), else made now, whole or streamed."""
-    entry = service.cache.get_entry(plan.key)
+async def answer_speak(service: Service, plan: SpeakPlan, stream: bool = False, fmt: Format = FORMATS["wav"],
+                       finish=None, variant: str = "") -> Response:
+    """Bark speaking the plan in ``fmt``: from the cache when the same request came before (whole, even when a
+    stream was asked for), else made now, whole or (a streamable format) streamed. ``finish(samples)`` changes the
+    audio before it is encoded (OpenAI's speed); ``variant`` names that change in the cache key."""
+    key = plan.key if fmt is FORMATS["wav"] and finish is None else WavCache.key(plan.key, fmt.subtype,
+                                                                                 fmt.media_type, variant)
+    entry = service.cache.get_entry(key)
     if entry is not None:
-        return whole(*entry, hit=True)
-    if stream:
-        return await streamed(service, plan)
-    return whole(*await service.run(lambda: speak_job(service, plan), plan.key), hit=False)
+        return whole(*entry, hit=True, fmt=fmt)
+    if stream and fmt.streamable and finish is None:
+        return await streamed(service, plan, fmt)
+    made = service.cache.get_entry(plan.key) if key != plan.key else None  # the WAV of an earlier request
+    data, meta = made or await service.run(lambda: speak_job(service, plan), plan.key)
+    if key != plan.key:  # the WAV is cached as made; this format of it beside it
+        data = await service.run(lambda: reencoded(service, key, data, meta, fmt, finish))
+    return whole(data, meta, hit=False, fmt=fmt)
+
+
+def reencoded(service: Service, key: str, wav: bytes, meta: dict, fmt: Format, finish=None) -> bytes:
+    """The job's WAV in another format (and changed by ``finish``), cached under ``key``."""
+    import io
+
+    import soundfile
+
+    samples, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    data = encode(finish(samples) if finish is not None else samples, rate, fmt)
+    service.cache.put(key, data, meta)
+    return data
 
 
 class StreamBroken(Exception):
     """Raised inside a streamed body: the server closes the connection without the final chunk."""
 
 
-async def streamed(service: Service, plan: SpeakPlan) -> Response:
+async def streamed(service: Service, plan: SpeakPlan, fmt: Format = FORMATS["wav"]) -> Response:
     """An open-ended WAV sent as the job makes it: each chunk as soon as it and every chunk before it passed the
     guard. A job that fails before its first chunk answers with its error; one that fails later (or whose speaker is
     deleted) ends the response without its last chunk, so the client sees a broken transfer, never a shorter WAV
     that looks whole; a client that goes away stops the job before its next generation (nothing is cached then)."""
-    from ..audio.sound import pcm16_bytes, wav_stream_header
-
     loop = asyncio.get_running_loop()
+    encoder = StreamEncoder(fmt, CODEC_SAMPLE_RATE)
     pieces: asyncio.Queue = asyncio.Queue()
     stop = threading.Event()
 
     def on_piece(index: int, total: int, piece) -> None:
-        loop.call_soon_threadsafe(pieces.put_nowait, pcm16_bytes(piece, CODEC_SAMPLE_RATE))
+        loop.call_soon_threadsafe(pieces.put_nowait, encoder.feed(piece))
 
     names = {plan.name} if plan.name is not None else {speaker for speaker, _, _ in plan.lines}
     service.watch_streams(names, stop)
@@ -178,13 +210,14 @@ async def streamed(service: Service, plan: SpeakPlan) -> Response:
 
     async def body():
         try:
-            yield wav_stream_header(CODEC_SAMPLE_RATE) + first
+            yield first
             while (piece := await pieces.get()) is not None:
                 yield piece
             if future.exception() is not None:  # the open-ended WAV cannot say so: the transfer is cut instead
                 raise StreamBroken(f"the job failed after its first chunk: {type(future.exception()).__name__}")
+            yield encoder.close()
         finally:
             stop.set()  # the client went away (or everything was sent): no more generations
             service.watch_streams(names, stop, watching=False)
 
-    return StreamingResponse(body(), media_type="audio/wav", headers={"X-Cache": "miss", "X-Stream": "chunks"})
+    return StreamingResponse(body(), media_type=fmt.media_type, headers={"X-Cache": "miss", "X-Stream": "chunks"})

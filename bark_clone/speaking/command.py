@@ -73,12 +73,14 @@ def words_check(request: SpeakRequest, device):
 
 def check_outputs(request: SpeakRequest) -> Path:
     """The output's format, and that nothing is overwritten without --force; the report path."""
-    from ..audio.sound import OUTPUT_FORMATS
+    from ..audio.formats import format_for_suffix
     from ..files import check_output_path
 
     output = Path(request.output)
-    if output.suffix.lower() not in OUTPUT_FORMATS:
-        raise UserError(f"-o {output}: the output must end in {', '.join(OUTPUT_FORMATS)}")
+    try:
+        format_for_suffix(output.suffix)
+    except UserError as error:
+        raise UserError(f"-o {output}: {error}") from None
     report_path = output.with_suffix(".json")
     check_output_path(output, request.force)
     check_output_path(report_path, request.force)
