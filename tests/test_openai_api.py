@@ -17,7 +17,7 @@ from support import serving
 from bark_clone.server import speaking
 from bark_clone.server.app import create_app
 from bark_clone.server.service import ServiceConfig
-from bark_clone.speaking import longform
+from bark_clone.bark import generation
 
 TOKEN = "sekret-key"
 LONG_TEXT = " ".join(f"The keeper number {n} climbed the stairs and lit the lamp." for n in range(5))
@@ -119,10 +119,18 @@ def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio,
         return original(*args, **options)
 
     monkeypatch.setattr(speaking, "speak_job", held)
-    first = threading.Thread(target=lambda: client.audio.speech.create(model="tts-1", voice=voice, input="One."))
+    answers: dict[str, object] = {}
+
+    def ask(text: str) -> None:
+        try:
+            answers[text] = client.audio.speech.create(model="tts-1", voice=voice, input=text).read()
+        except openai.APIError as error:
+            answers[text] = error
+
+    first = threading.Thread(target=ask, args=("One.",))
     first.start()
     assert started.wait(60)
-    queued = threading.Thread(target=lambda: client.audio.speech.create(model="tts-1", voice=voice, input="Two."))
+    queued = threading.Thread(target=ask, args=("Two.",))
     queued.start()
     time.sleep(0.5)
     try:
@@ -133,6 +141,7 @@ def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio,
         release.set()
         first.join(120)
         queued.join(120)
+    assert all(isinstance(answers[text], bytes) for text in ("One.", "Two.")), answers  # both answered in full
 
 
 def test_streaming_to_a_file_starts_before_the_last_chunk_is_made(server, tmp_path, arctic_audio, monkeypatch):
@@ -141,13 +150,13 @@ def test_streaming_to_a_file_starts_before_the_last_chunk_is_made(server, tmp_pa
     client = client_for(base)
     consent = client.audio.voice_consents.create(recording=consent_wav.open("rb"), name="me", language="en")
     voice = client.audio.voices.create(audio_sample=sample.open("rb"), consent=consent.id, name="v").id
-    generations, original = [], longform.BarkGenerator.rows
+    generations, original = [], generation.generate_row_batches
 
-    def counted(self, rows, seeds):
+    def counted(*args, **options):
         generations.append(time.perf_counter())
-        return original(self, rows, seeds)
+        return original(*args, **options)
 
-    monkeypatch.setattr(longform.BarkGenerator, "rows", counted)
+    monkeypatch.setattr(generation, "generate_row_batches", counted)
     for response_format in ("wav", "opus", "pcm"):
         generations.clear()
         with client.audio.speech.with_streaming_response.create(model="tts-1", voice=voice, input=LONG_TEXT,

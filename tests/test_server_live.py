@@ -206,6 +206,10 @@ def test_browser_plays_a_streamed_reply_and_a_script(live_server, arctic, tmp_pa
         streamed = page.evaluate("window.lastStream")
         page.wait_for_function("document.getElementById('spoken').duration > 0", timeout=30_000)
         spoken = page.evaluate("document.getElementById('spoken').duration")
+        page.select_option("#speech-format", "opus")
+        with page.expect_download(timeout=120_000) as download:
+            page.click("#download-speech")
+        download.value.save_as(tmp_path / "speech.opus")
         page.evaluate("window.lastStream = null")
         page.fill("#script-text", "alice: Did you hear that?\nbob: Only the wind.\n\nalice: Then sleep well.")
         page.click("#script-button")
@@ -220,6 +224,9 @@ def test_browser_plays_a_streamed_reply_and_a_script(live_server, arctic, tmp_pa
         browser.close()
     assert streamed["firstAudioMs"] < 0.9 * streamed["doneMs"], streamed  # it played before the reply ended
     assert abs(spoken - streamed["samples"] / 24_000) < 0.01  # the kept reply is what was played
+    opus, rate = soundfile.read(tmp_path / "speech.opus")  # the same speech, downloaded as Ogg Opus
+    assert download.value.suggested_filename == "alice-speech.opus" and rate == 24_000
+    assert abs(len(opus) / rate - spoken) < 0.1
     assert scripted["samples"] > 0 and caption.startswith("3 line(s) by 2 speaker(s)")
     assert refused == "script line 2: no speaker named carol"
     assert not errors, errors

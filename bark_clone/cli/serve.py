@@ -38,15 +38,17 @@ def serve_default(name: str):
               help="Size bound of the /speak WAV cache (least recently used files go first).")
 @click.option("--max-text-chars", type=click.IntRange(1, 1_000_000), default=serve_default("max_text_characters"),
               show_default=True, help="Longest text /speak takes (longer: 413); long texts are spoken in chunks.")
-@click.option("--workers", type=click.IntRange(1, 16), default=serve_default("workers"), show_default=True,
-              help="Model worker threads.")
+@click.option("--workers", type=click.IntRange(1, 64), default=serve_default("workers"), show_default=True,
+              help="Jobs served at once; their Bark rows meet in shared batches.")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=serve_default("batch_size"), show_default=True,
+              help="Rows of all clients' jobs in one Bark generation at most.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
 @words_options(serve_default("asr"), serve_default("max_wer"), "chunk /speak makes")
 @dtype_option
 @offload_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, max_text_chars, workers, queue_size, check_words, asr, max_wer, dtype, offload) -> None:
+          cache_mb, max_text_chars, workers, batch_size, queue_size, check_words, asr, max_wer, dtype, offload) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -56,7 +58,8 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
                         "(clients then send Authorization: Bearer TOKEN)")
     config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
                            max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
-                           workers=workers, queue_size=queue_size, dtype=dtype, offload=offload, asr=asr,
+                           workers=workers, queue_size=queue_size, batch_size=batch_size, dtype=dtype,
+                           offload=offload, asr=asr,
                            check_words=check_words, max_wer=max_wer)
     import uvicorn
 

@@ -71,15 +71,17 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
     from ..speaking.longform import LongFormSettings, speak_long
 
     encoder, vad = service.hub.listeners()
-    words, switch = service.hub.words(), service.hub.voices()
+    words, batcher = service.hub.words(), service.hub.batcher()
     settings = LongFormSettings(seed=plan.seed)
-    if plan.lines:
-        audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
-    else:
-        prompt, voice = service.speakers.read_prompt(plan.name), service.speakers.read_voice(plan.name)
-        with switch.wearing(voice) as bark:  # Bark is this job's alone, with exactly this speaker's adapters
-            audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad, progress=False,
-                                       words=words, on_piece=on_piece, stop=stop, hurry_first=on_piece is not None)
+    with batcher.job(stop):  # every generation goes to the one batch of all clients' rows
+        if plan.lines:
+            audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
+        else:
+            prompt, voice = service.speakers.read_prompt(plan.name), service.speakers.read_voice(plan.name)
+            with batcher.wearing(voice) as bark:  # this job's rows wear exactly this speaker's adapters
+                audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad,
+                                           generator=batcher, progress=False, words=words, on_piece=on_piece,
+                                           stop=stop, hurry_first=on_piece is not None)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]],
             "wers": [row["wer"] for row in report["chunks"]]}
@@ -89,13 +91,13 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
 
 
 def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece, stop):
-    """A script on the shared Bark: each speaker judged against its prompt's decode, each batch wearing its
+    """A script through the batcher: each speaker judged against its prompt's decode, each batch wearing its
     speakers' adapters (or none)."""
     from ..speaking.longform import SpeakingVoice, speaker_reference
     from ..speaking.script import PARAGRAPH_PAUSE_FACTOR, ScriptLine, speak_script
 
     encoder, vad, words = listeners
-    switch = service.hub.voices()
+    switch, batcher = service.hub.voices(), service.hub.batcher()
     speakers = {}
     for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines):
         prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
@@ -103,7 +105,7 @@ def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece,
     lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
              for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]
     audio, report, _ = speak_script(switch.bark, lines, speakers, settings, encoder=encoder, vad=vad, words=words,
-                                    wear=switch.wearing, on_piece=on_piece, stop=stop,
+                                    generator=batcher, wear=batcher.wearing, on_piece=on_piece, stop=stop,
                                     hurry_first=on_piece is not None, progress=False)
     return audio, report
 

@@ -50,8 +50,9 @@ class ServiceConfig:
     max_prompt_seconds: float = DEFAULT_MAX_SECONDS
     max_text_characters: int = 5_000  # long texts are spoken in chunks; GET carries short ones, POST /speak any
     cache_bytes: int = 500 * 1024 * 1024
-    workers: int = 1
+    workers: int = 8  # jobs at once: their rows meet in one Bark batch (batch_size), their checks run beside it
     queue_size: int = 8
+    batch_size: int = 8  # rows of all jobs in one Bark generation at most
     retry_after_seconds: int = 5
     dtype: str = DEFAULT_DTYPE  # Bark's stages
     offload: bool = False
@@ -86,6 +87,7 @@ class ModelHub:
         self._bark = None
         self._listeners = None
         self._switch = None
+        self._batcher = None
         self._words: list = []  # [the words check or None], once decided
 
     def speaker_models(self):
@@ -106,6 +108,16 @@ class ModelHub:
                 self._bark = load_bark(self.config.bark, resolve_device(self.config.device), self.config.dtype,
                                        self.config.offload)
             return self._bark
+
+    def batcher(self):
+        """The scheduler every job's generations go through: one Bark batch for every client's rows."""
+        from .batcher import RowBatcher
+
+        switch = self.voices()
+        with self._lock:
+            if self._batcher is None:
+                self._batcher = RowBatcher(switch, self.config.batch_size)
+            return self._batcher
 
     def voices(self):
         """The one Bark every job shares, as a ``VoiceSwitch``: a job wears its speaker's adapters, or none."""

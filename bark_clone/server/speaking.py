@@ -160,7 +160,7 @@ async def answer_speak(service: Service, plan: SpeakPlan, stream: bool = False, 
     made = service.cache.get_entry(plan.key) if key != plan.key else None  # the WAV of an earlier request
     data, meta = made or await service.run(lambda: speak_job(service, plan), plan.key)
     if key != plan.key:  # the WAV is cached as made; this format of it beside it
-        data = await service.run(lambda: reencoded(service, key, data, meta, fmt, finish))
+        data = await asyncio.to_thread(reencoded, service, key, data, meta, fmt, finish)  # no queue slot of its own
     return whole(data, meta, hit=False, fmt=fmt)
 
 

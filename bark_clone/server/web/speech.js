@@ -88,6 +88,27 @@ $("speak-form").addEventListener("submit", async (event) => {
   }
 });
 
+// The last text again in the chosen format: the server answers it from its cache (the speech is made once).
+$("download-speech").addEventListener("click", async (event) => {
+  event.preventDefault();
+  const done = busy("speak-button", "speak-status", "Preparing the download…");
+  try {
+    const format = $("speech-format").value;
+    const response = await api("/speak", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name: current, text: $("text").value, format }),
+    });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = `${current}-speech.${format}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    done();
+  } catch (error) {
+    done(error);
+  }
+});
+
 // NAME: text lines, NAME among the listed speakers; a blank line asks for a longer pause before the next.
 function parseScript(text) {
   const known = new Set([...document.querySelectorAll("#speaker-list li")].map((item) => item.dataset.name));

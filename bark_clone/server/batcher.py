@@ -1,0 +1,121 @@
+"""One Bark batch for every client: the jobs of all requests (chunks of long texts and their retries, script
+lines, OpenAI's speech, ...) hand their rows to one scheduler thread, which runs the rows every waiting job has
+ready through the engine together, up to ``batch_size`` rows, each row with its own voice and seed, and hands each
+job its own rows back. Rows are seeded one by one, so a row comes out exactly as it would alone.
+
+Scheduling is at batch boundaries: a request that arrives while a batch runs joins the next batch (Bark's stages
+are not yet three queues of rows; docs/server.md measures what a late arrival waits). Rows whose speakers wear
+different adapters go to different batches (peft's mixed-adapter batches need its own forward, which the engine
+does not call); within a batch every row shares Bark's weights."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..speaking.longform import SpeakStopped
+
+
+@dataclass
+class Request:
+    """One job's rows for one generation: ``(text, prompt)`` rows, their seeds, the voice whose adapters they
+    need (None: the base model), and what stops the job (its rows are then withdrawn)."""
+
+    rows: list[tuple[str, Any]]
+    seeds: list[int]
+    voice: Any
+    stop: Any = None
+    future: Future = field(default_factory=Future)
+
+    @property
+    def adapters(self) -> str:
+        return getattr(self.voice, "adapter_id", "") or ""
+
+
+class RowBatcher:
+    """The scheduler. A job uses it as its generator: ``wearing(voice)`` names the voice of the rows that follow
+    in this thread, ``rows(rows, seeds)`` waits for them; ``job(stop)`` ties the thread's rows to a job's stop."""
+
+    def __init__(self, switch, batch_size: int) -> None:
+        self.switch, self.batch_size = switch, batch_size
+        self.pending: deque[Request] = deque()
+        self.condition = threading.Condition()
+        self.local = threading.local()
+        self.batches: list[list[int]] = []  # rows per request of every batch run (the bench and tests read it)
+        self.thread = threading.Thread(target=self._serve, name="bark-batcher", daemon=True)
+        self.thread.start()
+
+    @contextlib.contextmanager
+    def wearing(self, voice):
+        previous = getattr(self.local, "voice", None)
+        self.local.voice = voice
+        try:
+            yield self.switch.bark
+        finally:
+            self.local.voice = previous
+
+    @contextlib.contextmanager
+    def job(self, stop):
+        self.local.stop = stop
+        try:
+            yield self
+        finally:
+            self.local.stop = None
+
+    def rows(self, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:
+        request = Request(list(rows), list(seeds), getattr(self.local, "voice", None), getattr(self.local, "stop",
+                                                                                               None))
+        with self.condition:
+            self.pending.append(request)
+            self.condition.notify()
+        return request.future.result()
+
+    def _take(self) -> list[Request]:
+        """The oldest waiting request and every later one of the same adapters, while the rows fit one batch;
+        requests of stopped jobs are withdrawn."""
+        with self.condition:
+            while not self.pending:
+                self.condition.wait()
+            taken: list[Request] = []
+            for request in list(self.pending):
+                if request.stop is not None and request.stop.is_set():
+                    self.pending.remove(request)
+                    request.future.set_exception(SpeakStopped("the job was stopped before its rows ran"))
+                    continue
+                fits = sum(len(other.rows) for other in taken) + len(request.rows) <= self.batch_size
+                if not taken or (request.adapters == taken[0].adapters and fits):
+                    taken.append(request)
+                    self.pending.remove(request)
+            return taken
+
+    def _serve(self) -> None:
+        while True:
+            taken = self._take()
+            if taken:
+                self._run(taken)
+
+    def _run(self, taken: list[Request]) -> None:
+        """One generation for every taken request; if it fails, each request alone, so a failing row fails only
+        its own request."""
+        from ..bark.generation import generate_row_batches
+
+        self.batches.append([len(request.rows) for request in taken])
+        try:
+            with self.switch.wearing(taken[0].voice) as bark:
+                made = generate_row_batches(bark, [row for request in taken for row in request.rows],
+                                            [seed for request in taken for seed in request.seeds], self.batch_size)
+        except BaseException as error:  # noqa: BLE001 - handed to the jobs, never lost in this thread
+            if len(taken) == 1:
+                taken[0].future.set_exception(error)
+            else:
+                for request in taken:
+                    self._run([request])
+            return
+        first = 0
+        for request in taken:
+            request.future.set_result(made[first: first + len(request.rows)])
+            first += len(request.rows)
