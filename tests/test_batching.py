@@ -39,6 +39,14 @@ def spoken(base: str, name: str, text: str) -> bytes:
     return answer.content
 
 
+def leaves_after_its_first_chunk(base: str) -> int:
+    """A streamed long text whose client goes away after its first chunk, while the others' rows run."""
+    text = " ".join(f"The keeper number {n} climbed the stairs and lit the great lamp at dusk." for n in range(6))
+    with httpx.stream("POST", f"{base}/speak", json={"name": "bob", "text": text, "seed": 9, "stream": True},
+                      timeout=300) as reply:
+        return len(next(reply.iter_raw()))
+
+
 def server_config(tiny, folder, workers: int) -> ServiceConfig:
     return ServiceConfig(speakers=folder, bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
                          encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
@@ -60,18 +68,20 @@ def test_concurrent_requests_share_batches_and_each_equals_itself_alone(tiny, tm
         deadline = time.monotonic() + 10
         while not gate["open"] and time.monotonic() < deadline:
             with self.condition:
-                if len({id(request.future) for request in self.pending}) >= len(REQUESTS):
+                if len({id(request.future) for request in self.pending}) >= len(REQUESTS) + 1:
                     break
             time.sleep(0.05)
         gate["open"] = True
         return original(self)
 
     monkeypatch.setattr(RowBatcher, "_take", gathered)
-    config = server_config(tiny, together_folder, workers=len(REQUESTS))
+    config = server_config(tiny, together_folder, workers=len(REQUESTS) + 1)
     hub = ModelHub(config)
-    with serving(create_app(config, hub)) as base, concurrent.futures.ThreadPoolExecutor(len(REQUESTS)) as pool:
+    with serving(create_app(config, hub)) as base, concurrent.futures.ThreadPoolExecutor(len(REQUESTS) + 1) as pool:
+        leaving = pool.submit(leaves_after_its_first_chunk, base)
         results = list(pool.map(lambda request: spoken(base, *request), REQUESTS))
-    assert results == expected  # every request's bytes equal the same request alone
+        assert leaving.result() > 0
+    assert results == expected  # every request's bytes equal the same request alone, a client leaving or not
     batches = hub.batcher().batches
     assert max(len(batch) for batch in batches) >= 2, batches  # rows of several requests in one generation
     assert len(batches) < sum(len(batch) for batch in batches)  # fewer generations than requests' row sets

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from bark_clone.errors import ApiError
 from bark_clone.server.app import create_app
 from bark_clone.server.jobs import SpeakPlan, speak_job
+from bark_clone.server.speakers import PROCESS, STALE_SECONDS
 
 
 def upload(client, name: str, arctic) -> object:
@@ -78,7 +81,13 @@ def test_start_up_repairs_what_a_killed_server_left(config, hub, arctic):
     (folder / "half.json").write_text("{}")  # its npz was never written
     (folder / ".kept.npz.123.tmp").write_bytes(b"partial")
     (folder / "bare.npz").write_bytes((folder / "kept.npz").read_bytes())  # an npz copied in by hand, no sidecar
+    (folder / "fresh.json").write_text("{}")  # another process sharing the folder is writing this pair right now
+    stale = time.time() - 2 * STALE_SECONDS  # what a killed server left is older than any write in progress
+    for path in (folder / "half.json", folder / ".kept.npz.123.tmp"):
+        os.utime(path, (stale, stale))
     client = TestClient(create_app(config, hub))
+    assert (folder / "fresh.json").exists()
+    (folder / "fresh.json").unlink()
     assert not (folder / ".uploads").exists() and not (folder / "half.json").exists()
     assert not list(folder.glob(".*.tmp"))
     names = [entry["name"] for entry in client.get("/speakers").json()["speakers"]]
@@ -100,5 +109,5 @@ def test_uploads_wait_in_the_servers_own_folder_and_are_removed_after_the_job(cl
 
     monkeypatch.setattr(server, "make_speaker_job", spy)
     assert upload(client, "me", arctic).status_code == 201
-    assert seen and seen[0].is_relative_to(config.speakers / ".uploads") and not seen[0].exists()
-    assert not list((config.speakers / ".uploads").iterdir())
+    assert seen and seen[0].is_relative_to(config.speakers / ".uploads" / PROCESS) and not seen[0].exists()
+    assert not list((config.speakers / ".uploads" / PROCESS).iterdir())

@@ -44,11 +44,18 @@ def serve_default(name: str):
               help="Rows of all clients' jobs in one Bark generation at most.")
 @click.option("--queue-size", type=click.IntRange(1, 1000), default=serve_default("queue_size"), show_default=True,
               help="Jobs that may wait; beyond that, requests get 429 with Retry-After.")
+@click.option("--ray", "on_ray", is_flag=True, help="Serve through Ray Serve: --replicas copies behind Ray's HTTP "
+              "proxy, sharing --speakers (needs the ray extra: pip install bark-clone[ray]).")
+@click.option("--replicas", type=click.IntRange(1, 1024), default=1, show_default=True, help="With --ray: replicas.")
+@click.option("--ray-address", help="With --ray: the Ray cluster to join (default: start a local one).")
+@click.option("--gpus-per-replica", type=FiniteFloat(min=0), default=0.0, show_default=True,
+              help="With --ray: GPUs each replica reserves (fractions share a GPU).")
 @words_options(serve_default("asr"), serve_default("max_wer"), "chunk /speak makes")
 @dtype_option
 @offload_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
-          cache_mb, max_text_chars, workers, batch_size, queue_size, check_words, asr, max_wer, dtype, offload) -> None:
+          cache_mb, max_text_chars, workers, batch_size, queue_size, on_ray, replicas, ray_address, gpus_per_replica,
+          check_words, asr, max_wer, dtype, offload) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -61,6 +68,17 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
                            workers=workers, queue_size=queue_size, batch_size=batch_size, dtype=dtype,
                            offload=offload, asr=asr,
                            check_words=check_words, max_wer=max_wer)
+    if on_ray:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise UserError("--ray needs Ray Serve: pip install 'bark-clone[ray]' (or 'ray[serve]')")
+        from ..server.ray_serve import run_on_ray
+
+        run_on_ray(config, host, port, replicas, ray_address, gpus_per_replica)
+        return
+    if replicas != 1 or ray_address:
+        raise UserError("--replicas and --ray-address go with --ray")
     import uvicorn
 
     app = create_app(config)

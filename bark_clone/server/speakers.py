@@ -3,11 +3,14 @@ upload space, and sidecars without the server's own paths."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,9 @@ from ..errors import ApiError, UserError
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # a speaker's name, also its file name (matched whole)
 UPLOADS = ".uploads"  # private to the server: uploads wait here for their job, and are removed after it
 SEARCHES = ".search"  # a speaker's recording and search state while a search runs for it
+LOCKS = ".locks"  # one lock file per speaker name: two processes never write the same speaker at once
+PROCESS = f"{socket.gethostname()}-{os.getpid()}"  # uploads and searches live in a folder of their process
+STALE_SECONDS = 300  # a temporary file or lone sidecar this old was left by a crash, not by a replica mid-write
 
 
 def valid_name(name: str) -> bool:
@@ -105,7 +111,7 @@ class SpeakerFolder:
         from ..files import json_bytes, write_files_atomically
 
         npz, sidecar = self.paths(name)
-        with self.lock:
+        with self.writing(name):
             if npz.exists():
                 raise ApiError(409, f"a speaker named {name!r} already exists")
             write_files_atomically({sidecar: json_bytes(speaker.sidecar)}, force=True)
@@ -116,22 +122,41 @@ class SpeakerFolder:
         from ..files import json_bytes, write_files_atomically
 
         npz, path = self.paths(name)
-        with self.lock:
+        with self.writing(name):
             if not npz.exists():
                 return False
             write_files_atomically({path: json_bytes(sidecar)}, force=True)
             write_files_atomically({npz: prompt.npz_bytes()}, force=True)
             return True
 
+    @contextlib.contextmanager
+    def writing(self, name: str):
+        """Hold ``name`` for writing, in this process and across processes sharing the folder (filelock): a
+        speaker another process is writing is a 409 to retry, never two writers at once."""
+        from filelock import FileLock, Timeout
+
+        self.paths(name)  # the name is checked before it becomes a file name
+        (self.root / LOCKS).mkdir(mode=0o700, exist_ok=True)
+        lock = FileLock(self.root / LOCKS / f"{name}.lock")
+        try:
+            lock.acquire(timeout=5)
+        except Timeout:
+            raise ApiError(409, f"speaker {name!r} is being written by another request; retry shortly") from None
+        try:
+            with self.lock:
+                yield
+        finally:
+            lock.release()
+
     def search_folder(self, name: str) -> Path:
         """A fresh private folder for one speaker's search (its recording and state)."""
-        folder = self.root / SEARCHES / name
+        folder = self.root / SEARCHES / PROCESS / name
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, mode=0o700)
         return folder
 
     def delete(self, name: str) -> None:
-        with self.lock:
+        with self.writing(name):
             npz, sidecar = self.existing(name)
             if npz.parent != self.root:  # a voice folder goes whole
                 shutil.rmtree(npz.parent)
@@ -141,23 +166,50 @@ class SpeakerFolder:
 
     def upload_folder(self) -> Path:
         """A new private folder for one upload, inside the speakers folder (never the shared temp folder)."""
-        uploads = self.root / UPLOADS
-        uploads.mkdir(mode=0o700, exist_ok=True)
+        uploads = self.root / UPLOADS / PROCESS
+        uploads.mkdir(mode=0o700, parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix="upload-", dir=uploads))
 
     def repair(self) -> list[str]:
-        """At start-up: drop uploads and temporary files a killed server left, and json files without their npz
-        (a pair whose writing was cut short). Returns what was removed, for the log."""
+        """At start-up: drop what a killed server left: its uploads and searches (the folders of processes of this
+        host that are gone), temporary files and json files without their npz (a pair whose writing was cut short)
+        once they are stale, since other processes may share the folder and be writing now. Returns what was
+        removed, for the log."""
         removed = []
-        shutil.rmtree(self.root / UPLOADS, ignore_errors=True)
-        shutil.rmtree(self.root / SEARCHES, ignore_errors=True)  # searches die with the server; speakers stay
+        for private in (UPLOADS, SEARCHES):
+            for folder in sorted((self.root / private).glob("*")) if (self.root / private).is_dir() else []:
+                if not folder.is_symlink() and not alive(folder.name):
+                    shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (self.root / private).rmdir()  # gone when nothing else is in it
+        old = time.time() - STALE_SECONDS
         for folder in (self.root, self.root / ".cache"):
             for path in folder.glob(".*.tmp"):
-                if path.is_file() and not path.is_symlink():
+                if path.is_file() and not path.is_symlink() and path.stat().st_mtime < old:
                     path.unlink(missing_ok=True)
                     removed.append(path.name)
         for sidecar in self.root.glob("*.json"):  # only our files: a folder or link of that name is left alone
-            if sidecar.is_file() and not sidecar.is_symlink() and not sidecar.with_suffix(".npz").exists():
+            if (sidecar.is_file() and not sidecar.is_symlink() and not sidecar.with_suffix(".npz").exists()
+                    and sidecar.stat().st_mtime < old):
                 sidecar.unlink(missing_ok=True)
                 removed.append(sidecar.name)
         return removed
+
+
+def alive(owner: str) -> bool:
+    """Whether ``HOST-PID`` names a process still running on this host (other hosts' folders are theirs: alive).
+    This process's own folder is not: a new service in it starts clean."""
+    host, _, pid = owner.rpartition("-")
+    if not pid.isdigit() or not host:
+        return False  # not a process folder: an older server's upload
+    if host != socket.gethostname():
+        return True
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,91 @@
+"""The same application on Ray Serve: a deployment whose ingress is our FastAPI app (every route, the page, OpenAI's
+API), built on each replica over that replica's own Bark, models and batcher (``num_gpus`` per replica on GPUs),
+with Ray's HTTP proxy in front. Replicas share one speakers folder (a network filesystem across machines): its
+writes are atomic and a speaker is written by one process at a time (``SpeakerFolder.writing``); WAV caches, uploads
+and searches are per replica. Ray is an optional extra (``pip install bark-clone[ray]``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from .service import ServiceConfig
+
+REPLICA_HEADER = b"x-replica"  # which replica answered: load balancing is visible to clients and tests
+
+
+class ReplicaLabel:
+    """ASGI middleware adding the replica's id to every response."""
+
+    def __init__(self, app, label: str) -> None:
+        self.app, self.label = app, label.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def labelled(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (REPLICA_HEADER, self.label)]}
+            await send(message)
+
+        await self.app(scope, receive, labelled if scope["type"] == "http" else send)
+
+
+def settings_of(config: ServiceConfig) -> dict[str, Any]:
+    """The configuration as plain values, to travel to the replicas."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in dataclasses.asdict(config).items()}
+
+
+def replica_app(settings: dict[str, Any]):
+    """Run on each replica when it starts: our application over a configuration from ``settings``."""
+    from ray import serve
+
+    from .app import create_app
+
+    app = create_app(ServiceConfig(**{**settings, "speakers": Path(settings["speakers"])}))
+    app.add_middleware(ReplicaLabel, label=serve.get_replica_context().replica_id.unique_id)
+    return app
+
+
+class BarkCloneReplica:
+    """The deployment's class: the ASGI application ``replica_app`` builds is its ingress."""
+
+
+def application(config: ServiceConfig, replicas: int = 1, num_gpus: float = 0.0,
+                autoscaling: dict[str, Any] | None = None):
+    """The Ray Serve application: ``replicas`` copies (or ``autoscaling``, Ray's autoscaling_config, passed
+    through), each reserving ``num_gpus``."""
+    from ray import serve
+
+    settings = settings_of(config)
+    ingress = serve.ingress(lambda: replica_app(settings))(BarkCloneReplica)
+    scaling = {"autoscaling_config": autoscaling} if autoscaling else {"num_replicas": replicas}
+    return serve.deployment(name="bark-clone", ray_actor_options={"num_gpus": num_gpus}, **scaling)(ingress).bind()
+
+
+def build_app(args: dict[str, str]):
+    """For ``serve run bark_clone.server.ray_serve:build_app speakers=/shared/speakers bark=suno/bark-small
+    replicas=2``: ServiceConfig's fields as strings, plus ``replicas`` and ``num_gpus``."""
+    fields = {field.name: field.type for field in dataclasses.fields(ServiceConfig)}
+    values: dict[str, Any] = {}
+    for key, text in args.items():
+        if key in ("replicas", "num_gpus"):
+            continue
+        if key not in fields:
+            raise ValueError(f"{key} is not a bark-clone serve setting ({', '.join(fields)})")
+        default = getattr(ServiceConfig(), key)
+        values[key] = Path(text) if key == "speakers" else (
+            text.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(text)
+            if isinstance(default, (int, float)) else text)
+    return application(ServiceConfig(**values), int(args.get("replicas", 1)), float(args.get("num_gpus", 0)))
+
+
+def run_on_ray(config: ServiceConfig, host: str, port: int, replicas: int, address: str | None,
+               num_gpus: float = 0.0) -> None:
+    """``bark-clone serve --ray``: connect to (or start) Ray, start Serve's proxy on ``host:port``, run the
+    application until interrupted."""
+    import ray
+    from ray import serve
+
+    ray.init(address=address, ignore_reinit_error=True)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(application(config, replicas, num_gpus), name="bark-clone", route_prefix="/", blocking=True)
