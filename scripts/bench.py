@@ -144,7 +144,7 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming", "service")
+        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming", "service", "ray")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
@@ -155,6 +155,7 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
     from bench_precision import bench_precision
+    from bench_ray import bench_ray
     from bench_service import bench_service_rows
     from bench_streaming import bench_streaming
     from bench_training import bench_training
@@ -191,8 +192,9 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
              **({} if tiny else {"bark-small size, 64 tokens a chunk": bark_folder("bark-stream", 64)})}, device),
         "service": lambda: bench_service_rows(
             models_paths, {"tiny Bark": (models_paths["bark"], 0.5),
-                           **({} if tiny else {"bark-small size, 64 tokens": (bark_folder("bark-stream", 64), 2.0)})},
+                           **({} if tiny else {"bark-small size, 64 tokens": (bark_folder("bark-stream", 64), None)})},
             work / "service"),
+        "ray": lambda: bench_ray(models_paths, work, Path(__file__).parents[1] / "tests" / "data" / "arctic_a0007.wav"),
     }
     return {row: measure[row]() for row in rows}
 

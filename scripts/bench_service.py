@@ -7,6 +7,7 @@ first audio); 50 clients at once against a queue of 8 (every request answered, m
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import resource
 import shutil
 import statistics
@@ -65,7 +66,9 @@ def speakers_folder(root: Path, bark_folder: Path) -> list[str]:
     return names
 
 
+@contextlib.contextmanager
 def served(models_paths, folder: Path, workers: int, queue_size: int = 16):
+    """A live server on the loopback address: (its base URL, its model hub)."""
     from support import serving
 
     from bark_clone.server.app import create_app
@@ -75,7 +78,9 @@ def served(models_paths, folder: Path, workers: int, queue_size: int = 16):
                            encodec=str(models_paths["encodec"]), quantizer=str(models_paths["v0"]),
                            device="cpu", workers=workers, queue_size=queue_size, batch_size=8, dtype="float32",
                            check_words=False)
-    return serving(create_app(config, ModelHub(config)))
+    hub = ModelHub(config)
+    with serving(create_app(config, hub)) as base:
+        yield base, hub
 
 
 def ask(base: str, name: str, text: str, stream: bool = False) -> dict:
@@ -99,7 +104,7 @@ def fresh_copy(source: Path, target: Path) -> Path:
 
 
 def clients_at_once(models_paths, speakers: Path, names: list[str], work: Path, workers: int) -> dict:
-    with served(models_paths, fresh_copy(speakers, work / f"at-once-{workers}"), workers) as base:
+    with served(models_paths, fresh_copy(speakers, work / f"at-once-{workers}"), workers) as (base, hub):
         started = time.perf_counter()
         if workers == 1:  # today's server: one job at a time, so the requests come one after another
             answers = [ask(base, name, text) for name, text in zip(names, TEXTS)]
@@ -108,14 +113,16 @@ def clients_at_once(models_paths, speakers: Path, names: list[str], work: Path, 
                 answers = list(pool.map(lambda pair: ask(base, *pair), zip(names, TEXTS)))
         total = time.perf_counter() - started
     latencies = sorted(answer["seconds"] for answer in answers)
-    return {"total_seconds": total, "p50_seconds": statistics.median(latencies),
+    batcher = hub.batcher()
+    return {"total_seconds": total, "seconds_in_bark": batcher.busy_seconds, "generations": len(batcher.batches),
+            "rows": sum(map(sum, batcher.batches)), "p50_seconds": statistics.median(latencies),
             "p95_seconds": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
             "ok": sum(answer["status"] == 200 for answer in answers)}
 
 
 def staggered(models_paths, speakers: Path, names: list[str], work: Path, workers: int, gap: float) -> list[float]:
     """One streamed client every ``gap`` seconds: each one's time to first audio."""
-    with served(models_paths, fresh_copy(speakers, work / f"staggered-{workers}"), workers) as base, \
+    with served(models_paths, fresh_copy(speakers, work / f"staggered-{workers}"), workers) as (base, _), \
             concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
         futures = []
         for name, text in zip(names, TEXTS):
@@ -127,7 +134,7 @@ def staggered(models_paths, speakers: Path, names: list[str], work: Path, worker
 def fifty_clients(models_paths, speakers: Path, names: list[str], work: Path) -> dict:
     """50 clients at once against a queue of 8: every request gets audio or a 429 with Retry-After."""
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with served(models_paths, fresh_copy(speakers, work / "fifty"), workers=8, queue_size=8) as base, \
+    with served(models_paths, fresh_copy(speakers, work / "fifty"), workers=8, queue_size=8) as (base, _), \
             concurrent.futures.ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(lambda index: ask(base, names[index % 8], f"{TEXTS[index % 8]} Take {index}."),
                                 range(50)))
@@ -154,8 +161,9 @@ def engine_gain(bark_folder: Path, names: list[str], speakers: Path) -> dict:
     return {"batch_1_seconds": seconds[1], "batch_8_seconds": seconds[8], "gain": seconds[1] / seconds[8]}
 
 
-def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagger_gap: float) -> dict:
-    """One model size: the rows above, with their ratios."""
+def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagger_gap: float | None) -> dict:
+    """One model size: the rows above, with their ratios (the staggered and 50-client parts only where
+    ``stagger_gap`` is given: at bark-small size on a CPU they would take hours)."""
     speakers = work / f"speakers-{label}"
     speakers.mkdir(parents=True)
     names = speakers_folder(speakers, bark_folder)
@@ -165,6 +173,8 @@ def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagg
     row = {"model": label, "today": today, "batched": batched, "engine": engine,
            "speedup": today["total_seconds"] / batched["total_seconds"]}
     row["share_of_engine_gain"] = (row["speedup"] - 1) / max(engine["gain"] - 1, 1e-9)
+    if stagger_gap is None:
+        return row
     row["staggered_first_audio"] = {"today": staggered(paths, speakers, names, work / label, 1, stagger_gap),
                                     "batched": staggered(paths, speakers, names, work / label, 8, stagger_gap),
                                     "gap_seconds": stagger_gap}

@@ -58,3 +58,29 @@ def serving(app):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def read_only_place(recording: Path):
+    """A fresh folder holding ``recording`` (as ``me.wav``) and a read-only ``ro/``; yields (folder, run) where
+    ``run(arguments)`` runs the CLI as an unprivileged user (root writes anywhere), so ``ro/`` really is read-only."""
+    import shutil
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bark-clone-ro-"))
+    folder.chmod(0o755)
+    shutil.copy(recording, folder / "me.wav")
+    (folder / "ro").mkdir(mode=0o555)
+    (folder / "ro").chmod(0o555)
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+
+    def run(arguments: list) -> subprocess.CompletedProcess:
+        return subprocess.run([*drop, sys.executable, "-m", "bark_clone", *map(str, arguments)], capture_output=True,
+                              text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+                              env={**os.environ, "HOME": str(folder)})
+
+    try:
+        yield folder, run
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

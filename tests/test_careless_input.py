@@ -6,9 +6,7 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,29 +15,15 @@ import builders
 import pytest
 import torch
 from hostile import Exploit
-
-REPO = Path(__file__).resolve().parents[1]
-
+from support import read_only_place
 
 def test_a_read_only_output_folder_is_refused_before_any_work(arctic):
-    """Run as an unprivileged user (root writes anywhere), so the folder really is read-only for the command."""
-    folder = Path(tempfile.mkdtemp(prefix="bark-clone-ro-"))
-    try:
-        folder.chmod(0o755)
-        shutil.copy(arctic, folder / "voice.wav")
-        (folder / "ro").mkdir(mode=0o555)
-        (folder / "ro").chmod(0o555)
-        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        result = subprocess.run([*drop, sys.executable, "-m", "bark_clone", "make-speaker", str(folder / "voice.wav"),
-                                 "-o", str(folder / "ro"), "--hubert", "/nonexistent/hubert"],
-                                capture_output=True, text=True, timeout=120, cwd=REPO,
-                                env={**os.environ, "HOME": str(folder)})
+    with read_only_place(arctic) as (folder, run):
+        result = run(["make-speaker", folder / "me.wav", "-o", folder / "ro", "--hubert", "/nonexistent/hubert"])
         assert result.returncode == 1, result.stderr
         assert result.stderr.startswith(f"error: cannot write into folder {folder / 'ro'}")
         assert result.stderr.count("\n") == 1  # before the (missing) HuBERT was ever looked at
         assert not list((folder / "ro").iterdir())
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def damaged_quantizer_folders(root: Path, good: Path) -> dict[str, Path]:

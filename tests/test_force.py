@@ -3,17 +3,12 @@ anything else; outputs are probed before the work (hardening, round three)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
+from support import read_only_place
 from trained_voices import train_arguments
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def foreign_folder(path: Path) -> Path:
@@ -77,24 +72,13 @@ def test_every_command_with_force_leaves_foreign_folders_alone(command, run_cli,
     assert (tmp_path / "me.wav").exists() and not (tmp_path / "w").exists()
 
 
-def test_a_read_only_or_linked_voice_output_is_refused_before_any_work(arctic, tiny):
-    """As an unprivileged user (root writes anywhere): the refusal comes before any model is looked at."""
-    folder = Path(tempfile.mkdtemp(prefix="bark-clone-force-"))
-    try:
-        folder.chmod(0o755)
-        shutil.copy(arctic, folder / "me.wav")
-        (folder / "ro").mkdir(mode=0o555)
-        (folder / "ro").chmod(0o555)
-        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
-        arguments = train_arguments(str(folder / "me.wav"), tiny, str(folder / "ro" / "voice"))
-        arguments[arguments.index("--bark") + 1] = "/nonexistent/bark"
-        result = subprocess.run([*drop, sys.executable, "-m", "bark_clone", *map(str, arguments)],
-                                capture_output=True, text=True, timeout=120, cwd=REPO,
-                                env={**os.environ, "HOME": str(folder)})
+def test_a_read_only_voice_output_is_refused_before_any_work(arctic, tiny):
+    with read_only_place(arctic) as (folder, run):
+        arguments = train_arguments(folder / "me.wav", tiny, str(folder / "ro" / "voice"))
+        arguments[arguments.index("--bark") + 1] = "/nonexistent/bark"  # refused before any model is looked at
+        result = run(arguments)
         assert result.returncode == 1 and result.stderr.startswith(f"error: cannot write into folder {folder / 'ro'}")
         assert result.stderr.count("\n") == 1
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_split_onto_the_output_is_refused_before_speaking(run_cli, tmp_path):

@@ -46,6 +46,15 @@ def recordings(tmp_path, arctic_audio):
     return tmp_path / "sample.wav", tmp_path / "consent.wav", tmp_path / "stranger.wav"
 
 
+def consented_voice(server, tmp_path, arctic_audio) -> tuple[str, openai.OpenAI, str]:
+    """(base URL, a client, the id of a custom voice made from the bundled recordings with their consent)."""
+    base, _ = server
+    sample, consent_wav, _ = recordings(tmp_path, arctic_audio)
+    client = client_for(base)
+    consent = client.audio.voice_consents.create(recording=consent_wav.open("rb"), name="me", language="en")
+    return base, client, client.audio.voices.create(audio_sample=sample.open("rb"), consent=consent.id, name="v").id
+
+
 def decoded(data: bytes, response_format: str) -> tuple[np.ndarray, int, int]:
     """(samples, rate, channels) of an answer; pcm is 24 kHz 16-bit mono little-endian, as OpenAI sends it."""
     if response_format == "pcm":
@@ -96,11 +105,7 @@ def test_consent_voice_and_speech_in_every_format(server, tmp_path, arctic_audio
 
 
 def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio, monkeypatch):
-    base, config = server
-    sample, consent_wav, _ = recordings(tmp_path, arctic_audio)
-    client = client_for(base)
-    consent = client.audio.voice_consents.create(recording=consent_wav.open("rb"), name="me", language="en")
-    voice = client.audio.voices.create(audio_sample=sample.open("rb"), consent=consent.id, name="v").id
+    base, client, voice = consented_voice(server, tmp_path, arctic_audio)
     with pytest.raises(openai.AuthenticationError):
         client_for(base, "wrong").audio.speech.create(model="tts-1", voice=voice, input="Hi.")
     for bad, error in (({"voice": "nobody"}, openai.NotFoundError), ({"input": ""}, openai.BadRequestError),
@@ -145,11 +150,7 @@ def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio,
 
 
 def test_streaming_to_a_file_starts_before_the_last_chunk_is_made(server, tmp_path, arctic_audio, monkeypatch):
-    base, _ = server
-    sample, consent_wav, _ = recordings(tmp_path, arctic_audio)
-    client = client_for(base)
-    consent = client.audio.voice_consents.create(recording=consent_wav.open("rb"), name="me", language="en")
-    voice = client.audio.voices.create(audio_sample=sample.open("rb"), consent=consent.id, name="v").id
+    base, client, voice = consented_voice(server, tmp_path, arctic_audio)
     generations, original = [], generation.generate_row_batches
 
     def counted(*args, **options):

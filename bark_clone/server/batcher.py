@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class RowBatcher:
         self.condition = threading.Condition()
         self.local = threading.local()
         self.batches: list[list[int]] = []  # rows per request of every batch run (the bench and tests read it)
+        self.busy_seconds = 0.0  # time spent in Bark's generations (the bench reads it)
         self.thread = threading.Thread(target=self._serve, name="bark-batcher", daemon=True)
         self.thread.start()
 
@@ -104,17 +106,20 @@ class RowBatcher:
         from ..bark.generation import generate_row_batches
 
         self.batches.append([len(request.rows) for request in taken])
+        started = time.perf_counter()
         try:
             with self.switch.wearing(taken[0].voice) as bark:
                 made = generate_row_batches(bark, [row for request in taken for row in request.rows],
                                             [seed for request in taken for seed in request.seeds], self.batch_size)
         except BaseException as error:  # noqa: BLE001 - handed to the jobs, never lost in this thread
+            self.busy_seconds += time.perf_counter() - started
             if len(taken) == 1:
                 taken[0].future.set_exception(error)
             else:
                 for request in taken:
                     self._run([request])
             return
+        self.busy_seconds += time.perf_counter() - started
         first = 0
         for request in taken:
             request.future.set_result(made[first: first + len(request.rows)])
