@@ -7,6 +7,7 @@ import io
 import threading
 import time
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -205,3 +206,21 @@ def test_the_consent_statement_is_heard_when_a_recognizer_is_loaded(tmp_path, ar
     with pytest.raises(ConsentRefused, match="does not say the consent statement"):
         check_consent(consent_wav, sample, encoder, "en-US", Hears("I do not agree to anything at all."))
     assert check_consent(consent_wav, sample, encoder, "xx", Hears(""))["words"].startswith("not checked: no consent")
+
+
+def test_a_stock_voice_of_the_servers_bark_is_a_voice_too(server):
+    base, _ = server
+    client = client_for(base)
+    answer = client.audio.speech.create(model="tts-1", voice="v2/en_speaker_0", input="Hello there.",
+                                        response_format="wav")
+    samples, rate, _ = decoded(answer.read(), "wav")
+    assert rate == 24_000 and len(samples) > 0
+    other = client.audio.speech.create(model="tts-1", voice="v2/en_speaker_1", input="Hello there.",
+                                       response_format="wav").read()
+    assert other != answer.read()  # another stock voice, another prompt
+    posted = httpx.post(f"{base}/speak", json={"name": "v2/en_speaker_1", "text": "Hello there."},
+                        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300)
+    assert posted.status_code == 200  # the same request through our own API, the same samples (/v1 streamed it)
+    assert np.array_equal(decoded(posted.content, "wav")[0], decoded(other, "wav")[0])
+    with pytest.raises(openai.NotFoundError):
+        client.audio.speech.create(model="tts-1", voice="v2/xx_speaker_9", input="Hi.")

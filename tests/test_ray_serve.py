@@ -96,6 +96,59 @@ def test_a_killed_replica_is_replaced_and_its_client_is_answered(ray_service, ar
     assert spoken(base, "After the replacement.").status_code == 200
 
 
+def search_status(base: str, name: str) -> tuple[dict, str]:
+    answer = httpx.get(f"{base}/speakers/{name}", timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json(), answer.headers["x-replica"]
+
+
+def test_a_search_outlives_the_replica_that_started_it(ray_service, arctic):
+    """The search runs in a Ray actor of its own: the replica that took the request is killed, and the search still
+    ends, its progress readable from every replica, the speaker replaced by its result."""
+    import ray
+
+    base, _ = ray_service
+    made = httpx.post(f"{base}/speakers", data={"name": "searched", "search_minutes": "0.2"},
+                      files={"audio": ("a.wav", arctic.read_bytes())}, timeout=300)
+    assert made.status_code == 201 and made.json()["status"] == "searching", made.text
+    starter = made.headers["x-replica"]
+    replica = next(actor for actor in ray.util.list_named_actors(all_namespaces=True)
+                   if "SERVE_REPLICA" in actor["name"] and actor["name"].endswith(starter))
+    ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+    seen, deadline = set(), time.time() + 240
+    while time.time() < deadline:
+        try:
+            document, answered_by = search_status(base, "searched")
+        except httpx.HTTPError:  # the proxy noticing the dead replica
+            time.sleep(1)
+            continue
+        seen.add(document["status"])
+        if document["status"] != "searching":
+            break
+        time.sleep(1)
+    assert document["status"] == "ready" and "error" not in document["search"], document
+    assert document["search"]["step"] >= 1 and "search" in document  # the speaker now holds the search's result
+    assert "searching" in seen and answered_by != starter
+
+
+def test_a_search_whose_actor_dies_is_reported_failed(ray_service, arctic):
+    import ray
+
+    base, _ = ray_service
+    made = httpx.post(f"{base}/speakers", data={"name": "doomed", "search_minutes": "30"},
+                      files={"audio": ("a.wav", arctic.read_bytes())}, timeout=300)
+    assert made.status_code == 201, made.text
+    ray.kill(ray.get_actor("search-doomed", namespace="bark-clone-searches"))
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        document, _ = search_status(base, "doomed")
+        if document["status"] != "searching":
+            break
+        time.sleep(0.5)
+    assert document["status"] == "ready" and "process running it ended" in document["search"]["error"]
+    assert httpx.delete(f"{base}/speakers/doomed", timeout=60).status_code == 204
+
+
 def test_one_speaker_is_written_by_one_process_at_a_time(tmp_path):
     """A process holding a speaker's lock (another replica writing it): this one answers 409, never writes too."""
     from bark_clone.errors import ApiError

@@ -177,11 +177,12 @@ def weights_bound(stage_model, config: dict[str, Any]) -> int:
     return sum(math.prod(shape) * 4 for shape in expected_tensors(stage_model, config).values()) + MAX_HEADER_BYTES
 
 
-def attach(stage_model, adapter: Adapter, name: str):
-    """``stage_model`` wrapped in place by peft with this adapter's checked weights, active; a ``PeftModel``."""
+def attach(stage_model, adapter: Adapter, name: str, tensors: dict[str, Any] | None = None):
+    """``stage_model`` wrapped in place by peft with this adapter's checked weights (``tensors``, when already read
+    by ``adapter_tensors``), active; a ``PeftModel``."""
     from peft import LoraConfig, PeftModel, set_peft_model_state_dict
 
-    tensors = adapter_tensors(adapter, stage_model)
+    tensors = adapter_tensors(adapter, stage_model) if tensors is None else tensors
     wrapped = PeftModel(stage_model, LoraConfig(**adapter.config), adapter_name=name)
     result = set_peft_model_state_dict(wrapped, tensors, adapter_name=name)
     if result.unexpected_keys:  # checked above already: an adapter never writes anything but its own weights

@@ -29,6 +29,7 @@ VOICE_FORMAT_VERSION = 1
 STAGES = {"coarse": "coarse_acoustics", "fine": "fine_acoustics"}  # adapter folder -> BarkModel attribute
 ADAPTER_FILES = (CONFIG_FILE, WEIGHTS_FILE)
 MAX_ADAPTER_BYTES = 512 * 1024 * 1024  # rank 64 on suno/bark's stages is about 100 MB; rank 256 under 512
+TENSOR_CACHE = 8  # stages' adapters kept checked in memory by a shared Bark (two per voice)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ class VoiceSwitch:
         self.bark = bark
         self.lock = threading.Lock()
         self._base_hash: str | None = None
+        self._tensors: dict[str, Any] = {}  # "stage:digest" -> its checked tensors (the last few voices worn)
 
     @contextlib.contextmanager
     def wearing(self, voice: Voice | None):
@@ -161,11 +163,24 @@ class VoiceSwitch:
                     self._check_base(voice)
                     for stage in voice.stages:
                         stage_model = getattr(self.bark.model, STAGES[stage])
-                        worn.append(attach(stage_model, voice.adapters[stage], voice.adapter_id))
+                        worn.append(attach(stage_model, voice.adapters[stage], voice.adapter_id,
+                                           self._checked(stage, voice.adapters[stage], stage_model)))
                 yield self.bark
             finally:
                 for wrapped in reversed(worn):
                     wrapped.unload()  # the base layers back in place, the adapter's weights gone
+
+    def _checked(self, stage: str, adapter: Adapter, stage_model) -> dict[str, Any]:
+        """The adapter's tensors, read and checked once per digest (its configuration and the weights' hash), so a
+        voice worn batch after batch is not read again each time."""
+        from .adapters import adapter_tensors
+
+        key = f"{stage}:{adapter.digest}"  # checked against this stage's shapes
+        if key not in self._tensors:
+            if len(self._tensors) >= TENSOR_CACHE:
+                self._tensors.pop(next(iter(self._tensors)))
+            self._tensors[key] = adapter_tensors(adapter, stage_model)
+        return self._tensors[key]
 
     def _check_base(self, voice: Voice) -> None:
         if self._base_hash is None:

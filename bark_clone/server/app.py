@@ -23,6 +23,7 @@ from .service import ModelHub, Service, ServiceConfig, get_service
 from .speakers import public_document
 from .speaking import MAX_SCRIPT_LINES, speak_cache_key  # noqa: F401 (speak_cache_key: part of this module's API)
 from .openai_api import router as openai_router
+from .searches import forget as forget_search
 from .speaking import router as speak_router
 from .uploads import receive_upload
 
@@ -52,11 +53,13 @@ async def create_speaker(audio: UploadFile = File(...), name: str = Form(...),
                                                              normalize))
         sidecar = public_document(sidecar)
         status = {"status": "ready"}
+        forget_search(config.speakers, name)  # an earlier speaker of this name may have left its search's status
         if search_minutes is not None:  # the search keeps the recording in its own folder until it is done
             kept = service.speakers.search_folder(name) / upload.name
             shutil.move(str(upload), kept)
             search = service.start_search(name, lambda progress, stop: search_job(
-                service, name, kept, client_name, search_minutes, progress, stop), kept.parent, minutes=search_minutes)
+                service, name, kept, client_name, search_minutes, progress, stop), kept.parent,
+                (kept, client_name, search_minutes), minutes=search_minutes)
             status = {"status": "searching", "search": search}
     finally:
         shutil.rmtree(upload.parent, ignore_errors=True)
@@ -83,7 +86,7 @@ async def download(name: str, service: Service = Depends(get_service)) -> FileRe
 @router.get("/speakers/{name}", summary="A speaker's metadata")
 async def metadata(name: str, service: Service = Depends(get_service)) -> dict[str, Any]:
     metadata = service.speakers.metadata(name)
-    search = service.searches.get(name)
+    search = service.search_status(name)
     if search is None:
         return {**metadata, "status": "ready"}
     return {**metadata, "status": search["status"], "search": dict(search)}

@@ -77,7 +77,7 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
         if plan.lines:
             audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
         else:
-            prompt, voice = service.speakers.read_prompt(plan.name), service.speakers.read_voice(plan.name)
+            prompt, voice = service.speaker(plan.name)
             with batcher.wearing(voice) as bark:  # this job's rows wear exactly this speaker's adapters
                 audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad,
                                            generator=batcher, progress=False, words=words, on_piece=on_piece,
@@ -100,7 +100,7 @@ def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece,
     switch, batcher = service.hub.voices(), service.hub.batcher()
     speakers = {}
     for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines):
-        prompt, voice = service.speakers.read_prompt(name), service.speakers.read_voice(name)
+        prompt, voice = service.speaker(name)
         speakers[name] = SpeakingVoice(name, prompt, speaker_reference(prompt, encoder, switch.bark), voice)
     lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
              for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]

@@ -41,9 +41,76 @@ def replica_app(settings: dict[str, Any]):
 
     from .app import create_app
 
-    app = create_app(ServiceConfig(**{**settings, "speakers": Path(settings["speakers"])}))
+    app = create_app(config_from(settings))
     app.add_middleware(ReplicaLabel, label=serve.get_replica_context().replica_id.unique_id)
+    app.state.service.search_runner = RaySearchRunner(settings)
     return app
+
+
+def config_from(settings: dict[str, Any]) -> ServiceConfig:
+    return ServiceConfig(**{**settings, "speakers": Path(settings["speakers"])})
+
+
+SEARCH_NAMESPACE = "bark-clone-searches"
+
+
+class RaySearchRunner:
+    """Runs each voice search in a detached Ray actor of its own (not inside a replica that may be scaled down or
+    killed): ``runner(name, recording, client_name, minutes)`` starts one, ``alive(name)`` says whether it still
+    runs. Its progress goes to the shared status file (``searches``)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+
+    def __call__(self, name: str, recording: Path, client_name: str, minutes: float) -> None:
+        import ray
+
+        worker = ray.remote(num_cpus=0)(SearchWorker).options(name=f"search-{name}", namespace=SEARCH_NAMESPACE,
+                                                               lifetime="detached")
+        worker.remote(self.settings).run.remote(name, str(recording), client_name, minutes)
+
+    def alive(self, name: str) -> bool:
+        import ray
+
+        try:
+            ray.get_actor(f"search-{name}", namespace=SEARCH_NAMESPACE)
+        except ValueError:
+            return False
+        return True
+
+
+class SearchWorker:
+    """The actor a search runs in: a service of its own over the shared speakers folder (its models load there),
+    the recording moved into the actor's own private folder first (a replica's start-up repair keeps the folders
+    of live processes only), stopped by the marker ``DELETE`` writes, gone when the search ends."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        from .service import Service
+
+        self.service = Service(config_from(settings))
+
+    def run(self, name: str, recording: str, client_name: str, minutes: float) -> None:
+        import shutil
+        import threading
+
+        import ray
+
+        from .jobs import search_job
+        from .searches import SharedStatus, read_status, status_path, watch_for_stop
+
+        root = self.service.config.speakers
+        source = Path(recording)
+        kept = self.service.speakers.search_folder(name) / source.name
+        shutil.move(str(source), kept)
+        shutil.rmtree(source.parent, ignore_errors=True)
+        status = SharedStatus(status_path(root, name), read_status(root, name) or {"status": "searching"})
+        stop, done = threading.Event(), threading.Event()
+        watch_for_stop(root, name, stop, done)
+        try:
+            search_job(self.service, name, kept, client_name, minutes, status, stop)
+        finally:
+            done.set()
+            ray.actor.exit_actor()
 
 
 class BarkCloneReplica:

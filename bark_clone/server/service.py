@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -32,6 +33,9 @@ from .cache import WavCache
 from .consents import ConsentStore
 from .queueing import InFlight, JobQueue, QueueFull  # noqa: F401 (QueueFull: part of this module's API)
 from .speakers import SpeakerFolder
+
+
+STOCK_NAME = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_]{1,32}")  # a stock voice's name: v2/en_speaker_6
 
 
 @dataclass
@@ -182,15 +186,26 @@ class Service:
         self.searches: dict[str, dict[str, Any]] = {}  # speaker name -> its search's progress
         self._stops: dict[str, threading.Event] = {}  # speaker name -> what cancels its search
         self.streams: dict[str, set[threading.Event]] = {}  # speaker name -> what stops each stream speaking it
+        self.search_runner = None  # runs searches in processes of their own (Ray actors), where set
 
     def start_search(self, name: str, job: Callable[[dict[str, Any], threading.Event], None], folder: Path,
-                     **details: Any) -> dict[str, Any]:
+                     remote: tuple = (), **details: Any) -> dict[str, Any]:
         """Queue ``job(status, stop)``, a voice search for a new speaker whose private files are in ``folder``: its
-        progress is ``searches[name]`` (starting with ``details``); ``cancel_search`` sets ``stop``."""
-        status: dict[str, Any] = {"status": "searching", **details, "step": 0, "best_score": None}
+        progress is ``searches[name]`` (starting with ``details``), mirrored where every process sharing the folder
+        reads it; ``cancel_search`` sets ``stop``. With a ``search_runner`` (Ray), ``search_runner(name,
+        *remote)`` runs it in a process of its own instead, which outlives this one."""
+        from .searches import SharedStatus, forget, status_path
+
+        forget(self.config.speakers, name)
+        status = SharedStatus(status_path(self.config.speakers, name),
+                              {"status": "searching", **details, "step": 0, "best_score": None})
         stop = threading.Event()
         self.searches[name], self._stops[name] = status, stop
         try:
+            if self.search_runner is not None:
+                self.search_runner(name, *remote)
+                self.searches.pop(name, None)  # its progress is the status file now, written by the runner
+                return dict(status)
             self.jobs.submit(lambda: job(status, stop))
         except QueueFull:
             status.update(status="ready", error="the search was not started: the server is busy")
@@ -199,11 +214,51 @@ class Service:
         return status
 
     def cancel_search(self, name: str) -> None:
-        """Stop ``name``'s search (queued or running) and forget it: its speaker was deleted."""
+        """Stop ``name``'s search (queued or running, here or in another process) and forget it: its speaker was
+        deleted."""
+        from .searches import ask_to_stop, forget, read_status
+
+        if (read_status(self.config.speakers, name) or {}).get("status") == "searching":
+            ask_to_stop(self.config.speakers, name)
+        else:
+            forget(self.config.speakers, name)
         self.searches.pop(name, None)
         stop = self._stops.pop(name, None)
         if stop is not None:
             stop.set()
+
+    def search_status(self, name: str) -> dict[str, Any] | None:
+        """``name``'s search as this process or the status file knows it; a search whose process died while it
+        searched is reported failed."""
+        from .searches import read_status
+
+        status = self.searches.get(name) or read_status(self.config.speakers, name)
+        if status is not None and status.get("status") == "searching" and name not in self.searches and (
+                self.search_runner is None or not self.search_runner.alive(name)):
+            return {**status, "status": "ready", "error": "the search stopped: the process running it ended"}
+        return status
+
+    def stock_prompt(self, name: str):
+        """The prompt of ``name`` when it is a stock voice of the server's Bark (and no speaker of the folder is
+        named so), else None. Bark is loaded to know its presets only for a name with a '/' or an unknown one."""
+        from ..search.candidates import preset_prompt
+        from .speakers import valid_name
+
+        if valid_name(name) and self.speakers.has(name):
+            return None
+        bark = self.hub.bark()
+        if name in bark.processor.available_voice_presets:
+            return preset_prompt(bark, name)
+        if STOCK_NAME.fullmatch(name):  # shaped like Bark's presets (v2/en_speaker_6), but not one of them
+            raise ApiError(404, f"no speaker or stock voice named {name!r}")
+        return None
+
+    def speaker(self, name: str):
+        """(prompt, voice folder or None) of a speaker of the folder or a stock voice; 404 for neither."""
+        preset = self.stock_prompt(name)
+        if preset is not None:
+            return preset, None
+        return self.speakers.read_prompt(name), self.speakers.read_voice(name)
 
     def watch_streams(self, names: set[str], stop: threading.Event, watching: bool = True) -> None:
         """Register (or with ``watching`` False, forget) a running stream's ``stop`` under the speakers it speaks."""

@@ -63,6 +63,10 @@ class SpeakerFolder:
             raise ApiError(404, f"no speaker named {name!r}")
         return npz, sidecar
 
+    def has(self, name: str) -> bool:
+        """Whether a speaker ``name`` (a prompt or a voice folder) is in the folder."""
+        return valid_name(name) and (self.paths(name)[0].is_file() or self.is_voice(name))
+
     def is_voice(self, name: str) -> bool:
         """A voice folder (train-voice's, copied into the speakers folder): a prompt with its adapters."""
         from ..bark.voices import is_voice_folder

@@ -89,7 +89,11 @@ def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str, words:
 
 
 def speaker_content(service: Service, name: str) -> bytes:
-    """What a speaker's audio depends on: its prompt and, for a voice folder, its adapters (404 if unknown)."""
+    """What a speaker's audio depends on: its prompt and, for a voice folder, its adapters; a stock voice of the
+    server's Bark (``v2/en_speaker_6``), its preset (404 if it is none of these)."""
+    preset = service.stock_prompt(name)
+    if preset is not None:
+        return b"stock " + name.encode() + preset.npz_bytes()
     npz, _ = service.speakers.existing(name)
     voice = service.speakers.read_voice(name)
     return npz.read_bytes() + (voice.adapter_id if voice is not None else "").encode()
