@@ -191,8 +191,11 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
             {"tiny Bark": models_paths["bark"],
              **({} if tiny else {"bark-small size, 64 tokens a chunk": bark_folder("bark-stream", 64)})}, device),
         "service": lambda: bench_service_rows(
-            models_paths, {"tiny Bark": (models_paths["bark"], 0.5),
-                           **({} if tiny else {"bark-small size, 64 tokens": (bark_folder("bark-stream", 64), None)})},
+            models_paths, {"tiny Bark": (models_paths["bark"], 0.5, 2),
+                           "tiny Bark, 8 plain prompts": (models_paths["bark"], None, 0),
+                           **({} if tiny else {"bark-small size, 64 tokens": (bark_folder("bark-stream", 64), None, 2),
+                                               "bark-small size, 8 plain prompts": (bark_folder("bark-stream", 64),
+                                                                                    None, 0)})},
             work / "service"),
         "ray": lambda: bench_ray(models_paths, work, Path(__file__).parents[1] / "tests" / "data" / "arctic_a0007.wav"),
     }

@@ -48,8 +48,8 @@ def synthetic_voice(folder: Path, bark_folder: Path, prompt, seed: int) -> None:
     (folder / "voice.json").write_bytes(json_bytes(document))
 
 
-def speakers_folder(root: Path, bark_folder: Path) -> list[str]:
-    """Six prompts and two voice folders; returns their names."""
+def speakers_folder(root: Path, bark_folder: Path, voice_folders: int = 2) -> list[str]:
+    """8 speakers: prompts and ``voice_folders`` voice folders (the last ones); returns their names."""
     from bark_clone.prompt import SpeakerPrompt
 
     rng = np.random.default_rng(0)
@@ -57,7 +57,7 @@ def speakers_folder(root: Path, bark_folder: Path) -> list[str]:
     for index in range(8):
         prompt = SpeakerPrompt.from_streams(rng.integers(0, 10_000, 150), rng.integers(0, 1024, (8, 225)))
         name = f"speaker{index}"
-        if index >= 6:
+        if index >= 8 - voice_folders:
             synthetic_voice(root / name, bark_folder, prompt, index)
         else:
             prompt.save(root / f"{name}.npz")
@@ -173,16 +173,17 @@ def engine_gain(bark_folder: Path, names: list[str], speakers: Path) -> dict:
     return {"batch_1_seconds": seconds[1], "batch_8_seconds": seconds[8], "gain": seconds[1] / seconds[8]}
 
 
-def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagger_gap: float | None) -> dict:
+def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagger_gap: float | None,
+                  voice_folders: int = 2) -> dict:
     """One model size: the rows above, with their ratios (the staggered and 50-client parts only where
     ``stagger_gap`` is given: at bark-small size on a CPU they would take hours)."""
     speakers = work / f"speakers-{label}"
     speakers.mkdir(parents=True)
-    names = speakers_folder(speakers, bark_folder)
+    names = speakers_folder(speakers, bark_folder, voice_folders)
     paths = {**models_paths, "bark": bark_folder}
     today, batched = (clients_at_once(paths, speakers, names, work / label, workers) for workers in (1, 8))
     engine = engine_gain(bark_folder, names, speakers)
-    row = {"model": label, "today": today, "batched": batched, "engine": engine,
+    row = {"model": label, "voice_folders": voice_folders, "today": today, "batched": batched, "engine": engine,
            "speedup": today["total_seconds"] / batched["total_seconds"]}
     row["share_of_engine_gain"] = (row["speedup"] - 1) / max(engine["gain"] - 1, 1e-9)
     if stagger_gap is None:
@@ -194,6 +195,7 @@ def bench_service(models_paths, bark_folder: Path, label: str, work: Path, stagg
     return row
 
 
-def bench_service_rows(models_paths, bark_folders: dict[str, Path], work: Path) -> dict:
-    return {"rows": [bench_service(models_paths, folder, label, work, gap)
-                     for label, (folder, gap) in bark_folders.items()]}
+def bench_service_rows(models_paths, bark_folders: dict[str, tuple], work: Path) -> dict:
+    """Each (label -> (Bark folder, stagger gap or None, voice folders among the 8 speakers))."""
+    return {"rows": [bench_service(models_paths, folder, label, work, gap, voices)
+                     for label, (folder, gap, voices) in bark_folders.items()]}

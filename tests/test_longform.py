@@ -206,7 +206,7 @@ def test_speak_refuses_bad_input_with_one_line_and_writes_nothing(run_cli, speak
         "exists": (["speak", speaker_npz, "hello", "-o", "taken.wav"], "pass --force"),
         "both texts": (["speak", speaker_npz, "hello", "--text-file", "long.txt", "-o", "a.wav"], "not both"),
         "neither": (["speak", speaker_npz, "-o", "a.wav"], "either as TEXT or with --text-file"),
-        "format": (["speak", speaker_npz, "hello", "-o", "a.mp3"], "must end in .wav, .flac, .ogg"),
+        "format": (["speak", speaker_npz, "hello", "-o", "a.m4a"], "must end in .wav, .flac, .mp3"),
     }
     for name, (arguments, message) in cases.items():
         result = run_cli(*arguments, *bark)

@@ -11,6 +11,8 @@ import pytest
 from standins import LevelStandIn, arctic_speech
 from support import serving
 
+from bark_clone.server.speakers import PROCESS
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
@@ -34,9 +36,14 @@ def worker_free_within(service, seconds: float) -> bool:
         return False
 
 
-def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(client, arctic, monkeypatch):
+def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(config, hub, arctic, monkeypatch):
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
     from bark_clone.server import app as server
 
+    client = TestClient(server.create_app(replace(config, workers=1), hub))  # one worker, blocked below
     service = client.app.state.service
     release = threading.Event()
     original = server.make_speaker_job
@@ -50,7 +57,7 @@ def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(client, arctic,
     created = client.post("/speakers", data={"name": "me", "search_minutes": "1"},
                           files={"audio": ("me.wav", arctic.read_bytes())})
     assert created.status_code == 201 and created.json()["status"] == "searching"
-    folder = service.config.speakers / ".search" / "me"
+    folder = service.config.speakers / ".search" / PROCESS / "me"
     assert folder.is_dir()
     assert client.delete("/speakers/me").status_code == 204
     release.set()
@@ -79,7 +86,7 @@ def test_deleting_a_speaker_cancels_its_running_search(client, arctic, monkeypat
     release.set()
     assert worker_free_within(service, 30)  # not the 5 minutes it was given
     assert not (service.config.speakers / "me.npz").exists()
-    assert not (service.config.speakers / ".search" / "me").exists()
+    assert not (service.config.speakers / ".search" / PROCESS / "me").exists()
 
 
 @pytest.mark.parametrize("text", ["Hi \ud800", "\udfff", "a\x00b", "\u200b\u200b"])

@@ -72,7 +72,9 @@ def test_torchrun_trains_the_same_voice_on_two_processes(run_cli, phrases, tiny,
     from support import run_process
 
     def arguments(name):
-        return [str(argument) for argument in train_arguments(phrases, tiny, str(tmp_path / name))]
+        # float32: under bf16 autocast the two processes' split of a batch rounds differently
+        return [str(argument) for argument in train_arguments(phrases, tiny, str(tmp_path / name), "--dtype",
+                                                              "float32")]
 
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}
     alone = run_process([sys.executable, "-m", "bark_clone", *arguments("alone")], env=one_thread)

@@ -166,4 +166,7 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
         raise
     finally:
         shutil.rmtree(recording_path.parent, ignore_errors=True)
+        for empty in (recording_path.parent.parent, recording_path.parent.parent.parent):  # PROCESS/, .search/
+            with contextlib.suppress(OSError):
+                empty.rmdir()
         service.search_ended(name, stop)

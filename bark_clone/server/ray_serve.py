@@ -65,9 +65,20 @@ class RaySearchRunner:
     def __call__(self, name: str, recording: Path, client_name: str, minutes: float) -> None:
         import ray
 
+        # everything travels with the actor's creation, which Ray's control store owns: a replica killed right
+        # after this call loses no search (a method call queued by it would die with it)
+        import shutil
+
+        from .searches import status_path
+
+        # handed over beside the status file: a replica's start-up repair never touches it (it would remove the
+        # search folder of this replica if it died before the actor took the recording)
+        handover = status_path(Path(self.settings["speakers"]), name).with_suffix(Path(recording).suffix or ".audio")
+        shutil.move(str(recording), handover)
+        shutil.rmtree(Path(recording).parent, ignore_errors=True)
         worker = ray.remote(num_cpus=0)(SearchWorker).options(name=f"search-{name}", namespace=SEARCH_NAMESPACE,
-                                                               lifetime="detached")
-        worker.remote(self.settings).run.remote(name, str(recording), client_name, minutes)
+                                                               lifetime="detached", max_restarts=0)
+        worker.remote(self.settings, name, str(handover), client_name, minutes)
 
     def alive(self, name: str) -> bool:
         import ray
@@ -80,14 +91,18 @@ class RaySearchRunner:
 
 
 class SearchWorker:
-    """The actor a search runs in: a service of its own over the shared speakers folder (its models load there),
-    the recording moved into the actor's own private folder first (a replica's start-up repair keeps the folders
-    of live processes only), stopped by the marker ``DELETE`` writes, gone when the search ends."""
+    """The actor a search runs in, from its creation: a service of its own over the shared speakers folder (its
+    models load there), the recording moved into the actor's own private folder first (a replica's start-up repair
+    keeps the folders of live processes only), stopped by the marker ``DELETE`` writes; the actor ends itself when
+    the search ends."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
+    def __init__(self, settings: dict[str, Any], name: str, recording: str, client_name: str, minutes: float) -> None:
+        import threading
+
         from .service import Service
 
         self.service = Service(config_from(settings))
+        threading.Thread(target=self.run, args=(name, recording, client_name, minutes), daemon=True).start()
 
     def run(self, name: str, recording: str, client_name: str, minutes: float) -> None:
         import shutil
@@ -101,16 +116,18 @@ class SearchWorker:
         root = self.service.config.speakers
         source = Path(recording)
         kept = self.service.speakers.search_folder(name) / source.name
-        shutil.move(str(source), kept)
-        shutil.rmtree(source.parent, ignore_errors=True)
         status = SharedStatus(status_path(root, name), read_status(root, name) or {"status": "searching"})
         stop, done = threading.Event(), threading.Event()
-        watch_for_stop(root, name, stop, done)
         try:
+            shutil.move(str(source), kept)
+            watch_for_stop(root, name, stop, done)
             search_job(self.service, name, kept, client_name, minutes, status, stop)
+        except Exception as error:  # noqa: BLE001 - said in the status every replica reads
+            if status.get("status") == "searching":
+                status.update(status="ready", error=f"the search stopped: {type(error).__name__}")
         finally:
             done.set()
-            ray.actor.exit_actor()
+            ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
 class BarkCloneReplica:

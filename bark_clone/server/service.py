@@ -214,8 +214,7 @@ class Service:
         return status
 
     def cancel_search(self, name: str) -> None:
-        """Stop ``name``'s search (queued or running, here or in another process) and forget it: its speaker was
-        deleted."""
+        """Stop ``name``'s search (queued or running, here or elsewhere) and forget it: its speaker was deleted."""
         from .searches import ask_to_stop, forget, read_status
 
         if (read_status(self.config.speakers, name) or {}).get("status") == "searching":
@@ -239,8 +238,7 @@ class Service:
         return status
 
     def stock_prompt(self, name: str):
-        """The prompt of ``name`` when it is a stock voice of the server's Bark (and no speaker of the folder is
-        named so), else None. Bark is loaded to know its presets only for a name with a '/' or an unknown one."""
+        """The prompt of ``name`` when it is a stock voice of the server's Bark, not a speaker's name; else None."""
         from ..search.candidates import preset_prompt
         from .speakers import valid_name
 
