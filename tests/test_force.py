@@ -116,3 +116,17 @@ def test_server_lists_speakers_beside_stray_folders(client, config):
     assert client.get("/speakers/frank").status_code == 200
     SpeakerFolder(root).repair()  # a folder named like an orphan sidecar is not ours to remove, and no crash
     assert (root / "orphan.json").is_dir()
+
+
+def test_deleting_a_linked_voice_folder_removes_the_link_only(tmp_path):
+    """A voice folder linked into the speakers folder: DELETE removes the link, never the folder it points to."""
+    from bark_clone.server.speakers import SpeakerFolder
+
+    elsewhere = tmp_path / "elsewhere" / "voice"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "voice.json").write_text("{}")
+    (elsewhere / "prompt.npz").write_bytes(a_prompt().npz_bytes())
+    folder = SpeakerFolder(tmp_path / "speakers")
+    (tmp_path / "speakers" / "linked").symlink_to(elsewhere)
+    folder.delete("linked")
+    assert not (tmp_path / "speakers" / "linked").exists() and (elsewhere / "voice.json").is_file()

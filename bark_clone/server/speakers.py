@@ -162,6 +162,9 @@ class SpeakerFolder:
     def delete(self, name: str) -> None:
         with self.writing(name):
             npz, sidecar = self.existing(name)
+            if npz.parent != self.root and npz.parent.is_symlink():  # a link to a voice folder: only the link
+                npz.parent.unlink()
+                return
             if npz.parent != self.root:  # a voice folder goes whole
                 shutil.rmtree(npz.parent)
                 return
