@@ -65,9 +65,15 @@ def test_a_speaker_deleted_while_its_search_waits_leaves_nothing(config, hub, ar
     assert not folder.exists() and client.get("/speakers/me").status_code == 404
 
 
-def test_deleting_a_speaker_cancels_its_running_search(client, arctic, monkeypatch, hub):
+def test_deleting_a_speaker_cancels_its_running_search(config, arctic, monkeypatch, hub):
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from bark_clone.server.app import create_app
     from bark_clone.speaking import longform
 
+    client = TestClient(create_app(replace(config, workers=1), hub))  # "a worker is free" means the search ended
     service = client.app.state.service
     monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
     started, release = threading.Event(), threading.Event()
