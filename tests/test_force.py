@@ -130,3 +130,18 @@ def test_deleting_a_linked_voice_folder_removes_the_link_only(tmp_path):
     (tmp_path / "speakers" / "linked").symlink_to(elsewhere)
     folder.delete("linked")
     assert not (tmp_path / "speakers" / "linked").exists() and (elsewhere / "voice.json").is_file()
+
+
+def test_deleting_a_voice_folder_holding_other_files_is_refused(tmp_path):
+    from bark_clone.errors import ApiError
+    from bark_clone.server.speakers import SpeakerFolder
+
+    folder = SpeakerFolder(tmp_path / "speakers")
+    voice = tmp_path / "speakers" / "mixed"
+    voice.mkdir()
+    (voice / "voice.json").write_text("{}")
+    (voice / "prompt.npz").write_bytes(a_prompt().npz_bytes())
+    (voice / "diary.txt").write_text("mine")
+    with pytest.raises(ApiError) as refused:
+        folder.delete("mixed")
+    assert refused.value.status == 409 and (voice / "diary.txt").read_text() == "mine"

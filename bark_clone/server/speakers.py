@@ -165,7 +165,11 @@ class SpeakerFolder:
             if npz.parent != self.root and npz.parent.is_symlink():  # a link to a voice folder: only the link
                 npz.parent.unlink()
                 return
-            if npz.parent != self.root:  # a voice folder goes whole
+            if npz.parent != self.root:  # a voice folder goes whole, if it holds nothing but a voice's files
+                from ..training.voice_folder import is_our_voice_folder
+
+                if not is_our_voice_folder(npz.parent):
+                    raise ApiError(409, f"speaker {name!r} is a folder holding other files too; remove it by hand")
                 shutil.rmtree(npz.parent)
                 return
             npz.unlink()  # the marker goes first: a crash here leaves an orphan json, which repair removes
