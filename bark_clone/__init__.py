@@ -27,10 +27,16 @@ _EXPORTS = {
     "Models": "clone.pipeline",
     "Speaker": "clone.pipeline",
     "SpeakerPrompt": "prompt",
-    "load_bark": "bark.generation",
+    "load_bark": "bark.core",
+    "open_bark": "bark.core",
+    "Bark": "bark.core",
     "speak": "bark.generation",
     "generate": "bark.generation",
-    "generate_rows": "bark.generation",
+    "Generation": "bark.generation",
+    "Sampling": "options",
+    "BarkOptions": "options",
+    "ModelSources": "options",
+    "load_decoder": "decoders",
     "speak_long": "speaking.longform",
     "SpeakingVoice": "speaking.longform",
     "speaker_reference": "speaking.longform",
@@ -51,7 +57,10 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
-    from .bark.generation import generate, generate_rows, load_bark, speak  # noqa: F401
+    from .bark.core import Bark, load_bark, open_bark  # noqa: F401
+    from .bark.generation import Generation, generate, speak  # noqa: F401
+    from .decoders import load_decoder  # noqa: F401
+    from .options import BarkOptions, ModelSources, Sampling  # noqa: F401
     from .bark.voices import load_voice  # noqa: F401
     from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .errors import UserError  # noqa: F401

@@ -10,58 +10,53 @@ from pathlib import Path
 from typing import Any
 
 from .constants import (
+    DEFAULT_ASR,
     DEFAULT_BARK,
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_DTYPE,
-    DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
-    DEFAULT_ASR,
     DEFAULT_MAX_SECONDS,
     DEFAULT_MAX_WER,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_PAUSE_SECONDS,
-    DEFAULT_QUANTIZER,
     MAX_SEED,
     MAX_VOICE_RANK,
 )
 from .errors import UserError
+from .options import BarkOptions, ModelSources, Sampling
 
 VOICE_DTYPES = ("auto", "float32", "bfloat16")  # train-voice: float16 autocast would need a loss scaler
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvaluateRequest:
     """bark-clone evaluate's options, one to one (the CLI reads its defaults from here)."""
 
     speakers: list[Path]
     targets: list[Path]
     out: Path
-    bark: str = DEFAULT_BARK
+    bark: BarkOptions = field(default_factory=BarkOptions)
+    sampling: Sampling = field(default_factory=Sampling)
     sentences: int = 5
     transcript: str | None = None
     quantizers: list[str] = field(default_factory=list)
     language: str = "en"
     hubert: str = DEFAULT_HUBERT
     max_seconds: float = DEFAULT_MAX_SECONDS
-    device: str = "auto"
     seed: int = 0
     force: bool = False
-    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
-    offload: bool = False
     batch_size: int = 8  # rows (a voice's sentence each) a Bark generation, every voice in one batch
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainVoiceRequest:
     """train-voice's options, one to one: recordings (or ``data``) in, a voice folder out."""
 
     recordings: list[Path]
     output: Path
-    bark: str = DEFAULT_BARK
+    bark: str = DEFAULT_BARK  # trained in float32 on ``device``: ``dtype`` is the training's autocast, not Bark's
     data: Path | None = None
-    hubert: str = DEFAULT_HUBERT
-    encodec: str = DEFAULT_ENCODEC
-    quantizer: str = DEFAULT_QUANTIZER
+    models: ModelSources = field(default_factory=ModelSources)
     device: str = "auto"
     dtype: str = DEFAULT_DTYPE  # float32, or bf16 autocast with bfloat16 (weights stay float32); auto: bfloat16
     # where the device computes it natively
@@ -88,7 +83,7 @@ class TrainVoiceRequest:
             raise UserError(f"--seed must lie in 0..{MAX_SEED}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainRequest:
     """train-quantizer's options, one to one."""
 
@@ -110,7 +105,7 @@ class TrainRequest:
     alignment: str = "time"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GenerateOptions:
     """The settings that determine a dataset's content (saved in its manifest; a rerun must match them)."""
 
@@ -136,12 +131,13 @@ class GenerateOptions:
         return settings
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LongFormSettings:
     """How a long text is spoken: ``speak``'s generation options (the CLI reads their defaults here)."""
 
     language: str = "en"
-    seed: int = 0
+    seed: int | None = 0  # None: a random one, chosen when the job starts and written to its report
+    sampling: Sampling = field(default_factory=Sampling)
     batch_size: int = 4
     tries: int = 3
     min_similarity: float = DEFAULT_MIN_SIMILARITY
@@ -152,7 +148,7 @@ class LongFormSettings:
     max_wer: float = DEFAULT_MAX_WER
 
     def check(self) -> None:
-        if not 0 <= self.seed <= MAX_SEED:
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise UserError(f"--seed must lie in 0..{MAX_SEED}")
         if self.batch_size < 1 or self.tries < 1:
             raise UserError("--batch-size and --tries must be at least 1")
@@ -166,7 +162,7 @@ class LongFormSettings:
             raise UserError("--max-wer must lie in 0..1 (0: every word must be heard; 1: only silence fails)")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SpeakRequest:
     """bark-clone speak's options, one to one: ``speaker`` with one of ``text`` or ``text_file``, or a ``script``
     with its ``voices``; the generation settings in ``long_form``."""
@@ -175,13 +171,9 @@ class SpeakRequest:
     output: Path
     text: str | None = None
     text_file: Path | None = None
-    bark: str = DEFAULT_BARK
-    device: str = "auto"
-    seed: int | None = None  # None: a random seed, written to the report (``long_form.seed`` is then set to it)
+    bark: BarkOptions = field(default_factory=BarkOptions)
     max_chars: int = 20_000
     force: bool = False
-    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
-    offload: bool = False
     long_form: LongFormSettings = field(default_factory=LongFormSettings)
     asr: str = DEFAULT_ASR  # the words check's recognizer: a hub id or a folder
     script: Path | None = None  # NAME: text lines, spoken by the ``voices`` (instead of ``speaker`` and a text)
@@ -189,28 +181,24 @@ class SpeakRequest:
     split: Path | None = None  # also one audio file per script line in this folder
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SearchRequest:
     """bark-clone search's options, one to one."""
 
     recordings: list[Path]
     output: Path
     work: Path
-    bark: str = DEFAULT_BARK
+    bark: BarkOptions = field(default_factory=BarkOptions)
+    sampling: Sampling = field(default_factory=Sampling)
+    models: ModelSources = field(default_factory=ModelSources)
     steps: int | None = None
     minutes: float | None = None
     keep: int = 4
     patience: int = 3
     sentences: int = 3
     seed: int = 0
-    hubert: str = DEFAULT_HUBERT
-    encodec: str = DEFAULT_ENCODEC
-    quantizer: str = DEFAULT_QUANTIZER
-    device: str = "auto"
     max_seconds: float = DEFAULT_MAX_SECONDS
     language: str = "en"
     force: bool = False
-    dtype: str = DEFAULT_DTYPE  # Bark's stages (devices.DTYPES, or auto)
-    offload: bool = False
     voice: Path | None = None  # a voice folder: the search runs on Bark wearing its adapters
     batch_size: int | None = None  # rows (a candidate's sentence each) a Bark generation; all of a step by default

@@ -24,7 +24,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 "${pip[@]}" install -e ".${extras}"
 if [[ -n "$extras" ]]; then
-  # Bark's own prompt checks and its 271 presets; --no-deps because it would pull encodec, torchaudio and boto3.
-  "${pip[@]}" install --no-deps bark==0.1.5
+  # Bark's own prompt checks and its 271 presets, and the vocos package (the reference our Vocos decoder is
+  # checked against); --no-deps because they would pull encodec, torchaudio (no build for our torch) and boto3.
+  "${pip[@]}" install --no-deps bark==0.1.5 vocos==0.1.0
 fi
 touch "$stamp"

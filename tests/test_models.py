@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from bark_clone.clone import models as bark_models
-from bark_clone.clone.models import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
+from bark_clone import models as bark_models
+from bark_clone.models import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
 from bark_clone.errors import UserError
 
 
@@ -105,7 +105,7 @@ def test_hub_id_loads_from_the_cache_offline_and_records_the_commit(tiny, tmp_pa
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     env = {**os.environ, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
-    code = ("import torch; from bark_clone.clone.models import load_hubert; "
+    code = ("import torch; from bark_clone.models import load_hubert; "
             "loaded = load_hubert('test-org/tiny-hubert', torch.device('cpu')); print(loaded.revision)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr

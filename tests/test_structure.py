@@ -43,7 +43,7 @@ LAYERS = [
     {"clone"},
     {"prompt"},
     {"audio"},
-    {"constants", "devices", "errors", "files", "progress", "requests"},
+    {"constants", "decoders", "devices", "errors", "files", "models", "options", "progress", "requests", "vocos"},
 ]
 RANK = {room: index for index, rooms in enumerate(LAYERS) for room in rooms}
 FACADE = {"bark_clone", "bark_clone.__main__"}  # the public API and ``python -m``: above every layer

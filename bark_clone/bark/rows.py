@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..constants import CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from .sampling import Draws, Sampling, fine_pick, pick
 from .layouts import (
     COARSE_INFER_TOKEN,
     COARSE_SEMANTIC_PAD,
@@ -33,55 +33,10 @@ SEMANTIC_PAD = SEMANTIC_VOCAB_SIZE  # end of speech, and the semantic history's 
 MAX_SEMANTIC_INPUT = 256
 
 
-@dataclass
-class Sampling:
-    """How each stage picks its tokens: temperatures (None: greedy) and the semantic stage's end rule."""
-
-    semantic: float | None = 0.7
-    coarse: float | None = 0.7
-    fine: float | None = 0.5
-    min_eos_p: float | None = 0.2
-    max_semantic_tokens: int = 768
-    # transformers fills a top_k its Bark configs leave unset with its global default, 50, so the semantic and
-    # coarse stages have always sampled among their 50 likeliest tokens here (suno's own code keeps all of them)
-    top_k: int | None = 50
-    # one torch.Generator per row, seeded with the row's seed: a row then draws the same numbers in any batch, so
-    # batching changes no row's tokens, sampled or greedy (None: the global generator, one call for the batch)
-    generators: list | None = None
-
-    def of(self, rows: list[int]) -> list | None:
-        return None if self.generators is None else [self.generators[row] for row in rows]
-
-
-def draw(probabilities, generators: list | None):
-    """One index per row of (B, V) probabilities: with ``generators``, each row from its own."""
-    import torch
-
-    if generators is None:
-        return torch.multinomial(probabilities, num_samples=1)[:, 0]
-    return torch.cat([torch.multinomial(probabilities[row: row + 1], num_samples=1, generator=generator)[:, 0]
-                      for row, generator in enumerate(generators)])
-
-
-def pick(scores, temperature: float | None, top_k: int | None = None, generators: list | None = None):
-    """Sample (or, without a temperature, take the argmax of) each row of (B, V) float32 scores, as transformers
-    does: scores divided by the temperature, all but the ``top_k`` best removed, softmax over the whole
-    vocabulary, a multinomial draw."""
-    import torch
-
-    if temperature is None:
-        return scores.argmax(dim=-1)
-    if temperature != 1.0:
-        scores = scores / temperature
-    if top_k is not None:
-        kth = torch.topk(scores, min(top_k, scores.shape[-1]), dim=-1).values[:, -1:]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    return draw(torch.softmax(scores, dim=-1), generators)
-
-
-def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling):
+def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling, draws: Draws):
     """Text ids (B, 256: the tokenizer's ids + offset, padding already ``text_pad_token``) and each row's semantic
-    history -> (B, N) tokens, each row ``SEMANTIC_PAD`` from its end of speech on."""
+    history -> (B, N) tokens (at most the checkpoint's ``max_new_tokens``), each row ``SEMANTIC_PAD`` from its end
+    of speech on."""
     import torch
 
     batch, device = text_ids.shape[0], text_ids.device
@@ -93,7 +48,8 @@ def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, 
     infer = torch.full((batch, 1), config.semantic_infer_token, dtype=torch.long, device=device)
     embeds = torch.cat([stage.embed(text_ids[:, :MAX_SEMANTIC_INPUT]) + stage.embed(history), stage.embed(infer)], 1)
     prefill = embeds.shape[1]
-    capacity = prefill + sampling.max_semantic_tokens
+    most = int(config.max_new_tokens)
+    capacity = prefill + most
     stage.start(batch, capacity)
     valid = torch.ones((batch, capacity), dtype=torch.bool, device=device)
     logits = stage.step(embeds, torch.arange(prefill, device=device)[None].expand(batch, -1), 0, valid)
@@ -101,18 +57,18 @@ def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, 
     allowed[: SEMANTIC_PAD + 1] = True  # the semantic vocabulary and end of speech
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens = []
-    for step in range(sampling.max_semantic_tokens):
+    for step in range(most):
         scores = logits.float().masked_fill(~allowed, float("-inf"))
         if sampling.min_eos_p is not None:  # BarkEosPrioritizerLogitsProcessor: end once it is likely enough
             ending = torch.softmax(scores, dim=-1)[:, SEMANTIC_PAD] > sampling.min_eos_p
             only_end = torch.full_like(scores, float("-inf"))
             only_end[:, SEMANTIC_PAD] = scores[:, SEMANTIC_PAD]
             scores = torch.where(ending[:, None], only_end, scores)
-        chosen = pick(scores, sampling.semantic, sampling.top_k, sampling.generators)
+        chosen = pick(scores, sampling, "semantic", draws.generators)
         chosen = chosen.masked_fill(finished, SEMANTIC_PAD)
         tokens.append(chosen)
         finished |= chosen == SEMANTIC_PAD
-        if bool(finished.all()) or step + 1 == sampling.max_semantic_tokens:
+        if bool(finished.all()) or step + 1 == most:
             break
         position = torch.full((batch, 1), prefill + step, dtype=torch.long, device=device)
         logits = stage.step(stage.embed(chosen[:, None]), position, prefill + step, valid)
@@ -160,7 +116,7 @@ def coarse_row(semantic: np.ndarray, prompt: dict[str, np.ndarray] | None) -> Co
                      len(history_coarse), wanted)
 
 
-def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, device) -> list[np.ndarray]:
+def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, draws: Draws, device) -> list[np.ndarray]:
     """Every row's coarse codes, (2, T) in 0..1023: windows of 60 tokens, each row's own prefill left-padded to the
     batch's longest, rows leaving the batch once they have written what they need."""
     import torch
@@ -190,7 +146,7 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, device) -> li
             first = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * (step % N_COARSE_CODEBOOKS)
             scores = torch.full_like(logits, float("-inf"), dtype=torch.float32)
             scores[:, first: first + CODEBOOK_SIZE] = logits[:, first: first + CODEBOOK_SIZE].float()
-            chosen = pick(scores, sampling.coarse, sampling.top_k, sampling.of(indices))
+            chosen = pick(scores, sampling, "coarse", draws.of(indices))
             written.append(chosen)
             if step + 1 < new:
                 logits = stage.step(stage.embed(chosen[:, None]), positions[:, -1:] + step + 1, longest + step, valid)
@@ -202,7 +158,7 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, device) -> li
 
 
 def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | None], sampling: Sampling,
-               device) -> list[np.ndarray]:
+               draws: Draws, device) -> list[np.ndarray]:
     """Every row's (8, T) codes: its fine history (at most 512 frames), its coarse codes and the six codebooks above
     them filled window by window (1024 frames, 512 new a window after the first); rows batched by window."""
     import torch
@@ -231,23 +187,12 @@ def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | Non
                                             for index, start in zip(active, starts)])).to(device)
         for codebook in range(N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS):
             logits = stage.logits(codebook, window)[:, :, :CODEBOOK_SIZE].float()
-            generators = sampling.of(active) or [None] * len(active)
+            generators = draws.of(active) or [None] * len(active)
             for row, (start, fill) in enumerate(zip(starts, fills)):
                 relative = fill - start
-                window[row, relative:, codebook] = fine_pick(logits[row], relative, sampling.fine, generators[row])
+                window[row, relative:, codebook] = fine_pick(logits[row], relative, sampling, generators[row])
         window = window.cpu().numpy()
         for row, (index, start, fill) in enumerate(zip(active, starts, fills)):
             buffers[index][fill: start + FINE_WINDOW, N_COARSE_CODEBOOKS:] = window[row, fill - start:,
                                                                                     N_COARSE_CODEBOOKS:]
     return [buffer[n_past: n_past + frames].T.copy() for buffer, (n_past, frames, _) in zip(buffers, plans)]
-
-
-def fine_pick(logits, relative: int, temperature: float | None, generator=None) -> Any:
-    """One row's codes for the frames after ``relative``: softmax over the whole window then sliced, as
-    transformers does (the slice's rows are each a full softmax, so slicing first would be equal)."""
-    import torch
-
-    if temperature is None:
-        return logits[relative:].argmax(dim=-1)
-    probabilities = torch.softmax(logits / temperature, dim=-1)[relative:]
-    return torch.multinomial(probabilities, num_samples=1, generator=generator)[:, 0]

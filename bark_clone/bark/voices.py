@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clone.models import Loaded
+from ..models import Loaded
 from ..devices import DTYPES
 from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
 from ..constants import MAX_SIDECAR_BYTES

@@ -6,15 +6,28 @@ from pathlib import Path
 
 import click
 
+from ..options import BarkOptions
 from ..requests import EvaluateRequest
-from .options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+from .options import (
+    SEED,
+    FiniteFloat,
+    bark_options,
+    decoder_options,
+    default,
+    device_option,
+    dtype_option,
+    force_option,
+    offload_option,
+    sampling,
+    top_p_option,
+)
 
 
 @click.command()
 @click.argument("speakers", nargs=-1, required=True)
 @click.option("--target", "targets", multiple=True, required=True, help="Recording(s) of the voice to match.")
 @click.option("--out", required=True, help="Report folder: report.json, report.md, scores.png and wavs/.")
-@click.option("--bark", default=default(EvaluateRequest, "bark"), show_default=True,
+@click.option("--bark", default=default(BarkOptions, "source"), show_default=True,
               help="suno/bark, suno/bark-small or a local folder.")
 @click.option("--sentences", type=int, default=default(EvaluateRequest, "sentences"), show_default=True,
               help="Held-out sentences Bark speaks per voice.")
@@ -25,7 +38,6 @@ from .options import SEED, FiniteFloat, default, device_option, dtype_option, fo
               help="Language of the stock voices to compare.")
 @click.option("--hubert", default=default(EvaluateRequest, "hubert"), show_default=True,
               help="HuBERT for --quantizer baselines.")
-@click.option("--encodec", hidden=True, help="No longer used: the baselines use Bark's own codec.")
 @click.option("--max-seconds", type=FiniteFloat(), default=default(EvaluateRequest, "max_seconds"), show_default=True)
 @device_option
 @click.option("--seed", type=SEED, default=default(EvaluateRequest, "seed"), show_default=True)
@@ -34,19 +46,21 @@ from .options import SEED, FiniteFloat, default, device_option, dtype_option, fo
                    "batches (lower it if a GPU runs out of memory).")
 @dtype_option
 @offload_option
+@decoder_options
+@top_p_option
 @force_option
-def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, encodec, max_seconds,
-             device, seed, batch_size, dtype, offload, force) -> None:
+def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, max_seconds, device,
+             seed, batch_size, dtype, offload, decoder, vocos, top_p, force) -> None:
     """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
     'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
     from ..evaluate.evaluation import run_evaluation
     from ..evaluate.report import ranked_rows
 
-    if encodec is not None:
-        click.echo("note: --encodec is no longer used; evaluate encodes with Bark's own codec", err=True)
-    request = EvaluateRequest([Path(s) for s in speakers], [Path(t) for t in targets], Path(out), bark, sentences,
-                              transcript, list(quantizers), language, hubert, max_seconds, device, seed, force,
-                              dtype, offload, batch_size)
+    request = EvaluateRequest(speakers=[Path(s) for s in speakers], targets=[Path(t) for t in targets],
+                              out=Path(out), bark=bark_options(bark, device, dtype, offload, decoder, vocos),
+                              sampling=sampling(top_p), sentences=sentences, transcript=transcript,
+                              quantizers=list(quantizers), language=language, hubert=hubert, max_seconds=max_seconds,
+                              seed=seed, force=force, batch_size=batch_size)
     report = run_evaluation(request)
     for entry in ranked_rows(report):
         click.echo(f"{entry['score']:.3f}  {entry['name']} (target {entry['target_similarity']:.3f}, "

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from ..constants import DEFAULT_DTYPE, MAX_SEED
+from ..constants import DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, MAX_SEED
 from ..devices import AUTO, DTYPES
+from ..options import DECODER_NAMES, BarkOptions, Sampling
 from ..requests import VOICE_DTYPES
 
 
@@ -68,6 +69,31 @@ def voice_dtype_option(function):
 def offload_option(function):
     return click.option("--offload", is_flag=True, help="Keep only the running Bark stage on the GPU (for 6-8 GB "
                         "cards; needs --device cuda and the accelerate package).")(function)
+
+
+def decoder_options(function):
+    """--decoder and --vocos: what turns Bark's codes into audio."""
+    function = click.option("--vocos", default=DEFAULT_VOCOS, show_default=True,
+                            help="--decoder vocos: its weights, a hub id or a folder.")(function)
+    return click.option("--decoder", type=click.Choice(list(DECODER_NAMES)), default=DEFAULT_DECODER,
+                        show_default=True, help="What turns Bark's codes into audio: encodec (EnCodec's own decoder, "
+                        "as Bark ships) or vocos (Vocos trained on EnCodec's tokens).")(function)
+
+
+def top_p_option(function):
+    return click.option("--top-p", type=FiniteFloat(0, 1, min_open=True), default=None,
+                        help="Nucleus sampling in Bark's semantic and coarse stages: keep the likeliest tokens whose "
+                        "probabilities add up to this (default: off; top-k 50 alone, as transformers' Bark).")(function)
+
+
+def bark_options(bark: str, device: str, dtype: str = DEFAULT_DTYPE, offload: bool = False,
+                 decoder: str = DEFAULT_DECODER, vocos: str = DEFAULT_VOCOS) -> BarkOptions:
+    """The Bark options of a command's flags."""
+    return BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
+
+
+def sampling(top_p: float | None) -> Sampling:
+    return Sampling(top_p=top_p)
 
 
 def force_option(function):

@@ -6,19 +6,37 @@ from pathlib import Path
 
 import click
 
+from ..options import BarkOptions, ModelSources
 from ..requests import SearchRequest
-from .options import SEED, FiniteFloat, default, device_option, dtype_option, force_option, offload_option
+from .options import (
+    SEED,
+    FiniteFloat,
+    bark_options,
+    decoder_options,
+    default,
+    device_option,
+    dtype_option,
+    force_option,
+    offload_option,
+    sampling,
+    top_p_option,
+)
 
 
 def search_default(name: str):
-    return default(SearchRequest, name)
+    for request_type in (SearchRequest, BarkOptions, ModelSources):
+        try:
+            return default(request_type, name)
+        except KeyError:
+            continue
+    raise KeyError(name)
 
 
 @click.command()
 @click.argument("recordings", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="The best prompt, e.g. speakers/me.npz (+ its .json sidecar).")
 @click.option("--work", required=True, help="Folder for the search's state; rerun with it to continue.")
-@click.option("--bark", default=search_default("bark"), show_default=True,
+@click.option("--bark", default=search_default("source"), show_default=True,
               help="suno/bark, suno/bark-small or a local folder.")
 @click.option("--steps", type=int, help="Search steps (in all, counting earlier runs in --work).")
 @click.option("--minutes", type=FiniteFloat(min=0, min_open=True), help="Stop after this many minutes of this run.")
@@ -46,18 +64,24 @@ def search_default(name: str):
                    "candidates of a step in one batch.")
 @dtype_option
 @offload_option
+@decoder_options
+@top_p_option
 @force_option
 def search(recordings, output, work, bark, steps, minutes, keep, patience, sentences, seed, quantizer, hubert,
-           encodec, device, max_seconds, language, voice, batch_size, dtype, offload, force) -> None:
+           encodec, device, max_seconds, language, voice, batch_size, dtype, offload, decoder, vocos, top_p,
+           force) -> None:
     """Search for the speaker prompt that makes Bark sound most like RECORDING(s): start from the best windows
     and the nearest stock voices, expand the best by window moves and bootstraps from Bark's own speech, keep the
     best --keep, until --steps / --minutes or --patience. Writes the best prompt; --work holds search.json,
     search.png and the top prompts."""
     from ..search.command import search_voice
 
-    request = SearchRequest([Path(path) for path in recordings], Path(output), Path(work), bark, steps, minutes,
-                            keep, patience, sentences, seed, hubert, encodec, quantizer, device, max_seconds,
-                            language, force, dtype, offload, voice, batch_size)
+    request = SearchRequest(recordings=[Path(path) for path in recordings], output=Path(output), work=Path(work),
+                            bark=bark_options(bark, device, dtype, offload, decoder, vocos), sampling=sampling(top_p),
+                            models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer), steps=steps,
+                            minutes=minutes, keep=keep, patience=patience, sentences=sentences, seed=seed,
+                            max_seconds=max_seconds, language=language, force=force, voice=voice,
+                            batch_size=batch_size)
     sidecar = search_voice(request)
     score = sidecar["score"]
     click.echo(f"{output}: score {score['score']:.3f} (target {score['target_similarity']:.3f}, self "

@@ -7,14 +7,31 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..options import BarkOptions, ModelSources
 from ..server.service import ServiceConfig
-from .options import FiniteFloat, default, device_option, dtype_option, offload_option, words_options
+from .options import (
+    FiniteFloat,
+    bark_options,
+    decoder_options,
+    default,
+    device_option,
+    dtype_option,
+    offload_option,
+    sampling,
+    top_p_option,
+    words_options,
+)
 
 MB = 1024 * 1024
 
 
 def serve_default(name: str):
-    return default(ServiceConfig, name)
+    for request_type in (ServiceConfig, BarkOptions, ModelSources):
+        try:
+            return default(request_type, name)
+        except KeyError:
+            continue
+    raise KeyError(name)
 
 
 @click.command()
@@ -22,7 +39,7 @@ def serve_default(name: str):
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 @click.option("--speakers", default=str(serve_default("speakers")), show_default=True,
               help="Folder of speakers (npz + json).")
-@click.option("--bark", default=serve_default("bark"), show_default=True,
+@click.option("--bark", default=serve_default("source"), show_default=True,
               help="suno/bark, suno/bark-small or a local folder.")
 @click.option("--hubert", default=serve_default("hubert"), show_default=True, help="HuBERT hub id or local folder.")
 @click.option("--encodec", default=serve_default("encodec"), show_default=True,
@@ -53,9 +70,11 @@ def serve_default(name: str):
 @words_options(serve_default("asr"), serve_default("max_wer"), "chunk /speak makes")
 @dtype_option
 @offload_option
+@decoder_options
+@top_p_option
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
           cache_mb, max_text_chars, workers, batch_size, queue_size, on_ray, replicas, ray_address, gpus_per_replica,
-          check_words, asr, max_wer, dtype, offload) -> None:
+          check_words, asr, max_wer, dtype, offload, decoder, vocos, top_p) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -63,11 +82,13 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
     if not token and not loopback_only(host):
         raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
                         "(clients then send Authorization: Bearer TOKEN)")
-    config = ServiceConfig(Path(speakers), bark, hubert, encodec, quantizer, device, token, int(max_upload_mb * MB),
-                           max_audio_seconds, max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB),
-                           workers=workers, queue_size=queue_size, batch_size=batch_size, dtype=dtype,
-                           offload=offload, asr=asr,
-                           check_words=check_words, max_wer=max_wer)
+    config = ServiceConfig(speakers=Path(speakers), bark=bark_options(bark, device, dtype, offload, decoder, vocos),
+                           sampling=sampling(top_p), models=ModelSources(hubert=hubert, encodec=encodec,
+                                                                         quantizer=quantizer),
+                           token=token, max_upload_bytes=int(max_upload_mb * MB), max_audio_seconds=max_audio_seconds,
+                           max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB), workers=workers,
+                           queue_size=queue_size, batch_size=batch_size, asr=asr, check_words=check_words,
+                           max_wer=max_wer)
     if on_ray:
         import importlib.util
 

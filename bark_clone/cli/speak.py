@@ -8,24 +8,31 @@ from pathlib import Path
 
 import click
 
+from ..options import BarkOptions
 from ..requests import LongFormSettings, SpeakRequest
 from ..speaking.script import LINE, MAX_NAME_CHARACTERS
 from .options import (
     SEED,
     FiniteFloat,
+    bark_options,
+    decoder_options,
     default,
     device_option,
     dtype_option,
     force_option,
     offload_option,
+    sampling,
+    top_p_option,
     words_options,
 )
 
 
 def speak_default(name: str):
     """A speak option's default: the request's own fields, or its long-form settings'."""
-    names = {field.name for field in dataclasses.fields(SpeakRequest)}
-    return default(SpeakRequest if name in names else LongFormSettings, name)
+    for request_type in (SpeakRequest, LongFormSettings, BarkOptions):
+        if name in {field.name for field in dataclasses.fields(request_type)}:
+            return default(request_type, name)
+    raise KeyError(name)
 
 
 def voice_pairs(context, parameter, values) -> dict[str, Path]:
@@ -55,7 +62,7 @@ def voice_pairs(context, parameter, values) -> dict[str, Path]:
               help="A script's speaker: a prompt .npz or a voice folder (repeat for each name).")
 @click.option("--split", type=click.Path(), help="With --script, also write one file per line into this folder.")
 @click.option("-o", "--output", required=True, help="Output .wav, .flac or .ogg; the report goes beside it as .json.")
-@click.option("--bark", default=speak_default("bark"), show_default=True,
+@click.option("--bark", default=speak_default("source"), show_default=True,
               help="suno/bark, suno/bark-small or a local folder.")
 @device_option
 @click.option("--language", default=speak_default("language"), show_default=True,
@@ -79,10 +86,12 @@ def voice_pairs(context, parameter, values) -> dict[str, Path]:
               "each chunk is ready.")
 @dtype_option
 @offload_option
+@decoder_options
+@top_p_option
 @force_option
 def speak(speaker, text, text_file, script, voices, split, output, bark, device, language, seed, batch_size, tries,
           min_similarity, chunk_seconds, pause, chain, max_chars, check_words, asr, max_wer, as_json, dtype, offload,
-          force) -> None:
+          decoder, vocos, top_p, force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
     against the speaker's voice (and, with a recognizer, its words) and retried when it drifts. Writes the audio
     and a report (<output>.json). SPEAKER may also be a voice folder (train-voice): its adapters are merged into
@@ -90,12 +99,14 @@ def speak(speaker, text, text_file, script, voices, split, output, bark, device,
     from ..files import json_text
     from ..speaking.command import run_speak
 
-    long_form = LongFormSettings(language, 0, batch_size, tries, min_similarity, chunk_seconds, pause, chain,
-                                 check_words, max_wer)
-    request = SpeakRequest(Path(speaker) if speaker else None, Path(output), text,
-                           Path(text_file) if text_file else None, bark, device, seed, max_chars, force, dtype,
-                           offload, long_form, asr, Path(script) if script else None, voices,
-                           Path(split) if split else None)
+    long_form = LongFormSettings(language=language, seed=seed, sampling=sampling(top_p), batch_size=batch_size,
+                                 tries=tries, min_similarity=min_similarity, chunk_seconds=chunk_seconds, pause=pause,
+                                 chain=chain, check_words=check_words, max_wer=max_wer)
+    request = SpeakRequest(speaker=Path(speaker) if speaker else None, output=Path(output), text=text,
+                           text_file=Path(text_file) if text_file else None,
+                           bark=bark_options(bark, device, dtype, offload, decoder, vocos), max_chars=max_chars,
+                           force=force, long_form=long_form, asr=asr, script=Path(script) if script else None,
+                           voices=voices, split=Path(split) if split else None)
     report = run_speak(request, progress=not as_json, warn=lambda line: click.echo(f"warning: {line}", err=True),
                        on_piece=chunk_line(time.perf_counter()) if as_json else None)
     if as_json:

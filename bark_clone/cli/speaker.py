@@ -9,8 +9,9 @@ import click
 
 from ..constants import DEFAULT_DTYPE, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
 from ..errors import UserError
+from ..options import BarkOptions
 from ..progress import progress_bar
-from .options import FiniteFloat, device_option, dtype_option, force_option, offload_option
+from .options import FiniteFloat, decoder_options, device_option, dtype_option, force_option, offload_option
 
 DEFAULT_SPEAKERS = Path("speakers")
 
@@ -137,7 +138,7 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
     if refine is not None:
         from ..search.refine import Refiner
 
-        refiner = Refiner(bark, models, dtype, offload)
+        refiner = Refiner(BarkOptions(source=bark, device=device, dtype=dtype, offload=offload), models)
     results = []
     for group in progress_bar(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
         # a long recording gets its own bar: decoding and voice analysis take a while before the models run
@@ -216,17 +217,20 @@ def inspect(speaker: str, as_json: bool) -> None:
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--encodec", default=DEFAULT_ENCODEC, show_default=True, help="EnCodec hub id or local folder.")
 @device_option
+@decoder_options
 @force_option
-def decode(speaker: str, out: str, encodec: str, device: str, force: bool) -> None:
+def decode(speaker: str, out: str, encodec: str, device: str, decoder: str, vocos: str, force: bool) -> None:
     """Decode a prompt's codes to a 24 kHz WAV, to hear what the prompt holds."""
     from ..audio.sound import wav_bytes
-    from ..clone.models import encodec_decode, load_encodec, resolve_device
     from ..constants import CODEC_SAMPLE_RATE
+    from ..decoders import load_decoder
     from ..files import check_output_path, write_files_atomically
+    from ..models import resolve_device
     from ..prompt import SpeakerPrompt
 
     check_output_path(Path(out), force, ".wav")
     prompt = SpeakerPrompt.load(speaker)
-    audio = encodec_decode(load_encodec(encodec, resolve_device(device)), prompt.fine_codes)
+    (audio,) = load_decoder(decoder, None, vocos if decoder == "vocos" else encodec,
+                            resolve_device(device)).decode([prompt.fine_codes])
     write_files_atomically({Path(out): wav_bytes(audio, CODEC_SAMPLE_RATE)}, force)
     click.echo(f"{out}: {len(audio) / CODEC_SAMPLE_RATE:.2f} s at {CODEC_SAMPLE_RATE} Hz")

@@ -41,7 +41,8 @@ def generate_data_command(out, samples, bark, texts, language, batch_size, seed,
     Under torchrun or accelerate launch, each process makes its share of the shards."""
     from ..training.generate import generate_data
 
-    options = GenerateOptions(samples, bark, language, texts, batch_size, seed, presets, shard_size, held_out, dtype)
+    options = GenerateOptions(samples=samples, bark=bark, language=language, texts=texts, batch_size=batch_size,
+                              seed=seed, presets=presets, shard_size=shard_size, held_out=held_out, dtype=dtype)
     summary = generate_data(Path(out), options, device, force)
     click.echo(f"{out}: {summary['shards_made']} shard(s) made now, {summary['samples']} samples, "
                f"{summary['seconds'] / 60:.1f} min of audio")
@@ -93,8 +94,10 @@ def train_quantizer_command(data, out, arch, hubert, epochs, batch_size, lr, dev
         raise UserError("--resume and --force contradict each other")
     if epochs <= 0 or batch_size <= 0 or lr <= 0:
         raise UserError("--epochs, --batch-size and --lr must be positive")
-    request = TrainRequest(Path(data), Path(out), arch, hubert, epochs, batch_size, lr, device, resume, force, seed,
-                           int(lstm_version), clusters, hidden_size, Path(export_gitmylo) if export_gitmylo else None)
+    request = TrainRequest(data=Path(data), out=Path(out), arch=arch, hubert=hubert, epochs=epochs,
+                           batch_size=batch_size, lr=lr, device=device, resume=resume, force=force, seed=seed,
+                           lstm_version=int(lstm_version), clusters=clusters, hidden_size=hidden_size,
+                           export_gitmylo=Path(export_gitmylo) if export_gitmylo else None)
     metrics = train_quantizer(request, warn=lambda message: click.echo(f"warning: {message}", err=True))
     best = metrics["best"]["held_out"]
     click.echo(f"{out}: best held-out top-1 {100 * best['top1']:.1f} %, top-5 {100 * best['top5']:.1f} % "

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 
+from ..options import ModelSources
 from ..requests import TrainVoiceRequest
 from .options import SEED, FiniteFloat, default, device_option, force_option, voice_dtype_option
 
 
 def voice_default(name: str):
-    return default(TrainVoiceRequest, name)
+    try:
+        return default(TrainVoiceRequest, name)
+    except KeyError:
+        return default(ModelSources, name)
 
 
 @click.command("train-voice")
@@ -46,10 +50,13 @@ def train_voice_command(recordings, output, bark, data, hubert, encodec, quantiz
     torchrun each process trains on its share of every mini-batch (the same steps, the summed gradient)."""
     from ..training.voice import train_voice
 
-    request = TrainVoiceRequest([Path(path) for path in recordings], Path(output), bark,
-                                Path(data) if data else None, hubert, encodec, quantizer, device, dtype,
-                                tuple(stage.strip() for stage in stages.split(",") if stage.strip()), rank, steps,
-                                batch_size, seed, max_seconds, resume, force)
+    request = TrainVoiceRequest(recordings=[Path(path) for path in recordings], output=Path(output), bark=bark,
+                                data=Path(data) if data else None,
+                                models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer),
+                                device=device, dtype=dtype,
+                                stages=tuple(stage.strip() for stage in stages.split(",") if stage.strip()),
+                                rank=rank, steps=steps, batch_size=batch_size, seed=seed, max_seconds=max_seconds,
+                                resume=resume, force=force)
     document = train_voice(request, warn=lambda line: click.echo(f"warning: {line}", err=True))
     for stage, best in document["best"].items():
         base = document["metrics"][stage][0]["base"]

@@ -13,7 +13,9 @@ import numpy as np
 
 from ..audio.sound import resample, wav_bytes
 from ..audio.speaker_encoder import embed
-from ..bark.generation import language_presets, load_bark, sampling_for, semantic_tokens, stage_configs
+from ..bark.core import open_bark
+from ..bark.generation import semantic_tokens
+from ..options import DEFAULT_SAMPLING, Sampling
 from ..bark.voices import VoiceSwitch, open_speaker
 from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, VERSION
 from ..errors import UserError
@@ -41,27 +43,24 @@ EVALUATION_SENTENCES = [  # held out: none of them is in the built-in training t
 
 
 def score_voices(bark, voices: list[SpeakerPrompt | str | None], sentences: list[str], target: Target, encoder,
-                 seed: int = 0, batch_size: int | None = None) -> list[tuple[dict[str, float], list[np.ndarray]]]:
+                 seed: int = 0, batch_size: int | None = None,
+                 sampling: Sampling = DEFAULT_SAMPLING) -> list[tuple[dict[str, float], list[np.ndarray]]]:
     """Bark speaks ``sentences`` in every voice, all voices in one batch of rows (``batch_size`` rows a generation,
     all by default); sentence ``j`` is seeded ``seed + j`` in every voice, so each voice hears what it would alone.
     Returns each voice's scores and generations (24 kHz)."""
-    from ..bark.generation import generate_row_batches
+    from ..bark.generation import generate
 
     rows = [(sentence, voice) for voice in voices for sentence in sentences]
     seeds = [seed + index for _ in voices for index in range(len(sentences))]
-    audio = [generation.audio for generation in generate_row_batches(bark, rows, seeds, batch_size)]
+    audio = [generation.audio for generation in generate(bark, rows, sampling, seeds, batch_size)]
     pieces = [audio[number * len(sentences): (number + 1) * len(sentences)] for number in range(len(voices))]
     return [(score_generations(generations, target, encoder), generations) for generations in pieces]
 
 
 def preset_similarity(bark, name: str, target: Target, encoder) -> float:
-    """How close a stock voice's own prompt audio (decoded with Bark's codec) is to the target."""
-    import torch
-
-    history = bark.processor("x", voice_preset=name)["history_prompt"]
-    with torch.inference_mode():
-        audio = bark.model.codec_decode(history["fine_prompt"][None].to(bark.device))[0]
-    clip = resample(audio.float().cpu().numpy().reshape(-1), CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE)
+    """How close a stock voice's own prompt audio (decoded by Bark's decoder) is to the target."""
+    (audio,) = bark.decode([bark.preset(name)["fine_prompt"]])
+    clip = resample(audio, CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE)
     return float(embed(encoder, clip) @ target.embedding)
 
 
@@ -76,9 +75,8 @@ def transcript_prompt(bark, transcript: str, fine_codes: np.ndarray) -> SpeakerP
     model, codes from the audio. The streams then describe different utterances (and lengths); nothing checks it."""
     import torch
 
-    configs = stage_configs(bark)
     with torch.inference_mode():
-        ((tokens, _),) = semantic_tokens(bark, [transcript], [None], configs, sampling_for(configs))
+        ((tokens, _),) = semantic_tokens(bark, [transcript], [None])
     if len(tokens) == 0:
         tokens = np.zeros(1, dtype=np.int64)
     fine = np.asarray(fine_codes, dtype=np.int64)
@@ -122,6 +120,7 @@ class Session:
     seed: int
     out: Path
     batch_size: int | None = None
+    sampling: Sampling = DEFAULT_SAMPLING
     bar: Any = None
 
 
@@ -150,7 +149,8 @@ def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
     for group in groups.values():
         with switch.wearing(group[0].wearing):
             results = score_voices(session.bark, [entry.voice for entry in group], session.sentences,
-                                   session.target, session.encoder, session.seed, session.batch_size)
+                                   session.target, session.encoder, session.seed, session.batch_size,
+                                   session.sampling)
         for entry, (scores, generations) in zip(group, results):
             entry.row = {"name": entry.name, "kind": entry.kind,
                          **{key: round(value, 4) for key, value in scores.items()},
@@ -161,8 +161,7 @@ def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
-    from ..bark.generation import bark_codec
-    from ..clone.models import encodec_encode, load_hubert
+    from ..models import encodec_encode, load_hubert
     from ..clone.pipeline import Models, choose_windows, cut_window, prompt_from_window
     from ..clone.quantizers import load_quantizer
 
@@ -172,7 +171,7 @@ def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, d
     cut = cut_window(recordings[best.source], best.start, best.end)
     window = [round(cut.start, 3), round(cut.end, 3)]
     hubert = load_hubert(request.hubert, device) if request.quantizers else None
-    codec = bark_codec(session.bark)  # Bark's own EnCodec: no second model to download and hold
+    codec = session.bark.codec  # Bark's own EnCodec: no second model to download and hold
     rows = []
     for name in request.quantizers:
         models = Models(hubert, codec, load_quantizer(name, hubert.model.config.hidden_size, device), vad,
@@ -201,7 +200,7 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     """Every prompt and baseline speaks the same sentences with the same seed; writes and returns the report."""
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
-    from ..clone.models import resolve_device
+    from ..models import resolve_device
 
     if not 1 <= request.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 1..{len(EVALUATION_SENTENCES)}")
@@ -211,14 +210,14 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     out = Path(request.out)
     check_out(out, request.force)
     speakers = [open_speaker(path) for path in request.speakers]  # prompts, or voice folders with adapters
-    device = resolve_device(request.device)
+    device = resolve_device(request.bark.device)
     vad, encoder = load_vad(), load_voice_encoder(device)
     recordings = load_targets(request.targets, vad)
     target = target_from_recordings(recordings, encoder)
     out.mkdir(exist_ok=True)  # made only now: refused targets leave nothing behind
-    bark = load_bark(request.bark, device, request.dtype, request.offload)
+    bark = open_bark(request.bark, device)
     session = Session(bark, encoder, target, EVALUATION_SENTENCES[: request.sentences], request.seed, out,
-                      request.batch_size)
+                      request.batch_size, request.sampling)
     voices = sum(voice is not None for _, _, voice in speakers)
     session.bar = progress_bar(total=len(speakers) + voices + len(request.quantizers) + bool(request.transcript) + 1,
                                unit="voice", desc="evaluate")
@@ -227,7 +226,8 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
         "tool": {"name": "bark-clone", "version": VERSION},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "target": {"files": [str(path) for path in request.targets], "speech_seconds": round(target.speech_seconds, 2)},
-        "bark": request.bark, "sentences": session.sentences, "seed": request.seed,
+        "bark": request.bark.source, **request.bark.audio_identity(), **request.sampling.identity(),
+        "sentences": session.sentences, "seed": request.seed,
         "batch_size": request.batch_size,
         "notes": [] if request.transcript else ["method 1 (semantic tokens from the transcript) needs --transcript"],
     }
@@ -256,7 +256,7 @@ def speaker_rows(name: str, speaker, path) -> list[Entry]:
 
 def preset_rows(session: Session, report: dict[str, Any], language: str) -> list[Entry]:
     """The stock voice nearest the target, as a baseline (a note when the model has none)."""
-    presets = language_presets(session.bark, language)
+    presets = session.bark.presets(language)
     if not presets:
         report["notes"].append(f"the Bark model has no stock voices for language {language!r}")
         return []

@@ -83,19 +83,16 @@ def window_candidate(recordings, source: int, start: float, end: float, models, 
 
 def preset_prompt(bark, name: str) -> SpeakerPrompt:
     """A stock voice of the Bark model as a prompt."""
-    history = bark.processor("x", voice_preset=name)["history_prompt"]
-    arrays = [history[key].cpu().numpy().astype(np.int64) for key in ("semantic_prompt", "coarse_prompt",
-                                                                        "fine_prompt")]
-    return SpeakerPrompt(*arrays)
+    arrays = bark.preset(name)
+    return SpeakerPrompt(arrays["semantic_prompt"], arrays["coarse_prompt"], arrays["fine_prompt"])
 
 
 def nearest_presets(bark, language: str, target, encoder, count: int) -> list[Candidate]:
     """The ``count`` stock voices of ``language`` whose own prompt audio is closest to the target."""
-    from ..bark.generation import language_presets
     from ..evaluate.evaluation import preset_similarity
 
     ranked = sorted(((preset_similarity(bark, name, target, encoder), name)
-                     for name in language_presets(bark, language)), reverse=True)
+                     for name in bark.presets(language)), reverse=True)
     return [Candidate(preset_prompt(bark, name), "preset", [{"kind": "preset", "name": name,
                                                                "similarity": round(similarity, 4)}])
             for similarity, name in ranked[:count]]

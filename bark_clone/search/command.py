@@ -3,6 +3,7 @@ and write the best prompt with a sidecar that records its lineage and score."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,11 @@ def check_outputs(request: SearchRequest) -> None:
 
 
 def search_recordings(recordings, models, bark, settings, work: Path, identity: dict[str, Any], generator=None,
-                      progress: bool = True, on_step=None, stop=None, starts=()):
+                      progress: bool = True, on_step=None, stop=None, starts=(), sampling=None):
     """The search over analysed ``recordings`` in ``work`` (new or resumed); returns its state. ``on_step(state)``
     hears of every finished step (the server reports the best score so far with it); setting the event ``stop``
-    ends the search with ``SearchStopped`` before its next candidate. ``starts`` join the first population."""
+    ends the search with ``SearchStopped`` before its next candidate. ``starts`` join the first population;
+    ``sampling`` (an ``options.Sampling``) is how Bark samples the candidates' sentences."""
     from ..evaluate.evaluation import EVALUATION_SENTENCES
     from ..evaluate.scoring import target_from_recordings
     from ..speaking.longform import bark_generator
@@ -57,7 +59,7 @@ def search_recordings(recordings, models, bark, settings, work: Path, identity: 
     if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     target = target_from_recordings(recordings, models.voice)
-    generator = generator or bark_generator(bark, settings.batch_size)  # --batch-size bounds every generation's rows
+    generator = generator or bark_generator(bark, sampling, settings.batch_size)  # --batch-size bounds each batch
     context = Context(recordings, models, generator, target, models.voice, models.vad,
                       settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop, list(starts))
     with locked(Path(work)):
@@ -71,9 +73,8 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     """Run (or continue) the search and write ``request.output``; returns its sidecar. ``generator`` replaces Bark
     for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
     from ..audio.sound import check_audio_header
-    from ..bark.generation import load_bark
+    from ..bark.core import open_bark
     from ..bark.voices import load_voice, merge_voice
-    from ..clone.models import resolve_device
     from ..clone.pipeline import analyse, load_models
     from ..files import json_bytes, write_files_atomically
     from .candidates import Candidate
@@ -83,19 +84,21 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     for path in request.recordings:
         check_audio_header(path)
     voice = load_voice(request.voice) if request.voice is not None else None
-    models = load_models(request.hubert, request.encodec, request.quantizer, request.device)
+    sources = request.models
+    models = load_models(sources.hubert, sources.encodec, sources.quantizer, request.bark.device)
     recordings = [analyse(path, models.vad) for path in request.recordings]
-    bark = load_bark(request.bark, resolve_device(request.device), request.dtype, request.offload)
+    bark = open_bark(request.bark)
     if voice is not None:
         merge_voice(bark, voice)  # every generation of the search (scoring and bootstraps) wears its adapters
-    identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark,
-                "hubert": request.hubert, "encodec": request.encodec, "quantizer": request.quantizer,
-                **settings.fixed(), **({"voice": voice.adapter_id} if voice is not None else {})}
+    identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark.source,
+                **dataclasses.asdict(sources), **settings.fixed(), **request.sampling.identity(),
+                **({"voice": voice.adapter_id} if voice is not None else {}),
+                **({"decoder": request.bark.decoder} if request.bark.decoder != "encodec" else {})}
     starts = [Candidate(voice.prompt, "voice", [{"kind": "voice", "name": voice.name}])] if voice else []
     state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress,
-                              starts=starts)
+                              starts=starts, sampling=request.sampling)
     best = state.best(1)[0]
-    sidecar = best_sidecar(best, state, recordings, models, {"work": str(request.work), "bark": request.bark,
+    sidecar = best_sidecar(best, state, recordings, models, {"work": str(request.work), "bark": request.bark.source,
                                                               "sentences": settings.sentences, "seed": settings.seed})
     if voice is not None:
         sidecar["search"]["voice"] = {"folder": str(voice.folder), "adapter_id": voice.adapter_id}

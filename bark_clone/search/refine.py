@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..bark.generation import load_bark
-from ..constants import DEFAULT_DTYPE
+from ..bark.core import open_bark
 from ..evaluate.evaluation import EVALUATION_SENTENCES, score_voices
 from ..evaluate.scoring import target_from_recordings
+from ..options import BarkOptions
 
 REFINE_SENTENCES = 3  # per candidate window
 
@@ -16,10 +16,9 @@ REFINE_SENTENCES = 3  # per candidate window
 class Refiner:
     """Holds Bark and the speaker encoder for one make-speaker run; ``best`` picks among candidate speakers."""
 
-    def __init__(self, bark_source: str, models, dtype: str = DEFAULT_DTYPE, offload: bool = False,
-                 batch_size: int | None = None) -> None:
-        self.bark_source = bark_source
-        self.bark = load_bark(bark_source, models.hubert.device, dtype, offload)
+    def __init__(self, options: BarkOptions, models, batch_size: int | None = None) -> None:
+        self.bark_source = options.source
+        self.bark = open_bark(options, models.hubert.device)
         self.encoder = models.voice
         self.batch_size = batch_size  # rows (a candidate's sentence each) a generation; all by default
 

@@ -100,11 +100,11 @@ async def delete(name: str, service: Service = Depends(get_service)) -> Response
     return Response(status_code=204)
 
 
-@router.get("/speakers/{name}/preview.wav", summary="Hear the prompt (EnCodec decode)", response_class=Response,
+@router.get("/speakers/{name}/preview.wav", summary="Hear the prompt (its codes decoded)", response_class=Response,
             responses={200: {"content": {"audio/wav": {}}}})
 async def preview(name: str, service: Service = Depends(get_service)) -> Response:
     npz, _ = service.speakers.existing(name)
-    key = WavCache.key("preview", npz.read_bytes())
+    key = WavCache.key("preview", npz.read_bytes(), str(sorted(service.config.bark.audio_identity().items())))
     data = service.cache.get(key)
     if data is None:
         data = await service.run(lambda: preview_job(service, name, key), key)

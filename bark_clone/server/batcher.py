@@ -46,8 +46,8 @@ class RowBatcher:
     """The scheduler. A job uses it as its generator: ``wearing(voice)`` names the voice of the rows that follow
     in this thread, ``rows(rows, seeds)`` waits for them; ``job(stop)`` ties the thread's rows to a job's stop."""
 
-    def __init__(self, switch, batch_size: int) -> None:
-        self.switch, self.batch_size = switch, batch_size
+    def __init__(self, switch, batch_size: int, sampling=None) -> None:
+        self.switch, self.batch_size, self.sampling = switch, batch_size, sampling  # sampling: an options.Sampling
         self.pending: deque[Request] = deque()
         self.condition = threading.Condition()
         self.local = threading.local()
@@ -127,14 +127,15 @@ class RowBatcher:
     def _run(self, taken: list[Request]) -> None:
         """One generation for every taken request; if it fails, each request alone, so a failing row fails only
         its own request."""
-        from ..bark.generation import generate_row_batches
+        from ..bark.generation import generate
+        from ..options import Sampling
 
         self.batches.append([len(request.rows) for request in taken])
         started = time.perf_counter()
         try:
             with self.switch.wearing(taken[0].voice) as bark:
-                made = generate_row_batches(bark, [row for request in taken for row in request.rows],
-                                            [seed for request in taken for seed in request.seeds], self.batch_size)
+                made = generate(bark, [row for request in taken for row in request.rows], self.sampling or Sampling(),
+                                [seed for request in taken for seed in request.seeds], self.batch_size)
         except BaseException as error:  # noqa: BLE001 - handed to the jobs, never lost in this thread
             self.busy_seconds += time.perf_counter() - started
             if len(taken) == 1:

@@ -42,11 +42,11 @@ def make_speaker_job(service: Service, name: str, upload: Path, client_name: str
 
 def preview_job(service: Service, name: str, key: str) -> bytes:
     from ..audio.sound import wav_bytes
-    from ..clone.models import encodec_decode
     from ..constants import CODEC_SAMPLE_RATE
 
     prompt = service.speakers.read_prompt(name)
-    data = wav_bytes(encodec_decode(service.hub.speaker_models().encodec, prompt.fine_codes), CODEC_SAMPLE_RATE)
+    (audio,) = service.hub.decoder().decode([prompt.fine_codes])
+    data = wav_bytes(audio, CODEC_SAMPLE_RATE)
     service.cache.put(key, data)
     return data
 
@@ -72,7 +72,7 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
 
     encoder, vad = service.hub.listeners()
     words, batcher = service.hub.words(), service.hub.batcher()
-    settings = LongFormSettings(seed=plan.seed)
+    settings = LongFormSettings(seed=plan.seed, sampling=service.config.sampling)
     with batcher.job(stop):  # every generation goes to the one batch of all clients' rows
         if plan.lines:
             audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
@@ -146,12 +146,12 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
                 status.update(step=state.step, candidates=len(state.candidates), best_score=round(best.score, 4),
                               target_similarity=round(best.scores["target_similarity"], 4))
 
-        identity = {"recordings": [recording.sha256], "bark": service.config.bark, **settings.fixed()}
+        identity = {"recordings": [recording.sha256], "bark": service.config.bark.source, **settings.fixed()}
         state = search_recordings([recording], models, bark, settings, recording_path.parent / "work", identity,
                                   generator=without_adapters(service, bark), progress=False, on_step=report,
                                   stop=stop)
         best = state.best(1)[0]
-        sidecar = best_sidecar(best, state, [recording], models, {"minutes": minutes, "bark": service.config.bark,
+        sidecar = best_sidecar(best, state, [recording], models, {"minutes": minutes, "bark": service.config.bark.source,
                                                                    "sentences": settings.sentences,
                                                                    "seed": settings.seed})
         service.speakers.replace(name, best.prompt, sidecar)

@@ -44,7 +44,7 @@ class SpeechBody(BaseModel):
 
 @router.get("/models", summary="OpenAI: the models this server answers to")
 async def models(service: Service = Depends(get_service)) -> dict[str, Any]:
-    names = (service.config.bark, *MODEL_ALIASES)
+    names = (service.config.bark.source, *MODEL_ALIASES)
     return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "bark-clone"}
                                        for name in names]}
 

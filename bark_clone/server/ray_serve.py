@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ..options import BarkOptions, ModelSources, Sampling
 from .service import ServiceConfig
 
 REPLICA_HEADER = b"x-replica"  # which replica answered: load balancing is visible to clients and tests
@@ -47,8 +48,33 @@ def replica_app(settings: dict[str, Any]):
     return app
 
 
+NESTED = {"bark": BarkOptions, "sampling": Sampling, "models": ModelSources}  # ServiceConfig's option objects
+
+
 def config_from(settings: dict[str, Any]) -> ServiceConfig:
-    return ServiceConfig(**{**settings, "speakers": Path(settings["speakers"])})
+    return ServiceConfig(**{**settings, "speakers": Path(settings["speakers"]),
+                            **{name: kind(**settings[name]) for name, kind in NESTED.items()}})
+
+
+def flat_settings() -> dict[str, tuple[str | None, str]]:
+    """``serve run``'s setting names: ServiceConfig's own fields, and its option objects' fields by their own
+    names (``bark`` is the Bark's source, as on the command line): name -> (option object or None, field)."""
+    names: dict[str, tuple[str | None, str]] = {field.name: (None, field.name)
+                                                for field in dataclasses.fields(ServiceConfig)
+                                                if field.name not in NESTED}
+    for outer, kind in NESTED.items():
+        for field in dataclasses.fields(kind):
+            names["bark" if (outer, field.name) == ("bark", "source") else field.name] = (outer, field.name)
+    return names
+
+
+def setting_value(default: Any, text: str) -> Any:
+    """A ``serve run`` argument read as its setting's type (a setting that is None by default is a number)."""
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes")
+    if isinstance(default, (int, float)):
+        return type(default)(text)
+    return float(text) if default is None else text
 
 
 SEARCH_NAMESPACE = "bark-clone-searches"
@@ -149,18 +175,21 @@ def application(config: ServiceConfig, replicas: int = 1, num_gpus: float = 0.0,
 def build_app(args: dict[str, str]):
     """For ``serve run bark_clone.server.ray_serve:build_app speakers=/shared/speakers bark=suno/bark-small
     replicas=2``: ServiceConfig's fields as strings, plus ``replicas`` and ``num_gpus``."""
-    fields = {field.name: field.type for field in dataclasses.fields(ServiceConfig)}
+    names, defaults = flat_settings(), ServiceConfig()
     values: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {name: {} for name in NESTED}
     for key, text in args.items():
         if key in ("replicas", "num_gpus"):
             continue
-        if key not in fields:
-            raise ValueError(f"{key} is not a bark-clone serve setting ({', '.join(fields)})")
-        default = getattr(ServiceConfig(), key)
-        values[key] = Path(text) if key == "speakers" else (
-            text.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(text)
-            if isinstance(default, (int, float)) else text)
-    return application(ServiceConfig(**values), int(args.get("replicas", 1)), float(args.get("num_gpus", 0)))
+        if key not in names:
+            raise ValueError(f"{key} is not a bark-clone serve setting ({', '.join(names)})")
+        outer, name = names[key]
+        if outer is None:
+            values[key] = Path(text) if key == "speakers" else setting_value(getattr(defaults, key), text)
+        else:
+            nested[outer][name] = setting_value(getattr(getattr(defaults, outer), name), text)
+    config = ServiceConfig(**values, **{name: NESTED[name](**nested[name]) for name in NESTED})
+    return application(config, int(args.get("replicas", 1)), float(args.get("num_gpus", 0)))
 
 
 def run_on_ray(config: ServiceConfig, host: str, port: int, replicas: int, address: str | None,

@@ -12,23 +12,15 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..constants import (
-    DEFAULT_ASR,
-    DEFAULT_BARK,
-    DEFAULT_DTYPE,
-    DEFAULT_ENCODEC,
-    DEFAULT_HUBERT,
-    DEFAULT_MAX_SECONDS,
-    DEFAULT_MAX_WER,
-    DEFAULT_QUANTIZER,
-)
 from starlette.requests import Request
 
+from ..constants import DEFAULT_ASR, DEFAULT_MAX_SECONDS, DEFAULT_MAX_WER
 from ..errors import ApiError, UserError
+from ..options import BarkOptions, ModelSources, Sampling
 from .cache import WavCache
 from .consents import ConsentStore
 from .queueing import InFlight, JobQueue, QueueFull  # noqa: F401 (QueueFull: part of this module's API)
@@ -38,16 +30,14 @@ from .speakers import SpeakerFolder
 STOCK_NAME = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_]{1,32}")  # a stock voice's name: v2/en_speaker_6
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServiceConfig:
     """``bark-clone serve`` options, one to one, plus the service's limits."""
 
     speakers: Path = Path("speakers")
-    bark: str = DEFAULT_BARK
-    hubert: str = DEFAULT_HUBERT
-    encodec: str = DEFAULT_ENCODEC
-    quantizer: str = DEFAULT_QUANTIZER
-    device: str = "auto"
+    bark: BarkOptions = field(default_factory=BarkOptions)
+    sampling: Sampling = field(default_factory=Sampling)  # every job's (a cache key covers it)
+    models: ModelSources = field(default_factory=ModelSources)
     token: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_audio_seconds: float = 600.0
@@ -58,8 +48,6 @@ class ServiceConfig:
     queue_size: int = 8
     batch_size: int = 8  # rows of all jobs in one Bark generation at most
     retry_after_seconds: int = 5
-    dtype: str = DEFAULT_DTYPE  # Bark's stages
-    offload: bool = False
     asr: str = DEFAULT_ASR  # the words check's recognizer
     check_words: bool | None = None  # None: on when --asr is given or the default recognizer is cached
     max_wer: float = DEFAULT_MAX_WER
@@ -88,6 +76,7 @@ class ModelHub:
         self._listeners = None
         self._switch = None
         self._batcher = None
+        self._decoder = None
         self._words: list = []  # [the words check or None], once decided
 
     def speaker_models(self):
@@ -95,19 +84,30 @@ class ModelHub:
 
         with self._lock, self.unusable("make-speaker models"):
             if self._speaker_models is None:
-                self._speaker_models = load_models(self.config.hubert, self.config.encodec, self.config.quantizer,
-                                                   self.config.device)
+                models = self.config.models
+                self._speaker_models = load_models(models.hubert, models.encodec, models.quantizer,
+                                                   self.config.bark.device)
             return self._speaker_models
 
     def bark(self):
-        from ..bark.generation import load_bark
-        from ..clone.models import resolve_device
+        from ..bark.core import open_bark
 
         with self._lock, self.unusable("Bark model"):
             if self._bark is None:
-                self._bark = load_bark(self.config.bark, resolve_device(self.config.device), self.config.dtype,
-                                       self.config.offload)
+                self._bark = open_bark(self.config.bark)
             return self._bark
+
+    def decoder(self):
+        """What turns a speaker's codes into its preview: Bark's decoder (EnCodec: the make-speaker one)."""
+        from ..decoders import load_decoder
+        from ..models import resolve_device
+
+        options = self.config.bark
+        codec = self.speaker_models().encodec if options.decoder == "encodec" else None
+        with self._lock, self.unusable("decoder"):
+            if self._decoder is None:
+                self._decoder = load_decoder(options.decoder, codec, options.vocos, resolve_device(options.device))
+            return self._decoder
 
     def batcher(self):
         """The scheduler every job's generations go through: one Bark batch for every client's rows."""
@@ -116,7 +116,7 @@ class ModelHub:
         switch = self.voices()
         with self._lock:
             if self._batcher is None:
-                self._batcher = RowBatcher(switch, self.config.batch_size)
+                self._batcher = RowBatcher(switch, self.config.batch_size, self.config.sampling)
             return self._batcher
 
     def voices(self):
@@ -133,25 +133,25 @@ class ModelHub:
         """The speaker encoder and the VAD that judge long-form chunks (the make-speaker ones, when loaded)."""
         from ..audio.speaker_encoder import load_voice_encoder
         from ..audio.speech import load_vad
-        from ..clone.models import resolve_device
+        from ..models import resolve_device
 
         with self._lock:
             if self._speaker_models is not None:
                 return self._speaker_models.voice, self._speaker_models.vad
             if self._listeners is None:
-                self._listeners = (load_voice_encoder(resolve_device(self.config.device)), load_vad())
+                self._listeners = (load_voice_encoder(resolve_device(self.config.bark.device)), load_vad())
             return self._listeners
 
     def words(self):
         """The words check every /speak job uses (``WordsCheck``), or None when it is off."""
-        from ..clone.models import resolve_device
+        from ..models import resolve_device
         from ..speaking.consistency import WordsCheck
         from ..speaking.recognizer import load_recognizer
 
         with self._lock, self.unusable("speech recognizer"):
             if not self._words:
                 enabled = self.config.words_enabled
-                self._words.append(WordsCheck(load_recognizer(self.config.asr, resolve_device(self.config.device)),
+                self._words.append(WordsCheck(load_recognizer(self.config.asr, resolve_device(self.config.bark.device)),
                                               self.config.max_wer) if enabled else None)
             return self._words[0]
 

@@ -3,6 +3,8 @@ the same request came before) or streamed chunk by chunk as each passes the guar
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import threading
 
@@ -11,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..audio.formats import FORMATS, Format, StreamEncoder, encode, format_named
-from ..bark.generation import require_text
+from ..bark.core import require_text
 from ..constants import CODEC_SAMPLE_RATE, MAX_SEED
 from ..errors import ApiError, UserError
 from ..speaking.script import check_line_text
@@ -83,8 +85,17 @@ def words_identity(service: Service) -> str:
     return f"{config.asr} {config.max_wer}" if config.words_enabled else ""
 
 
+def generation_identity(service: Service) -> str:
+    """What the server's audio depends on beyond a request: its Bark, decoder and sampling (read from the option
+    objects, so a new option is in every key)."""
+    config = service.config
+    return json.dumps({"bark": config.bark.source, **config.bark.audio_identity(), **config.sampling.identity()},
+                      sort_keys=True)
+
+
 def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str, words: str = "") -> str:
-    """The whole request (the speaker's content, the text, the seed, the Bark model, the long-form settings)."""
+    """The whole request (the speaker's content, the text, the seed, ``generation_identity``, the long-form
+    settings)."""
     return WavCache.key("speak", prompt_bytes, text, str(seed), bark, SPEAK_SETTINGS_VERSION, words)
 
 
@@ -115,7 +126,8 @@ def checked_text(text: str, limit: int, where: str = "the text") -> None:
 def text_plan(service: Service, name: str, text: str, seed: int) -> SpeakPlan:
     """One speaker's text, checked here, once, before anything else touches it."""
     checked_text(text, service.config.max_text_characters)
-    key = speak_cache_key(speaker_content(service, name), text, seed, service.config.bark, words_identity(service))
+    key = speak_cache_key(speaker_content(service, name), text, seed, generation_identity(service),
+                          words_identity(service))
     return SpeakPlan(seed, key, name=name, text=text)
 
 
@@ -137,7 +149,7 @@ def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> Sp
     lines = tuple((line.speaker, line.text.strip(), line.paragraph) for line in script)
     material = "\n".join(f"{speaker}\t{int(paragraph)}\t{text}" for speaker, text, paragraph in lines)
     key = speak_cache_key(b"".join(contents[name] + name.encode() for name in sorted(contents)), material, seed,
-                          service.config.bark, "script " + words_identity(service))
+                          generation_identity(service), "script " + words_identity(service))
     return SpeakPlan(seed, key, lines=lines)
 
 

@@ -15,7 +15,7 @@ from ..requests import SpeakRequest
 
 def read_text(request: SpeakRequest) -> str:
     """The text to speak: TEXT or --text-file (UTF-8), at most ``max_chars`` characters, something to say."""
-    from ..bark.generation import require_text
+    from ..bark.core import require_text
 
     if (request.text is None) == (request.text_file is None):
         raise UserError("give the text to speak either as TEXT or with --text-file, not both")
@@ -52,8 +52,8 @@ def read_text_file(path: Path, max_chars: int, what: str = "text file") -> str:
 
 def settings_for(request: SpeakRequest):
     """The request's long-form settings, with its seed (a random one when none was given)."""
-    seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    settings = dataclasses.replace(request.long_form, seed=seed)
+    seed = request.long_form.seed
+    settings = dataclasses.replace(request.long_form, seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1))
     settings.check()
     return settings
 
@@ -92,9 +92,9 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     also ``--split``'s files); the report. ``warn(line)`` hears why a speaker's sidecar could not give the guard its
     reference (default: warnings); ``on_piece(index, n_chunks, piece)`` hears each chunk as it is ready."""
     from ..audio.sound import encoded_audio
-    from ..bark.generation import load_bark
-    from ..clone.models import resolve_device
+    from ..bark.core import open_bark
     from ..files import json_bytes, write_files_atomically
+    from ..models import resolve_device
 
     if request.script is None and (request.voices or request.split is not None):
         raise UserError("--voice and --split go with --script (a script's speakers, one file per line)")
@@ -108,10 +108,10 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     else:
         text = read_text(request)
         speakers, split = open_voices({"": request.speaker}, warn), None
-    device = resolve_device(request.device)
+    device = resolve_device(request.bark.device)
     words = words_check(request, device)
     settings.check_words = words is not None
-    bark = load_bark(request.bark, device, request.dtype, request.offload)
+    bark = open_bark(request.bark, device)
     if request.script is not None:
         audio, report, line_audio = speak_script_request(bark, lines, speakers, settings, words, progress, on_piece)
     else:
@@ -123,7 +123,7 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
                       for path, samples in zip(split, line_audio)})
     speaker = {"voices": {name: str(path) for name, path in request.voices.items()}} if request.script else {
         "speaker": str(request.speaker)}
-    report = {**speaker, "bark": request.bark, "output": str(request.output), **report}
+    report = {**speaker, "bark": request.bark.source, "output": str(request.output), **report}
     files[report_path] = json_bytes(report)
     write_files_atomically(files, request.force)
     return report

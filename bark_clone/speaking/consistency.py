@@ -112,16 +112,13 @@ def sidecar_window(sidecar_path: Path | str, warn: Callable[[str], None] | None 
 
 
 def reference_for(prompt, encoder, bark=None, window: RecordingWindow | None = None) -> Reference:
-    """The speaker's reference: the recording ``window`` (see ``sidecar_window``), or else the prompt decoded with
-    Bark's own codec (``bark`` required then)."""
+    """The speaker's reference: the recording ``window`` (see ``sidecar_window``), or else the prompt decoded by
+    Bark's decoder, as its chunks are (``bark`` required then)."""
     from ..audio.speaker_encoder import embed
 
     if window is not None:
         return Reference(embed(encoder, window.samples()), "recording", window.detail)
-    from ..bark.generation import bark_codec
-    from ..clone.models import encodec_decode
-
-    audio = encodec_decode(bark_codec(bark), prompt.fine_codes)
+    (audio,) = bark.decode([prompt.fine_codes])
     return Reference(embed(encoder, resample(audio, CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE)), "prompt decode",
                      f"{prompt.seconds:.2f} s of codes")
 

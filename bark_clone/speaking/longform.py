@@ -16,6 +16,7 @@ from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
 from ..progress import progress_bar
 from ..prompt import SpeakerPrompt
+from ..options import Sampling
 from ..requests import LongFormSettings
 from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_window
 
@@ -70,25 +71,25 @@ def try_seed(seed: int, try_index: int, chunk_index: int) -> int:
 
 @dataclass
 class BarkGenerator:
-    """The real generator: Bark's one batched path, ``batch_size`` rows a generation at most (all by default).
-    Called as a ``Generator`` for one voice; ``rows(rows, seeds)`` speaks rows of several voices in one batch."""
+    """The real generator: Bark's one batched path, sampled as ``sampling`` says, ``batch_size`` rows a generation
+    at most (all by default). Called as a ``Generator`` for one voice; ``rows(rows, seeds)`` speaks rows of several
+    voices in one batch."""
 
     bark: Any
+    sampling: Any = None  # an options.Sampling (None: the defaults)
     batch_size: int | None = None
 
     def __call__(self, texts: list[str], prompt, seed: int) -> list[Any]:
-        from ..bark.generation import generate_batches
-
-        return generate_batches(self.bark, texts, prompt, seed, self.batch_size)
+        return self.rows([(text, prompt) for text in texts], [seed + index for index in range(len(texts))])
 
     def rows(self, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:
-        from ..bark.generation import generate_row_batches
+        from ..bark.generation import generate
 
-        return generate_row_batches(self.bark, rows, seeds, self.batch_size)
+        return generate(self.bark, rows, self.sampling or Sampling(), seeds, self.batch_size)
 
 
-def bark_generator(bark, batch_size: int | None = None) -> BarkGenerator:
-    return BarkGenerator(bark, batch_size)
+def bark_generator(bark, sampling=None, batch_size: int | None = None) -> BarkGenerator:
+    return BarkGenerator(bark, sampling, batch_size)
 
 
 def generate_rows_with(generator, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:
@@ -261,8 +262,8 @@ def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSetting
     encoder = encoder or load_voice_encoder()
     reference = reference or speaker_reference(prompt, encoder, bark, sidecar, reference_window, warn)
     speaker = SpeakingVoice("", prompt, reference)
-    job = Job(settings, encoder, vad or load_vad(), generator or bark_generator(bark), words, on_piece=on_piece,
-              stop=stop, hurry_first=hurry_first)
+    job = Job(settings, encoder, vad or load_vad(), generator or bark_generator(bark, settings.sampling), words,
+              on_piece=on_piece, stop=stop, hurry_first=hurry_first)
     return run_job([Chunk(piece, speaker, settings.pause) for piece in texts], job, progress)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..clone.models import Loaded, load_pretrained
+from ..models import Loaded, load_pretrained
 from ..constants import HUBERT_SAMPLE_RATE
 from ..errors import UserError
 from ..files import read_json_file
@@ -123,7 +123,7 @@ def load_recognizer(source: str, device) -> Recognizer:
     """A recognizer from a hub id or a folder holding the model, its feature extractor and its tokenizer files."""
     from transformers import AutoProcessor
 
-    from ..clone.models import hub_offline
+    from ..models import hub_offline
 
     local = Path(source).expanduser()
     for name in ("config.json", "generation_config.json"):  # transformers reads them whole: bounded first

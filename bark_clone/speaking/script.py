@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..bark.generation import require_text
+from ..bark.core import require_text
 from ..errors import UserError
 from ..requests import LongFormSettings
 from .longform import Chunk, Job, SpeakingVoice, run_job, token_counter
@@ -105,8 +105,8 @@ def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, SpeakingVoic
         if on_piece is not None:
             on_piece(index, total, piece)
 
-    job = Job(settings, encoder, vad, generator or bark_generator(bark), words, on_piece=kept, stop=stop,
-              hurry_first=hurry_first)
+    job = Job(settings, encoder, vad, generator or bark_generator(bark, settings.sampling), words, on_piece=kept,
+              stop=stop, hurry_first=hurry_first)
     if wear is not None:
         job.wear = wear
     audio, report = run_job(chunks, job, progress, script=True)

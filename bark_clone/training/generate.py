@@ -15,11 +15,13 @@ import numpy as np
 
 from quantizer import distributed
 
-from ..bark.generation import COARSE_TEMPERATURE, FINE_TEMPERATURE, generate_rows, language_presets, load_bark
-from ..clone.models import Loaded, resolve_device
+from ..bark.core import Bark, load_bark
+from ..bark.generation import generate
 from ..constants import CODEC_SAMPLE_RATE
 from ..devices import resolve_dtype
 from ..errors import UserError
+from ..models import resolve_device
+from ..options import Sampling
 from ..progress import progress_bar
 from ..requests import GenerateOptions
 from .dataset import create_dataset, flac_bytes, join_dataset
@@ -30,7 +32,7 @@ MIN_SAMPLE_TOKENS = 25  # half a second: anything shorter teaches nothing
 PRESET_PROBABILITY = 0.5  # with --presets, half the rows speak with a stock voice, half with a random one
 
 
-def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextSource,
+def make_shard(bark: Bark, index: int, options: GenerateOptions, source: TextSource,
                voices: list[str], on_batch=None) -> list[dict[str, Any]]:
     """Generate shard ``index``: its texts, temperatures, voices and seeds all come from (seed, index)."""
     rng = np.random.default_rng([options.seed, index])
@@ -44,14 +46,16 @@ def make_shard(bark: Loaded, index: int, options: GenerateOptions, source: TextS
         row_voices = [voices[rng.integers(len(voices))] if voices and rng.random() < PRESET_PROBABILITY else None
                       for _ in texts]  # stock voices and random ones mixed in one batch, row by row
         seed = int(rng.integers(2**31 - options.batch_size))
-        generations = generate_rows(bark, list(zip(texts, row_voices)), seed, semantic_temperature=temperature)
+        sampling = Sampling(semantic_temperature=temperature)
+        generations = generate(bark, list(zip(texts, row_voices)), sampling, seed)
         for offset, (text, voice, generation) in enumerate(zip(texts, row_voices, generations)):
             tokens, audio = generation.semantic_tokens.astype(np.int32), generation.audio
             if len(tokens) >= MIN_SAMPLE_TOKENS:
                 rows.append({"id": f"{index:05d}-{start + offset:04d}", "text": text, "semantic": tokens.tolist(),
                              "audio": flac_bytes(audio), "sample_rate": CODEC_SAMPLE_RATE,
                              "seconds": len(audio) / CODEC_SAMPLE_RATE, "semantic_temperature": temperature,
-                             "coarse_temperature": COARSE_TEMPERATURE, "fine_temperature": FINE_TEMPERATURE,
+                             "coarse_temperature": sampling.coarse_temperature,
+                             "fine_temperature": sampling.fine_temperature,
                              "voice": voice or "", "seed": seed + offset,
                              "codes": generation.fine_codes.astype(np.int16).reshape(-1).tolist()})
         if on_batch is not None:
@@ -79,7 +83,7 @@ def generate_data(out: Path, options: GenerateOptions, device: str = "auto", for
     if not todo:
         return summary
     bark = load_bark(options.bark, device, options.dtype)
-    voices = language_presets(bark, options.language) if options.presets else []
+    voices = bark.presets(options.language) if options.presets else []
     if options.presets and not voices:
         raise UserError(f"--presets: the Bark model has no stock voices for language {options.language!r}")
     total = sum(min(options.shard_size, options.samples - index * options.shard_size) for index in todo)

@@ -53,7 +53,7 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[st
     """(id, semantic tokens, (8, T) codes) of every clip; shards without the codes column are encoded once here.
     A clip whose tokens or codes are out of range, or whose two streams do not cover the same time, is left out
     and its reason added to ``skipped``."""
-    from ..clone.models import encodec_encode
+    from ..models import encodec_encode
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
     from .dataset import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
 
@@ -92,7 +92,7 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
 
         def encodec():
             if "models" not in loaded:
-                loaded["models"] = load_models(request.hubert, request.encodec, request.quantizer, device)
+                loaded["models"] = load_models(request.models.hubert, request.models.encodec, request.models.quantizer, device)
             return loaded["models"].encodec
 
         skipped: list[str] = []
@@ -105,7 +105,7 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
                                                                              "version": VERSION}}
         sources = {"data": str(request.data), "clips": len(pieces)}
     else:
-        models = load_models(request.hubert, request.encodec, request.quantizer, device)
+        models = load_models(request.models.hubert, request.models.encodec, request.models.quantizer, device)
         recordings, pieces, prompt, sidecar = recordings_and_prompt(request, models)
         training, held_out = held_out_split(pieces)
         sources = {"recordings": [recording.describe() for recording in recordings]}
@@ -142,9 +142,9 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
     ``request.output`` (see ``bark.voices``) and returns its ``voice.json``. ``warn(line)`` hears advice."""
     import warnings
 
-    from ..bark.generation import load_bark
+    from ..bark.core import load_bark
     from ..bark.voices import STAGES, base_fingerprints, stage_sha256
-    from ..clone.models import resolve_device
+    from ..models import resolve_device
     from ..files import json_text
     from .voice_folder import load_checkpoint, voice_document
 

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..constants import (
+from .constants import (
     CODEC_BANDWIDTH_KBPS,
     CODEC_FRAME_RATE_HZ,
     CODEC_SAMPLE_RATE,
@@ -22,7 +22,7 @@ from ..constants import (
     HUBERT_SAMPLE_RATE,
     N_FINE_CODEBOOKS,
 )
-from ..errors import UserError
+from .errors import UserError
 
 HUBERT_CHUNK_SECONDS = 30.0  # attention is quadratic: longer audio goes through in chunks
 HUBERT_CONTEXT_SECONDS = 2.0  # extra audio each side of a chunk, so its edge frames see context
