@@ -37,9 +37,13 @@ def encodec_decoder(codec, source: str | None = None, device=None) -> Decoder:
     from .models import encodec_decode, load_encodec
 
     codec = codec if codec is not None else load_encodec(source, device)
-    prepare = getattr(codec.model, "_hf_hook", None)
-    return Decoder("encodec", codec.source, lambda codes: encodec_decode(codec, codes),
-                   (lambda: prepare.pre_forward(codec.model)) if prepare is not None else (lambda: None))
+
+    def prepare() -> None:  # --offload: accelerate's hook brings the codec to the GPU (its forward never runs)
+        hook = getattr(codec.model, "_hf_hook", None)
+        if hook is not None:
+            hook.pre_forward(codec.model)
+
+    return Decoder("encodec", codec.source, lambda codes: encodec_decode(codec, codes), prepare)
 
 
 def vocos_decoder(codec, source: str | None = None, device=None) -> Decoder:

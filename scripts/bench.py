@@ -84,8 +84,8 @@ def bench_make_speaker(models_paths: dict, work: Path, tiny: bool, repeats: int)
     """Warm latency by stage, against the bare HuBERT + quantizer + EnCodec passes on the same window; cold CLI."""
     import torch
 
-    from bark_clone.models import encodec_encode, hubert_features
     from bark_clone.clone.pipeline import analyse, cut_window, load_models, make_speakers
+    from bark_clone.models import encodec_encode, hubert_features
     from quantizer.models import predict_tokens
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]), "cpu")

@@ -113,7 +113,7 @@ def bench_bark_stages(folder, tiny: bool, device) -> dict:
     from bench_peers import transformers_run
     from bench_roofline import roofline, stage_shares
 
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
 
     tokens, batch = SEMANTIC_TOKENS[tiny], BATCH[tiny]
     texts, voices = sample_texts(batch), random_prompts(batch, 5)
@@ -150,7 +150,7 @@ def bench_search_batching(folder, tiny: bool, device) -> dict:
     from bench_paths import random_prompts
     from bench_peers import transformers_run
 
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
 
     tokens = SEMANTIC_TOKENS[tiny]
     bark = load_bark(str(folder), device)

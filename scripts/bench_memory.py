@@ -36,7 +36,7 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
     import numpy as np
     import torch
 
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.errors import UserError
 
     device = torch.device(device_name)

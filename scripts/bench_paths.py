@@ -6,6 +6,7 @@ the ``bark`` row shows what it saves in the network at real size."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,13 +50,13 @@ def voice_target(encoder):
 def bench_evaluate(models_paths: dict, tiny: bool, device) -> dict:
     """evaluate: each voice speaks the default 5 sentences and is scored (``score_voices``, as evaluate does)."""
     from bark_clone.audio.speaker_encoder import load_voice_encoder
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES, score_voices
     from bark_clone.requests import EvaluateRequest
 
     bark, encoder = load_bark(str(models_paths["bark"]), device), load_voice_encoder(device)
     target, _, _ = voice_target(encoder)
-    sentences = EVALUATION_SENTENCES[: EvaluateRequest([], [], ".").sentences]
+    sentences = EVALUATION_SENTENCES[: EvaluateRequest(speakers=[], targets=[], out=Path(".")).sentences]
     prompts = random_prompts(PROMPTS, 2)
 
     def run(batch_size):
@@ -88,7 +89,7 @@ def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
     """The search: each candidate speaks the 3 scoring sentences and is checked and scored (``score_candidates``,
     with the search's own generator)."""
     from bark_clone.audio.speaker_encoder import load_voice_encoder
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.evaluate.evaluation import EVALUATION_SENTENCES
     from bark_clone.search.candidates import Candidate, score_candidates
     from bark_clone.search.steps import SearchSettings

@@ -10,7 +10,7 @@ def bench_precision(folder, capped, models_paths: dict, speech, work, tiny: bool
     from bench_bark import BATCH, PRECISION_TOKENS, device_dtypes, engine_run, sample_texts, total
     from bench_memory import peak_row
 
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
 
     batch, tokens = BATCH[tiny], PRECISION_TOKENS[tiny]
     rows = [(text, None) for text in sample_texts(batch)]

@@ -8,6 +8,8 @@ import socket
 import time
 from pathlib import Path
 
+from bark_clone.options import BarkOptions, ModelSources
+
 
 def requests_per_second(models_paths, speakers: Path, replicas: int, arctic: Path) -> dict:
     import httpx
@@ -17,9 +19,11 @@ def requests_per_second(models_paths, speakers: Path, replicas: int, arctic: Pat
     from bark_clone.server.ray_serve import application
     from bark_clone.server.service import ServiceConfig
 
-    config = ServiceConfig(speakers=speakers, bark=str(models_paths["bark"]), hubert=str(models_paths["hubert"]),
-                           encodec=str(models_paths["encodec"]), quantizer=str(models_paths["v0"]), device="cpu",
-                           workers=4, dtype="float32", check_words=False)
+    config = ServiceConfig(speakers=speakers,
+                           bark=BarkOptions(source=str(models_paths["bark"]), device="cpu", dtype="float32"),
+                           models=ModelSources(hubert=str(models_paths["hubert"]), encodec=str(models_paths["encodec"]),
+                                               quantizer=str(models_paths["v0"])),
+                           workers=4, check_words=False)
     ray.init(include_dashboard=False, log_to_driver=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

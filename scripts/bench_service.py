@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bark_clone.options import BarkOptions, ModelSources
+
 TEXTS = ["The keeper climbed the stairs at dusk.", "He lit the lamp and watched the sea.",
          "A ship passed far out in the fog.", "The bell rang twice across the bay.",
          "Gulls circled the rocks below the tower.", "The wind rose and the shutters rattled.",
@@ -27,7 +29,7 @@ def synthetic_voice(folder: Path, bark_folder: Path, prompt, seed: int) -> None:
     from peft import LoraConfig, get_peft_model
 
     from bark_clone.bark.adapters import LORA_TARGETS
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.bark.voices import STAGES, VOICE_FORMAT, VOICE_FORMAT_VERSION, base_fingerprints, stage_sha256
     from bark_clone.files import json_bytes
 
@@ -73,10 +75,11 @@ def served(models_paths, folder: Path, workers: int, queue_size: int = 16):
     from bark_clone.server.app import create_app
     from bark_clone.server.service import ModelHub, ServiceConfig
 
-    config = ServiceConfig(speakers=folder, bark=str(models_paths["bark"]), hubert=str(models_paths["hubert"]),
-                           encodec=str(models_paths["encodec"]), quantizer=str(models_paths["v0"]),
-                           device="cpu", workers=workers, queue_size=queue_size, batch_size=8, dtype="float32",
-                           check_words=False)
+    config = ServiceConfig(speakers=folder,
+                           bark=BarkOptions(source=str(models_paths["bark"]), device="cpu", dtype="float32"),
+                           models=ModelSources(hubert=str(models_paths["hubert"]), encodec=str(models_paths["encodec"]),
+                                               quantizer=str(models_paths["v0"])),
+                           workers=workers, queue_size=queue_size, batch_size=8, check_words=False)
     hub = ModelHub(config)
     with serving(create_app(config, hub)) as base:
         yield base, hub

@@ -36,7 +36,7 @@ def bench_streaming(bark_folders: dict[str, object], device) -> dict:
     """For each Bark (label -> folder): the whole file, then streamed; ratios of the two."""
     from bark_clone.audio.speaker_encoder import load_voice_encoder
     from bark_clone.audio.speech import load_vad
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.prompt import SpeakerPrompt
 
     listeners = (load_voice_encoder(device), load_vad())

@@ -63,7 +63,7 @@ def stage_throughput(bark, attribute: str, task, settings, device, steps: int) -
 
 def bench_voice_training(bark_folder: Path, tiny: bool, device) -> dict:
     """Tokens per second per stage and dtype, and minutes per epoch of 3 minutes of speech."""
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.training.voice_train import Settings, stage_task
 
     bark = load_bark(str(bark_folder), device)

@@ -17,6 +17,8 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
+from bark_clone.options import BarkOptions, ModelSources
+
 DATA = Path(__file__).parent / "data"
 ARCTIC = DATA / "arctic_a0007.wav"
 
@@ -59,8 +61,9 @@ def hub(tiny):
     """Tiny models for the HTTP service, loaded once for every server in the session (as one server does)."""
     from bark_clone.server.service import ModelHub, ServiceConfig
 
-    return ModelHub(ServiceConfig(bark=str(tiny["bark"]), hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
-                                  quantizer=str(tiny["quantizer"]), device="cpu"))
+    return ModelHub(ServiceConfig(bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                                  models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                                      quantizer=str(tiny["quantizer"]))))
 
 
 @pytest.fixture()
@@ -68,8 +71,9 @@ def config(tmp_path, tiny):
     """A service configuration over the tiny models, with small limits (1 MB uploads, 60 s recordings)."""
     from bark_clone.server.service import ServiceConfig
 
-    return ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                         encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
+    return ServiceConfig(speakers=tmp_path / "speakers", bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                         models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                             quantizer=str(tiny["quantizer"])),
                          max_upload_bytes=1024 * 1024, max_audio_seconds=60)
 
 

@@ -25,17 +25,18 @@ def codes_only(bark):
 
 
 def transformers_generate(bark, texts: list[str], voice=None, seed: int | None = None, greedy: bool = False,
-                          min_eos_p: float = 0.2, max_semantic_tokens: int | None = None, times: dict | None = None):
+                          min_eos_p: float = 0.2, max_semantic_tokens: int | None = None, times: dict | None = None,
+                          top_p: float | None = None):
     """(semantic (B, N), coarse (B, 2T) flattened, lengths (B,), fine (B, 8, T)) from transformers' loops, one
     history for the whole batch (all transformers can do). ``times`` gets each stage's seconds."""
+    import copy
     import time
 
     import torch
 
-    from bark_clone.bark.generation import stage_configs
     from bark_clone.prompt import SpeakerPrompt
 
-    configs = stage_configs(bark)
+    configs = copy.deepcopy(bark.configs)
     if max_semantic_tokens is not None:
         configs.semantic.max_new_tokens = max_semantic_tokens
     if isinstance(voice, SpeakerPrompt):
@@ -44,7 +45,8 @@ def transformers_generate(bark, texts: list[str], voice=None, seed: int | None =
     history = inputs.pop("history_prompt", None)
     if history is not None:
         history = {key: value.to(bark.device) for key, value in history.items()}
-    sample = {"do_sample": False} if greedy else {"do_sample": True, "temperature": 0.7}
+    sample = {"do_sample": False} if greedy else {"do_sample": True, "temperature": 0.7,
+                                                  **({"top_p": top_p} if top_p is not None else {})}
     times = {} if times is None else times
     if seed is not None:
         torch.manual_seed(seed)

@@ -15,6 +15,7 @@ import soundfile
 from recordings import espeak
 from support import serving
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.app import create_app
 from bark_clone.server.batcher import RowBatcher
 from bark_clone.server.service import ModelHub, ServiceConfig
@@ -48,9 +49,10 @@ def leaves_after_its_first_chunk(base: str) -> int:
 
 
 def server_config(tiny, folder, workers: int) -> ServiceConfig:
-    return ServiceConfig(speakers=folder, bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                         encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
-                         workers=workers, queue_size=16, batch_size=8, dtype="float32")
+    return ServiceConfig(speakers=folder, bark=BarkOptions(source=str(tiny["bark"]), device="cpu", dtype="float32"),
+                         models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                             quantizer=str(tiny["quantizer"])),
+                         workers=workers, queue_size=16, batch_size=8)
 
 
 @pytest.mark.slow
@@ -102,14 +104,14 @@ def test_a_stopped_jobs_rows_are_withdrawn_and_a_failing_row_fails_its_own_reque
     batcher = RowBatcher(Switch(), batch_size=8)
     from bark_clone.bark import generation
 
-    def fake(bark, rows, seeds, batch_size):
+    def fake(bark, rows, sampling, seeds, batch_size):
         Switch.ran.append([text for text, _ in rows])
         if any(text == "boom" for text, _ in rows):
             raise RuntimeError("this row fails")
         return [f"audio of {text}" for text, _ in rows]
 
-    original = generation.generate_row_batches
-    generation.generate_row_batches = fake
+    original = generation.generate
+    generation.generate = fake
     try:
         stopped = threading.Event()
         stopped.set()
@@ -129,7 +131,7 @@ def test_a_stopped_jobs_rows_are_withdrawn_and_a_failing_row_fails_its_own_reque
         for thread in threads:
             thread.join(30)
     finally:
-        generation.generate_row_batches = original
+        generation.generate = original
     assert results["fine"] == ["audio of fine"] and results["also fine"] == ["audio of also fine"]
     assert results["boom"] == "RuntimeError" and results["gone"] == "SpeakStopped"
     assert not any("gone" in batch for batch in Switch.ran)  # a stopped job's rows never ran

@@ -17,6 +17,7 @@ import torch
 from hostile import Exploit
 from support import read_only_place
 
+
 def test_a_read_only_output_folder_is_refused_before_any_work(arctic):
     with read_only_place(arctic) as (folder, run):
         result = run(["make-speaker", folder / "me.wav", "-o", folder / "ro", "--hubert", "/nonexistent/hubert"])
@@ -113,7 +114,7 @@ def test_a_bark_folder_without_its_generation_config(bark_without_generation_con
     result = run_cli("speak", "me.npz", "hello", "-o", "hello.wav", "--bark", bark_without_generation_config)
     assert result.exit_code == 1 and "has no usable generation_config.json" in result.stderr
     assert "unexpected" not in result.stderr and not (tmp_path / "hello.wav").exists()
-    broken = replace(config, bark=str(bark_without_generation_config))
+    broken = replace(config, bark=replace(config.bark, source=str(bark_without_generation_config)))
     shared = ModelHub(broken)
     shared._speaker_models = hub.speaker_models()  # the make-speaker models load fine; only Bark is broken
     client = TestClient(create_app(broken, shared))

@@ -9,8 +9,10 @@ import pytest
 import torch
 from reference_bark import transformers_generate
 
+from bark_clone.bark.core import load_bark
 from bark_clone.bark.engine import CausalStage, FineStage
-from bark_clone.bark.generation import generate_rows, load_bark, semantic_until_end
+from bark_clone.bark.generation import generate, semantic_until_end
+from bark_clone.options import Sampling
 from bark_clone.prompt import SpeakerPrompt
 
 
@@ -71,19 +73,20 @@ def test_a_left_padded_row_gives_its_own_logits(long_bark):
     torch.testing.assert_close(batched[1:], model(input_ids=long).logits[:, -1], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("greedy", [True, False])
-def test_one_row_gives_transformers_tokens(long_bark, greedy):
+@pytest.mark.parametrize("greedy, top_p", [(True, None), (False, None), (False, 0.9), (False, 0.3)])
+def test_one_row_gives_transformers_tokens(long_bark, greedy, top_p):
     """Greedy: the same tokens. Sampling: the same seed draws the same tokens (the engine samples as transformers
-    does, top-50 included, and consumes the random numbers in the same order)."""
+    does, top-50 and top-p included, and consumes the random numbers in the same order)."""
     long, _ = prompts()
     for voice in (None, long, "v2/en_speaker_1"):
         semantic, _, lengths, fine = transformers_generate(long_bark, ["hello there my friend"], voice, seed=5,
-                                                           greedy=greedy, max_semantic_tokens=120)
-        long_bark.model.generation_config.semantic_config["max_new_tokens"] = 120
+                                                           greedy=greedy, max_semantic_tokens=120, top_p=top_p)
+        long_bark.configs.semantic.max_new_tokens = 120
         try:
-            (ours,) = generate_rows(long_bark, [("hello there my friend", voice)], seed=5, greedy=greedy)
+            (ours,) = generate(long_bark, [("hello there my friend", voice)], Sampling(greedy=greedy, top_p=top_p),
+                               seed=5)
         finally:
-            long_bark.model.generation_config.semantic_config["max_new_tokens"] = 400
+            long_bark.configs.semantic.max_new_tokens = 400
         np.testing.assert_array_equal(ours.semantic_tokens, semantic_until_end(semantic[0].numpy()))
         np.testing.assert_array_equal(ours.fine_codes, fine[0, :, : int(lengths[0]) // 2].numpy())
         assert ours.fine_codes.shape[1] == 180
@@ -96,9 +99,9 @@ def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bar
     rows = [("hello there my friend", long), ("a second, longer sentence to say", None), ("three", short),
             ("four four", "v2/en_speaker_1")]
     seeds = [11, 12, 13, 14]
-    batched = generate_rows(long_bark, rows, seeds, greedy=greedy)
+    batched = generate(long_bark, rows, Sampling(greedy=greedy), seeds)
     for row, seed, together in zip(rows, seeds, batched):
-        (alone,) = generate_rows(long_bark, [row], [seed], greedy=greedy)
+        (alone,) = generate(long_bark, [row], Sampling(greedy=greedy), [seed])
         np.testing.assert_array_equal(together.semantic_tokens, alone.semantic_tokens)
         np.testing.assert_array_equal(together.fine_codes, alone.fine_codes)
         np.testing.assert_allclose(together.audio, alone.audio, atol=1e-5)
@@ -108,21 +111,22 @@ def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bar
 def test_rows_of_different_lengths_leave_the_batch_with_their_own_codes(long_bark):
     """The acoustic loops on rows whose semantic tokens differ in length (0 to 400 tokens, 0 to 11 coarse windows,
     1 or 2 fine windows) and whose histories differ: batched, each row equals itself alone."""
-    from bark_clone.bark.generation import sampling_for, stage_configs
     from bark_clone.bark.rows import coarse_row, coarse_stage, fine_stage
+    from bark_clone.bark.sampling import Draws
 
     long, short = prompts()
     rng = np.random.default_rng(1)
     lengths, voices = (400, 37, 0, 150), (long.arrays, None, short.arrays, short.arrays)
     semantic = [rng.integers(0, 10_000, n) for n in lengths]
-    sampling = sampling_for(stage_configs(long_bark), greedy=True)
+    sampling, draws = Sampling(greedy=True), Draws()
     coarse_model, fine_model = CausalStage(long_bark.model.coarse_acoustics), FineStage(long_bark.model.fine_acoustics)
 
     def acoustic(indices):
         with torch.no_grad():
-            coarse = coarse_stage(coarse_model, [coarse_row(semantic[i], voices[i]) for i in indices], sampling, "cpu")
+            coarse = coarse_stage(coarse_model, [coarse_row(semantic[i], voices[i]) for i in indices], sampling, draws,
+                                  "cpu")
             return fine_stage(fine_model, coarse, [None if voices[i] is None else voices[i]["fine_prompt"]
-                                                   for i in indices], sampling, "cpu")
+                                                   for i in indices], sampling, draws, "cpu")
 
     together = acoustic(range(4))
     assert [codes.shape[1] for codes in together] == [601, 55, 0, 225]
@@ -171,5 +175,5 @@ def test_offloaded_stages_are_brought_to_their_device_before_they_run(long_bark,
 
     for name in ("semantic", "coarse_acoustics", "fine_acoustics", "codec_model"):
         monkeypatch.setattr(getattr(long_bark.model, name), "_hf_hook", Hook(name), raising=False)
-    generate_rows(long_bark, [("hello", None)], 1, greedy=True)
+    generate(long_bark, [("hello", None)], Sampling(greedy=True), 1)
     assert brought == ["semantic", "coarse_acoustics", "fine_acoustics", "codec_model"]

@@ -60,7 +60,7 @@ def test_every_command_with_force_leaves_foreign_folders_alone(command, run_cli,
         "import-data": ["import-data", str(generated), "--out", "other"],
         "train-quantizer": ["train-quantizer", "--data", str(generated), "--out", "other", "--hubert",
                             str(tiny["hubert"]), "--device", "cpu"],
-        "evaluate": ["evaluate", "me.npz", "--target", "me.wav", "--out", "other", *bark, *model_args],
+        "evaluate": ["evaluate", "me.npz", "--target", "me.wav", "--out", "other", *bark, "--device", "cpu"],
         "search": ["search", "me.wav", "-o", "other", "--voice", "missing-voice", "--work", "w", *bark, *model_args],
     }[command]
     for output in ("other", "."):

@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 from trained_voices import phrases_file, train_arguments
 
+from bark_clone.options import BarkOptions, ModelSources
+
 STAGE = "coarse"
 
 
@@ -130,8 +132,9 @@ def test_one_voice_folder_never_changes_another_speakers_audio(good_voice, tiny,
     from bark_clone.server.service import ServiceConfig
 
     def server(folder: Path) -> TestClient:
-        config = ServiceConfig(speakers=folder, bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                               encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu")
+        config = ServiceConfig(speakers=folder, bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                               models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                                   quantizer=str(tiny["quantizer"])))
         return TestClient(create_app(config, hub))
 
     def spoken(client: TestClient, name: str):

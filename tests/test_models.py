@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bark_clone import models as bark_models
-from bark_clone.models import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
 from bark_clone.errors import UserError
+from bark_clone.models import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
 
 
 def test_hubert_features_equal_hidden_state_9_of_the_full_model(tiny, arctic_audio):

@@ -15,10 +15,11 @@ import soundfile
 from recordings import espeak, main_speaker_phrase, silence
 from support import serving
 
+from bark_clone.bark import generation
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server import speaking
 from bark_clone.server.app import create_app
 from bark_clone.server.service import ServiceConfig
-from bark_clone.bark import generation
 
 TOKEN = "sekret-key"
 LONG_TEXT = " ".join(f"The keeper number {n} climbed the stairs and lit the lamp." for n in range(5))
@@ -26,8 +27,9 @@ LONG_TEXT = " ".join(f"The keeper number {n} climbed the stairs and lit the lamp
 
 @pytest.fixture()
 def server(tiny, tmp_path, hub):
-    config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                           encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
+    config = ServiceConfig(speakers=tmp_path / "speakers", bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                           models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                               quantizer=str(tiny["quantizer"])),
                            token=TOKEN, workers=1, queue_size=1, max_text_characters=400)
     with serving(create_app(config, hub)) as base:
         yield base, config
@@ -152,13 +154,13 @@ def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio,
 
 def test_streaming_to_a_file_starts_before_the_last_chunk_is_made(server, tmp_path, arctic_audio, monkeypatch):
     base, client, voice = consented_voice(server, tmp_path, arctic_audio)
-    generations, original = [], generation.generate_row_batches
+    generations, original = [], generation.generate
 
     def counted(*args, **options):
         generations.append(time.perf_counter())
         return original(*args, **options)
 
-    monkeypatch.setattr(generation, "generate_row_batches", counted)
+    monkeypatch.setattr(generation, "generate", counted)
     for response_format in ("wav", "opus", "pcm"):
         generations.clear()
         with client.audio.speech.with_streaming_response.create(model="tts-1", voice=voice, input=LONG_TEXT,

@@ -74,13 +74,13 @@ def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
 
 def test_bfloat16_on_a_cpu_that_emulates_it_is_a_warning_with_its_cost(monkeypatch, run_cli, tiny, tmp_path, arctic,
                                                                        model_args):
-    from bark_clone.bark import generation
+    from bark_clone.bark import core
 
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     fake_cpu(monkeypatch, {"avx2"})
     seen = []
-    monkeypatch.setattr(generation, "set_precision", lambda bark, dtype: seen.append(dtype) or setattr(
-        bark, "dtype", "float32"))  # the warning is the point here, not an emulated run
+    monkeypatch.setattr(core, "set_precision", lambda model, dtype: seen.append(dtype) or "float32")  # the warning
+    # is the point here, not an emulated run
     arguments = ["speak", "me.npz", "Hi.", "--bark", tiny["bark"], "--device", "cpu", "--tries", "1", "--force"]
     result = run_cli(*arguments, "-o", "a.wav", "--dtype", "bfloat16")
     assert result.exit_code == 0, result.output

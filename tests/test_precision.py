@@ -10,7 +10,7 @@ import torch
 
 def test_bfloat16_bark_speaks_end_to_end_and_keeps_the_codec_in_float32(run_cli, arctic, model_args, tiny,
                                                                       tmp_path):
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
 
     bark = load_bark(str(tiny["bark"]), torch.device("cpu"), "bfloat16")
     assert next(bark.model.semantic.parameters()).dtype == torch.bfloat16
@@ -51,7 +51,8 @@ def test_every_command_that_runs_bark_takes_dtype_and_offload():
 def test_a_batch_size_changes_no_generation(tiny):
     """Each row samples from its own generator (text i seeded with seed + i): sampled, not greedy, the same
     generations come out whatever the batch size."""
-    from bark_clone.bark.generation import generate_batch, generate_batches, load_bark
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
 
     bark = load_bark(str(tiny["bark"]), torch.device("cpu"))
     texts = ["hello there", "a second sentence to speak", "and a third one"]
@@ -61,12 +62,11 @@ def test_a_batch_size_changes_no_generation(tiny):
             (a.fine_codes.shape == b.fine_codes.shape and (a.fine_codes == b.fine_codes).all()
              and (a.semantic_tokens == b.semantic_tokens).all()) for a, b in zip(left, right))
 
-    whole = generate_batch(bark, texts, seed=3)
-    assert same(generate_batches(bark, texts, seed=3), whole)
-    assert same(generate_batches(bark, texts, seed=3, batch_size=2), whole)
-    assert same(generate_batches(bark, texts, seed=3, batch_size=1), whole)
-    assert same(generate_batch(bark, texts[2:], seed=5), whole[2:])  # text 2 of seed 3 is seed 5
-    assert not same(generate_batch(bark, texts[2:], seed=3), whole[2:])
+    whole = generate(bark, texts, seed=3)
+    assert same(generate(bark, texts, seed=3, batch_size=2), whole)
+    assert same(generate(bark, texts, seed=3, batch_size=1), whole)
+    assert same(generate(bark, texts[2:], seed=5), whole[2:])  # text 2 of seed 3 is seed 5
+    assert not same(generate(bark, texts[2:], seed=3), whole[2:])
 
 
 def test_bark_is_cast_before_it_moves_to_its_device(tiny, monkeypatch):
@@ -74,7 +74,7 @@ def test_bark_is_cast_before_it_moves_to_its_device(tiny, monkeypatch):
     ``meta`` device stands in for a GPU (moving there works without one)."""
     from transformers import BarkModel
 
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
 
     moves = []
     original = BarkModel.to

@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("ray", reason="the ray extra (scripts/test.sh installs it)")
 pytestmark = pytest.mark.slow
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.service import ServiceConfig  # noqa: E402
 
 
@@ -29,8 +30,10 @@ def ray_service(tiny, tmp_path_factory):
     from bark_clone.server.ray_serve import application
 
     speakers = tmp_path_factory.mktemp("ray") / "speakers"
-    config = ServiceConfig(speakers=speakers, bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                           encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu", workers=2)
+    config = ServiceConfig(speakers=speakers, bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                           models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                               quantizer=str(tiny["quantizer"])),
+                           workers=2)
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ import soundfile
 from recordings import RATE, Layout, main_speaker_phrase, silence
 from standins import LevelStandIn, arctic_speech, prompt_level
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.prompt import SpeakerPrompt
 from bark_clone.requests import SearchRequest
 from bark_clone.search.command import search_voice
@@ -29,9 +30,10 @@ def phrases(tmp_path_factory, arctic_audio) -> str:
 
 
 def request_for(phrases, tiny, tmp_path, work: str, steps: int, output: str = "best.npz", **extra) -> SearchRequest:
-    return SearchRequest([phrases], tmp_path / output, tmp_path / work, str(tiny["bark"]), steps=steps, keep=2,
-                         hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]),
-                         device="cpu", max_seconds=6.0, **extra)
+    return SearchRequest(recordings=[phrases], output=tmp_path / output, work=tmp_path / work,
+                         bark=BarkOptions(source=str(tiny["bark"]), device="cpu"), steps=steps, keep=2,
+                         models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                             quantizer=str(tiny["quantizer"])), max_seconds=6.0, **extra)
 
 
 def test_search_finds_the_closest_voice_and_never_loses_its_best(phrases, tiny, tmp_path, arctic):
@@ -85,14 +87,15 @@ def test_bootstraps_from_the_tiny_bark_pass_barks_checks(bark_checks, tmp_path):
     import builders
 
     from bark_clone.bark.bootstrap import prompt_from_generation
-    from bark_clone.bark.generation import generate_batch, load_bark
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
     from bark_clone.constants import semantic_length_for_frames
 
     # 96 semantic tokens (about 1.9 s): the random Bark never ends by itself, and a prompt needs at least 1 s
     bark = load_bark(str(builders.build_bark(tmp_path / "bark", semantic_max_new_tokens=96)), "cpu")
     voice = SpeakerPrompt.from_streams(np.random.default_rng(1).integers(0, 10_000, 100),
                                        np.random.default_rng(2).integers(0, 1024, (8, 150)))
-    for index, generation in enumerate(generate_batch(bark, ["hello this is a test", "the voice"], voice, seed=4)):
+    for index, generation in enumerate(generate(bark, ["hello this is a test", "the voice"], seed=4, voice=voice)):
         prompt = prompt_from_generation(generation, max_seconds=14)
         n_frames = prompt.fine_codes.shape[1]
         assert len(prompt.semantic_tokens) == semantic_length_for_frames(n_frames)
@@ -240,7 +243,7 @@ def bark_with_real_presets(tiny, tmp_path_factory):
 
 def test_a_search_with_real_stock_voices_survives_its_steps_and_a_reload(bark_with_real_presets, phrases, tiny,
                                                                           tmp_path, arctic):
-    from bark_clone.bark.generation import load_bark
+    from bark_clone.bark.core import load_bark
     from bark_clone.search.candidates import preset_prompt
     from bark_clone.search.state import SearchState, load_state
 
@@ -248,7 +251,7 @@ def test_a_search_with_real_stock_voices_survives_its_steps_and_a_reload(bark_wi
     prompt = preset_prompt(bark, "v2/en_speaker_0")
     assert prompt.coarse_codes.flags["C_CONTIGUOUS"] and prompt.fine_codes.dtype == np.int64
     request = request_for(phrases, tiny, tmp_path, "work", steps=2)
-    request.bark = str(bark_with_real_presets)
+    request.bark = BarkOptions(source=str(bark_with_real_presets), device="cpu")
     standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
     search_voice(request, generator=standin, progress=False)  # crashed after the first step (KeyError)
     document = json.loads((tmp_path / "work" / "search.json").read_text())
@@ -265,17 +268,18 @@ def test_all_candidates_of_a_step_are_scored_in_one_bark_batch(tiny, monkeypatch
     """Every candidate x sentence is a row of one generation (or of --batch-size rows), and each row is seeded on
     its own, so a candidate hears exactly the same generations in any batch."""
     from bark_clone.bark import generation
+    from bark_clone.bark.core import load_bark
     from bark_clone.search import candidates as module
     from bark_clone.search.candidates import Candidate, score_candidates
     from bark_clone.speaking.longform import bark_generator
 
-    bark = generation.load_bark(str(tiny["bark"]), "cpu")
+    bark = load_bark(str(tiny["bark"]), "cpu")
     rng = np.random.default_rng(0)
     pool = [Candidate(SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300))),
                       "window", []) for _ in range(3)]
     calls, heard = [], []
-    original = generation.generate_rows
-    monkeypatch.setattr(generation, "generate_rows", lambda bark, rows, *a, **k: calls.append(len(rows)) or
+    original = generation.generate_batch
+    monkeypatch.setattr(generation, "generate_batch", lambda bark, rows, *a, **k: calls.append(len(rows)) or
                         original(bark, rows, *a, **k))
     monkeypatch.setattr(module, "judge_candidate", lambda candidate, generations, *a: heard.append(
         [generation.fine_codes for generation in generations]))

@@ -11,6 +11,7 @@ import pytest
 from standins import LevelStandIn, arctic_speech
 from support import serving
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.speakers import PROCESS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -128,8 +129,9 @@ def test_the_page_lists_speakers_whatever_their_sidecar_lacks(tmp_path, tiny, hu
     from bark_clone.server.app import create_app
     from bark_clone.server.service import ServiceConfig
 
-    config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                           encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu")
+    config = ServiceConfig(speakers=tmp_path / "speakers", bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                           models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                               quantizer=str(tiny["quantizer"])))
     folder = config.speakers
     folder.mkdir()
     rng = np.random.default_rng(0)

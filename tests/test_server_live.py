@@ -14,7 +14,9 @@ import pytest
 import soundfile
 from support import serving
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.app import create_app, speak_cache_key
+from bark_clone.server.speaking import generation_identity
 from bark_clone.server.cache import WavCache
 from bark_clone.server.service import ServiceConfig
 
@@ -38,8 +40,9 @@ def open_page(playwright, base: str):
 @pytest.fixture()
 def live_server(tmp_path, tiny, hub):
     """uvicorn on a free loopback port, in a thread; yields (base URL, service config)."""
-    config = ServiceConfig(speakers=tmp_path / "speakers", bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                           encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu",
+    config = ServiceConfig(speakers=tmp_path / "speakers", bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                           models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                               quantizer=str(tiny["quantizer"])),
                            workers=2, queue_size=64)
     with serving(create_app(config, hub)) as base:
         yield base, config
@@ -149,7 +152,7 @@ def test_fifty_mixed_requests_from_eight_clients(live_server, arctic):
     cache = WavCache(Path(config.cache), config.cache_bytes)
     for (name, text), (content,) in speech.items():  # the cache holds exactly what was answered, under its key
         prompt = (Path(config.speakers) / f"{name}.npz").read_bytes()
-        assert cache.get(speak_cache_key(prompt, text, 0, config.bark)) == content
+        assert cache.get(speak_cache_key(prompt, text, 0, generation_identity(config))) == content
     assert len(set(cache.entries())) == len(speech) + len({r[1] for r, s, _ in results if r[0] == "preview"
                                                            and s == 200})
     assert not list(Path(config.speakers).glob(".*.tmp")) and not list(Path(config.cache).glob(".*.tmp"))

@@ -15,8 +15,8 @@ import soundfile
 from recordings import espeak
 from support import serving
 
-from bark_clone.server.app import create_app
 from bark_clone.bark import generation
+from bark_clone.server.app import create_app
 
 SENTENCE = ("The keeper climbed the long stairs of the lighthouse at dusk, lit the great lamp, checked the lens for "
             "salt, and sat by the window to watch the ships go by. ")
@@ -105,13 +105,13 @@ def test_streamed_speech_is_the_cached_whole_answer(two_speakers):
 def live(config, hub, arctic, monkeypatch):
     """A live server with one speaker, and a count of Bark generations (rows batches) as they start."""
     generations = []
-    original = generation.generate_row_batches
+    original = generation.generate
 
     def counted(*args, **options):
         generations.append(time.perf_counter())
         return original(*args, **options)
 
-    monkeypatch.setattr(generation, "generate_row_batches", counted)
+    monkeypatch.setattr(generation, "generate", counted)
     with serving(create_app(config, hub)) as base:
         with httpx.Client(base_url=base, timeout=300) as client:
             upload(client, "alice", arctic.read_bytes())
@@ -186,14 +186,14 @@ def test_a_stream_that_fails_midway_ends_broken_and_delete_stops_it(live, monkey
         time.sleep(1.0)
         assert len(generations) <= count + 1  # at most the generation already running when it was deleted
         upload(client, "alice", arctic.read_bytes())
-        original, armed = generation.generate_row_batches, threading.Event()
+        original, armed = generation.generate, threading.Event()
 
         def failing(*args, **options):
             if armed.is_set():  # once the client holds the first chunk
                 raise RuntimeError("Bark failed")
             return original(*args, **options)
 
-        monkeypatch.setattr(generation, "generate_row_batches", failing)
+        monkeypatch.setattr(generation, "generate", failing)
         with pytest.raises(httpx.RemoteProtocolError):
             with client.stream("POST", "/speak", json={"name": "alice", "text": SEVEN_CHUNKS, "seed": 4,
                                                        "stream": True}) as reply:

@@ -60,8 +60,9 @@ def test_learnability_planted_teacher_and_misaligned_labels_score_worse(tiny, ru
               "--epochs", "6", "--batch-size", "8", "--lr", "0.01", "--device", "cpu"]
     result = run_cli("train-quantizer", *common, "--out", "aligned")
     assert result.exit_code == 0, result.output
-    train_quantizer(TrainRequest(tmp_path / "data", tmp_path / "by-index", "context", str(tiny["hubert"]), 6, 8,
-                                 0.01, "cpu", hidden_size=64, alignment="index"), progress=False)
+    train_quantizer(TrainRequest(data=tmp_path / "data", out=tmp_path / "by-index", arch="context",
+                                 hubert=str(tiny["hubert"]), epochs=6, batch_size=8, lr=0.01, device="cpu",
+                                 hidden_size=64, alignment="index"), progress=False)
     scores = {}
     for run in ("aligned", "by-index"):
         result = run_cli("evaluate-quantizer", "--quantizer", run, "--data", "data", "--hubert", tiny["hubert"],
@@ -81,8 +82,8 @@ def test_resume_continues_training_exactly(generated, tiny, tmp_path, monkeypatc
     from quantizer import train as train_module
 
     def request(out: str, resume: bool = False) -> TrainRequest:
-        return TrainRequest(generated, tmp_path / out, "context", str(tiny["hubert"]), 3, 2, 3e-3, "cpu",
-                            resume=resume, hidden_size=16)
+        return TrainRequest(data=generated, out=tmp_path / out, arch="context", hubert=str(tiny["hubert"]), epochs=3,
+                            batch_size=2, lr=3e-3, device="cpu", resume=resume, hidden_size=16)
 
     train_quantizer(request("straight"), progress=False)
     original, calls = train_module.write_metrics, []

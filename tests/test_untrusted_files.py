@@ -164,17 +164,19 @@ def test_help_shows_no_meaningless_ranges(run_cli):
 @pytest.fixture()
 def searched(tiny, tmp_path, arctic):
     """A one-step search in tmp_path/work (the stand-in's voices), and the CLI arguments that continue it."""
+    from bark_clone.options import BarkOptions, ModelSources
     from bark_clone.requests import SearchRequest
     from bark_clone.search.command import search_voice
 
     settings = {"keep": 2, "max_seconds": 6.0}
-    models = {"hubert": str(tiny["hubert"]), "encodec": str(tiny["encodec"]), "quantizer": str(tiny["quantizer"])}
-    request = SearchRequest([arctic], tmp_path / "first.npz", tmp_path / "work", str(tiny["bark"]), steps=1,
-                            device="cpu", **models, **settings)
+    models = ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]))
+    request = SearchRequest(recordings=[arctic], output=tmp_path / "first.npz", work=tmp_path / "work",
+                            bark=BarkOptions(source=str(tiny["bark"]), device="cpu"), steps=1, models=models,
+                            **settings)
     search_voice(request, LevelStandIn(arctic_speech(arctic, pad_seconds=0)), progress=False)
     arguments = ["search", arctic, "-o", "best.npz", "--work", tmp_path / "work", "--bark", tiny["bark"],
                  "--steps", "2", "--keep", "2", "--max-seconds", "6", "--device", "cpu",
-                 *[value for key, path in models.items() for value in (f"--{key}", path)]]
+                 *[value for key, path in vars(models).items() for value in (f"--{key}", path)]]
     return tmp_path / "work", arguments
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from planted_voice import build_planted_pair
 
-from bark_clone.bark.generation import load_bark
+from bark_clone.bark.core import load_bark
 from bark_clone.requests import TrainVoiceRequest
 
 pytestmark = pytest.mark.slow  # about three minutes: generation, training, the control
@@ -29,7 +29,8 @@ def planted(tmp_path_factory):
     base, speaker = build_planted_pair(root)
     generate_data(root / "data", GenerateOptions(samples=64, bark=str(speaker), batch_size=8, shard_size=32),
                   device="cpu", progress=False)
-    request = TrainVoiceRequest([], root / "voice", str(base), data=root / "data", device="cpu", steps=200, rank=8)
+    request = TrainVoiceRequest(recordings=[], output=root / "voice", bark=str(base), data=root / "data", device="cpu",
+                                steps=200, rank=8)
     document = train_voice(request, progress=False, warn=lambda line: None)
     return root, base, speaker, request, document
 

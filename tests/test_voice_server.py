@@ -11,6 +11,7 @@ import pytest
 from support import serving
 from test_voices import phrases, train_arguments  # noqa: F401 - the recording fixture is shared
 
+from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.app import create_app
 from bark_clone.server.service import ModelHub, ServiceConfig
 
@@ -18,9 +19,10 @@ TEXT = {"a": "Good morning to you all.", "b": "Good morning to you all."}  # the
 
 
 def server_config(tiny, folder) -> ServiceConfig:
-    return ServiceConfig(speakers=folder, bark=str(tiny["bark"]), hubert=str(tiny["hubert"]),
-                         encodec=str(tiny["encodec"]), quantizer=str(tiny["quantizer"]), device="cpu", workers=2,
-                         queue_size=8)
+    return ServiceConfig(speakers=folder, bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
+                         models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
+                                             quantizer=str(tiny["quantizer"])),
+                         workers=2, queue_size=8)
 
 
 def spoken(base: str, name: str) -> bytes:

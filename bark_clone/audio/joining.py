@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 FADE_SECONDS = 0.005  # the crossfade between a chunk and the pause around it
 PEAK_LIMIT = 0.99  # the joined audio is scaled down, never clipped, to stay under this
 

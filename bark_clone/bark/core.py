@@ -98,8 +98,7 @@ def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", o
     dtype = resolve_dtype(dtype, device)
     check_precision(dtype, offload, device)
     loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", torch.device("cpu"))
-    for stage in GENERATION_STAGES:  # on the CPU: the device never holds a float32 copy of the stages
-        getattr(loaded.model, stage).to(getattr(torch, dtype))
+    dtype = set_precision(loaded.model, dtype)  # on the CPU: the device never holds a float32 copy of the stages
     device = torch.device(device) if device is not None else torch.device("cpu")
     if offload:  # accelerate moves each stage to the GPU while it runs
         loaded.model.enable_cpu_offload(gpu_id=device.index or 0)
@@ -116,6 +115,15 @@ def open_bark(options: BarkOptions, device=None) -> Bark:
 
     return load_bark(options.source, device if device is not None else resolve_device(options.device),
                      options.dtype, options.offload, options.decoder, options.vocos)
+
+
+def set_precision(model, dtype: str) -> str:
+    """The generation stages in ``dtype`` (the codec, and so the audio, stays float32); the precision set."""
+    import torch
+
+    for stage in GENERATION_STAGES:
+        getattr(model, stage).to(getattr(torch, dtype))
+    return dtype
 
 
 def bark_processor(source: str):

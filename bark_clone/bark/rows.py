@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
-from .sampling import Draws, Sampling, fine_pick, pick
 from .layouts import (
     COARSE_INFER_TOKEN,
     COARSE_SEMANTIC_PAD,
@@ -28,6 +27,7 @@ from .layouts import (
     SEMANTIC_TO_COARSE,
     SLIDING_WINDOW,
 )
+from .sampling import Draws, Sampling, fine_pick, pick
 
 SEMANTIC_PAD = SEMANTIC_VOCAB_SIZE  # end of speech, and the semantic history's padding
 MAX_SEMANTIC_INPUT = 256

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..options import Sampling
 
+
 @dataclass
 class Draws:
     """Where each row's random numbers come from: one torch.Generator per row, seeded with the row's seed, so a row

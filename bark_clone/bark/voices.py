@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models import Loaded
-from ..devices import DTYPES
-from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
 from ..constants import MAX_SIDECAR_BYTES
+from ..devices import DTYPES
 from ..errors import UserError
 from ..files import read_json_file
+from ..models import Loaded
 from ..prompt import SpeakerPrompt
+from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
 
 VOICE_FILE = "voice.json"
 VOICE_FORMAT = "bark-clone-voice"

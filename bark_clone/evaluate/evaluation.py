@@ -15,11 +15,11 @@ from ..audio.sound import resample, wav_bytes
 from ..audio.speaker_encoder import embed
 from ..bark.core import open_bark
 from ..bark.generation import semantic_tokens
-from ..options import DEFAULT_SAMPLING, Sampling
 from ..bark.voices import VoiceSwitch, open_speaker
 from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, VERSION
 from ..errors import UserError
 from ..files import write_files_atomically
+from ..options import DEFAULT_SAMPLING, Sampling
 from ..progress import progress_bar
 from ..prompt import SpeakerPrompt
 from ..requests import EvaluateRequest
@@ -161,9 +161,9 @@ def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
-    from ..models import encodec_encode, load_hubert
     from ..clone.pipeline import Models, choose_windows, cut_window, prompt_from_window
     from ..clone.quantizers import load_quantizer
+    from ..models import encodec_encode, load_hubert
 
     if not request.quantizers and not request.transcript:
         return []

@@ -19,11 +19,11 @@ from ..errors import ApiError
 from .cache import WavCache
 from .guard import MULTIPART_OVERHEAD, OPENAI_PREFIX, SMALL_BODY_BYTES, RequestGuard, openai_error
 from .jobs import client_errors, make_speaker_job, preview_job, search_job
+from .openai_api import router as openai_router
+from .searches import forget as forget_search
 from .service import ModelHub, Service, ServiceConfig, get_service
 from .speakers import public_document
 from .speaking import MAX_SCRIPT_LINES, speak_cache_key  # noqa: F401 (speak_cache_key: part of this module's API)
-from .openai_api import router as openai_router
-from .searches import forget as forget_search
 from .speaking import router as speak_router
 from .uploads import receive_upload
 

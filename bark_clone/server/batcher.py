@@ -20,7 +20,6 @@ from typing import Any
 
 from ..speaking.longform import SpeakStopped
 
-
 GATHER_SHARE = 0.25  # a batch waits for the jobs still judging at most this share of the last generation's time
 MIN_GATHER_SECONDS = 1.0  # ... and at least this (ended early once every running job's rows wait): jobs that start
 MAX_GATHER_SECONDS = 5.0  # together would otherwise fall into cohorts that never meet again (measured: 10 batches for 3)

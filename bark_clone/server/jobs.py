@@ -146,14 +146,15 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
                 status.update(step=state.step, candidates=len(state.candidates), best_score=round(best.score, 4),
                               target_similarity=round(best.scores["target_similarity"], 4))
 
-        identity = {"recordings": [recording.sha256], "bark": service.config.bark.source, **settings.fixed()}
+        identity = {"recordings": [recording.sha256], "bark": service.config.bark.source, **settings.fixed(),
+                    **service.config.sampling.identity()}
         state = search_recordings([recording], models, bark, settings, recording_path.parent / "work", identity,
                                   generator=without_adapters(service, bark), progress=False, on_step=report,
                                   stop=stop)
         best = state.best(1)[0]
-        sidecar = best_sidecar(best, state, [recording], models, {"minutes": minutes, "bark": service.config.bark.source,
-                                                                   "sentences": settings.sentences,
-                                                                   "seed": settings.seed})
+        sidecar = best_sidecar(best, state, [recording], models, {
+            "minutes": minutes, "bark": service.config.bark.source, "sentences": settings.sentences,
+            "seed": settings.seed})
         service.speakers.replace(name, best.prompt, sidecar)
         status.update(status="ready")
     except SearchStopped:

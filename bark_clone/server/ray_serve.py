@@ -89,11 +89,11 @@ class RaySearchRunner:
         self.settings = settings
 
     def __call__(self, name: str, recording: Path, client_name: str, minutes: float) -> None:
-        import ray
-
         # everything travels with the actor's creation, which Ray's control store owns: a replica killed right
         # after this call loses no search (a method call queued by it would die with it)
         import shutil
+
+        import ray
 
         from .searches import status_path
 

@@ -26,7 +26,6 @@ from .consents import ConsentStore
 from .queueing import InFlight, JobQueue, QueueFull  # noqa: F401 (QueueFull: part of this module's API)
 from .speakers import SpeakerFolder
 
-
 STOCK_NAME = re.compile(r"[A-Za-z0-9_]{1,32}/[A-Za-z0-9_]{1,32}")  # a stock voice's name: v2/en_speaker_6
 
 

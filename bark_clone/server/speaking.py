@@ -3,8 +3,6 @@ the same request came before) or streamed chunk by chunk as each passes the guar
 
 from __future__ import annotations
 
-import json
-
 import asyncio
 import threading
 
@@ -16,6 +14,7 @@ from ..audio.formats import FORMATS, Format, StreamEncoder, encode, format_named
 from ..bark.core import require_text
 from ..constants import CODEC_SAMPLE_RATE, MAX_SEED
 from ..errors import ApiError, UserError
+from ..files import json_text
 from ..speaking.script import check_line_text
 from .cache import WavCache
 from .jobs import SpeakPlan, speak_job
@@ -85,12 +84,11 @@ def words_identity(service: Service) -> str:
     return f"{config.asr} {config.max_wer}" if config.words_enabled else ""
 
 
-def generation_identity(service: Service) -> str:
-    """What the server's audio depends on beyond a request: its Bark, decoder and sampling (read from the option
-    objects, so a new option is in every key)."""
-    config = service.config
-    return json.dumps({"bark": config.bark.source, **config.bark.audio_identity(), **config.sampling.identity()},
-                      sort_keys=True)
+def generation_identity(config) -> str:
+    """What a server's audio depends on beyond a request: its Bark, decoder and sampling (read from the option
+    objects of its ``ServiceConfig``, so a new option is in every key)."""
+    return json_text({"bark": config.bark.source, **config.bark.audio_identity(), **config.sampling.identity()},
+                     indent=None)
 
 
 def speak_cache_key(prompt_bytes: bytes, text: str, seed: int, bark: str, words: str = "") -> str:
@@ -126,7 +124,7 @@ def checked_text(text: str, limit: int, where: str = "the text") -> None:
 def text_plan(service: Service, name: str, text: str, seed: int) -> SpeakPlan:
     """One speaker's text, checked here, once, before anything else touches it."""
     checked_text(text, service.config.max_text_characters)
-    key = speak_cache_key(speaker_content(service, name), text, seed, generation_identity(service),
+    key = speak_cache_key(speaker_content(service, name), text, seed, generation_identity(service.config),
                           words_identity(service))
     return SpeakPlan(seed, key, name=name, text=text)
 
@@ -149,7 +147,7 @@ def script_plan(service: Service, script: list[ScriptLineBody], seed: int) -> Sp
     lines = tuple((line.speaker, line.text.strip(), line.paragraph) for line in script)
     material = "\n".join(f"{speaker}\t{int(paragraph)}\t{text}" for speaker, text, paragraph in lines)
     key = speak_cache_key(b"".join(contents[name] + name.encode() for name in sorted(contents)), material, seed,
-                          generation_identity(service), "script " + words_identity(service))
+                          generation_identity(service.config), "script " + words_identity(service))
     return SpeakPlan(seed, key, lines=lines)
 
 

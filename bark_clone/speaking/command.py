@@ -53,7 +53,8 @@ def read_text_file(path: Path, max_chars: int, what: str = "text file") -> str:
 def settings_for(request: SpeakRequest):
     """The request's long-form settings, with its seed (a random one when none was given)."""
     seed = request.long_form.seed
-    settings = dataclasses.replace(request.long_form, seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1))
+    seed = seed if seed is not None else secrets.randbelow(MAX_SEED + 1)
+    settings = dataclasses.replace(request.long_form, seed=seed)
     settings.check()
     return settings
 

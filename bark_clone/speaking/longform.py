@@ -14,9 +14,9 @@ import numpy as np
 from ..audio.joining import chunk_piece
 from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
+from ..options import Sampling
 from ..progress import progress_bar
 from ..prompt import SpeakerPrompt
-from ..options import Sampling
 from ..requests import LongFormSettings
 from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_window
 

@@ -9,10 +9,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..models import Loaded, load_pretrained
 from ..constants import HUBERT_SAMPLE_RATE
 from ..errors import UserError
 from ..files import read_json_file
+from ..models import Loaded, load_pretrained
 
 WHAT = "a speech recognizer (Whisper, or a CTC model such as wav2vec2)"
 MAX_WHISPER_TOKENS = 440  # Whisper's decoder holds 448 positions, a few of them its start tokens

@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import (CODEBOOK_SIZE, CODEC_SAMPLE_RATE, N_FINE_CODEBOOKS, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE,
-                         VERSION)
+from ..constants import (
+    CODEBOOK_SIZE,
+    CODEC_SAMPLE_RATE,
+    N_FINE_CODEBOOKS,
+    SEMANTIC_RATE_HZ,
+    SEMANTIC_VOCAB_SIZE,
+    VERSION,
+)
 from ..errors import UserError
-from ..files import (check_folder_output, holds_only, json_bytes, json_text, read_json_file,
-                     write_files_atomically)
+from ..files import check_folder_output, holds_only, json_bytes, json_text, read_json_file, write_files_atomically
 
 FORMAT = "bark-clone-dataset"
 FORMAT_VERSION = 1

@@ -53,8 +53,8 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[st
     """(id, semantic tokens, (8, T) codes) of every clip; shards without the codes column are encoded once here.
     A clip whose tokens or codes are out of range, or whose two streams do not cover the same time, is left out
     and its reason added to ``skipped``."""
-    from ..models import encodec_encode
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
+    from ..models import encodec_encode
     from .dataset import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
 
     dataset, rows = open_dataset(root), []
@@ -92,7 +92,8 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
 
         def encodec():
             if "models" not in loaded:
-                loaded["models"] = load_models(request.models.hubert, request.models.encodec, request.models.quantizer, device)
+                sources = request.models
+                loaded["models"] = load_models(sources.hubert, sources.encodec, sources.quantizer, device)
             return loaded["models"].encodec
 
         skipped: list[str] = []
@@ -144,8 +145,8 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
 
     from ..bark.core import load_bark
     from ..bark.voices import STAGES, base_fingerprints, stage_sha256
-    from ..models import resolve_device
     from ..files import json_text
+    from ..models import resolve_device
     from .voice_folder import load_checkpoint, voice_document
 
     device = distributed.init(resolve_device(request.device))  # under torchrun: this process's device
