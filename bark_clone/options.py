@@ -95,7 +95,10 @@ class BarkOptions:
             raise UserError(f"--decoder {self.decoder}: choose one of {', '.join(DECODER_NAMES)}")
 
     def audio_identity(self) -> dict[str, Any]:
-        """What decides the audio beyond the codes (for cache keys): the decoder, and Vocos's weights if used."""
+        """What decides the audio beyond the codes, for cache keys and reports: the decoder and its weights when it
+        is not the default (so a default run keeps the keys and reports it had before decoders could be chosen)."""
+        if self.decoder == DEFAULT_DECODER:
+            return {}
         return {"decoder": self.decoder, **({"vocos": self.vocos} if self.decoder == "vocos" else {})}
 
 

@@ -93,7 +93,7 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     identity = {"recordings": [recording.sha256 for recording in recordings], "bark": request.bark.source,
                 **dataclasses.asdict(sources), **settings.fixed(), **request.sampling.identity(),
                 **({"voice": voice.adapter_id} if voice is not None else {}),
-                **({"decoder": request.bark.decoder} if request.bark.decoder != "encodec" else {})}
+                **request.bark.audio_identity()}
     starts = [Candidate(voice.prompt, "voice", [{"kind": "voice", "name": voice.name}])] if voice else []
     state = search_recordings(recordings, models, bark, settings, Path(request.work), identity, generator, progress,
                               starts=starts, sampling=request.sampling)

@@ -124,7 +124,8 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
                       for path, samples in zip(split, line_audio)})
     speaker = {"voices": {name: str(path) for name, path in request.voices.items()}} if request.script else {
         "speaker": str(request.speaker)}
-    report = {**speaker, "bark": request.bark.source, "output": str(request.output), **report}
+    report = {**speaker, "bark": request.bark.source, **request.bark.audio_identity(), **settings.sampling.identity(),
+              "output": str(request.output), **report}
     files[report_path] = json_bytes(report)
     write_files_atomically(files, request.force)
     return report
