@@ -144,13 +144,15 @@ def machine(device) -> dict:
 
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
-        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming", "service", "ray")
+        "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming", "service", "ray",
+        "decoders")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
     """Each requested row, measured in this process (the make-speaker row also starts fresh processes)."""
     import builders
     from bench_bark import bench_bark_stages, bench_search_batching
+    from bench_decoders import bench_decoders
     from bench_generation import bench_generation, bench_long_form
     from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
@@ -197,6 +199,7 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
                                                "bark-small size, 8 plain prompts": (bark_folder("bark-stream", 64),
                                                                                     None, 0)})},
             work / "service"),
+        "decoders": lambda: bench_decoders(models_paths["encodec"], work, tiny, device),
         "ray": lambda: bench_ray(models_paths, work, Path(__file__).parents[1] / "tests" / "data" / "arctic_a0007.wav"),
     }
     return {row: measure[row]() for row in rows}

@@ -19,7 +19,7 @@ STAGES = ("semantic", "coarse", "fine", "decode")
 
 def device_dtypes(device) -> list[str]:
     """The dtypes worth timing on ``device``: float16 only where a GPU runs it (the CLI refuses it on CPU)."""
-    from bark_clone.bark.generation import DTYPES
+    from bark_clone.devices import DTYPES
 
     return [dtype for dtype in DTYPES if device.type == "cuda" or dtype != "float16"]
 
@@ -31,11 +31,12 @@ def sample_texts(batch: int) -> list[str]:
 
 @contextlib.contextmanager
 def stage_clock(times: dict[str, float]):
-    """Time the engine's stage functions (and the codec decode) while ``generate_rows`` runs."""
-    from bark_clone.bark import generation, rows
+    """Time the engine's stage functions (and the decoder) while ``generate`` runs."""
+    from bark_clone import decoders
+    from bark_clone.bark import rows
 
     targets = [(rows, "semantic_stage", "semantic"), (rows, "coarse_stage", "coarse"), (rows, "fine_stage", "fine"),
-               (generation, "decode", "decode")]
+               (decoders.Decoder, "decode", "decode")]
     originals = [getattr(module, name) for module, name, _ in targets]
 
     def timed(original, key):
@@ -58,22 +59,23 @@ def stage_clock(times: dict[str, float]):
 
 @contextlib.contextmanager
 def semantic_cap(bark, tokens: int):
-    config = bark.model.generation_config.semantic_config
-    saved = config["max_new_tokens"]
-    config["max_new_tokens"] = tokens
+    config = bark.configs.semantic
+    saved = config.max_new_tokens
+    config.max_new_tokens = tokens
     try:
         yield
     finally:
-        config["max_new_tokens"] = saved
+        config.max_new_tokens = saved
 
 
 def engine_run(bark, rows: list, tokens: int, seed: int) -> dict[str, float]:
     """Seconds per stage of one engine generation of ``rows`` ((text, voice) pairs), ``tokens`` tokens a row."""
-    from bark_clone.bark.generation import generate_rows
+    from bark_clone.bark.generation import generate
+    from bark_clone.options import Sampling
 
     times: dict[str, float] = {}
     with semantic_cap(bark, tokens), stage_clock(times):
-        generations = generate_rows(bark, rows, seed, min_eos_p=2.0)
+        generations = generate(bark, rows, Sampling(min_eos_p=2.0), seed)
     times["audio_seconds"] = sum(generation.fine_codes.shape[1] for generation in generations) / 75
     return times
 

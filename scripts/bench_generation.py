@@ -26,14 +26,15 @@ def median_time(function, repeats: int) -> tuple[float, object]:
 
 def bench_generation(models_paths: dict, tiny: bool, device) -> dict:
     """Seconds of audio per second: one batch of B samples against B one-sample batches (tiny Bark)."""
-    from bark_clone.bark.generation import generate_batch, load_bark
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
     from bark_clone.training.texts import TextSource
 
     bark = load_bark(str(models_paths["bark"]), device)
     texts = [TextSource("en").sample(np.random.default_rng(i)) for i in range(GENERATE_SAMPLES[tiny])]
-    generate_batch(bark, texts[:1])  # warm-up
-    batched_time, batched = median_time(lambda: generate_batch(bark, texts, seed=0), 1)
-    sequential_time, sequential = median_time(lambda: [generate_batch(bark, [text])[0] for text in texts], 1)
+    generate(bark, texts[:1])  # warm-up
+    batched_time, batched = median_time(lambda: generate(bark, texts, seed=0), 1)
+    sequential_time, sequential = median_time(lambda: [generate(bark, [text])[0] for text in texts], 1)
     batched_audio = sum(len(generation.audio) for generation in batched) / 24_000
     sequential_audio = sum(len(generation.audio) for generation in sequential) / 24_000
     return {"batch_size": len(texts), "batched_audio_per_second": batched_audio / batched_time,

@@ -73,6 +73,10 @@ def print_table(results: dict) -> None:
         print_voice_training(results["voice_training"])
     if "voice_memory" in results:
         print_voice_memory(results["voice_memory"]["rows"])
+    if "decoders" in results:
+        from bench_decoders import print_decoders
+
+        print_decoders(results["decoders"])
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")

@@ -162,7 +162,9 @@ def fifty_clients(models_paths, speakers: Path, names: list[str], work: Path) ->
 
 def engine_gain(bark_folder: Path, names: list[str], speakers: Path) -> dict:
     """The engine alone on the same 8 rows (the prompts only): batch 1 against batch 8."""
-    from bark_clone.bark.generation import generate_row_batches, load_bark
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
+    from bark_clone.options import Sampling
     from bark_clone.bark.voices import open_speaker
 
     bark = load_bark(str(bark_folder), "cpu")
@@ -171,7 +173,7 @@ def engine_gain(bark_folder: Path, names: list[str], speakers: Path) -> dict:
     seconds = {}
     for size in (1, 8):
         started = time.perf_counter()
-        generate_row_batches(bark, rows, list(range(8)), size)
+        generate(bark, rows, Sampling(), list(range(8)), size)
         seconds[size] = time.perf_counter() - started
     return {"batch_1_seconds": seconds[1], "batch_8_seconds": seconds[8], "gain": seconds[1] / seconds[8]}
 

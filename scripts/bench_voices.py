@@ -84,7 +84,8 @@ def bench_merged_generation(bark_folder: Path, tiny: bool, device, repeats: int)
     """Seconds to speak one short sentence, with a merged rank-16 adapter and without (median of ``repeats``)."""
     import torch
 
-    from bark_clone.bark.generation import generate_batch, load_bark
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
     from bark_clone.bark.voices import STAGES
     from bark_clone.training.voice_train import Settings, wrap
 
@@ -92,7 +93,7 @@ def bench_merged_generation(bark_folder: Path, tiny: bool, device, repeats: int)
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            generate_batch(bark, ["Good morning, how are you today?"], None, seed=0)
+            generate(bark, ["Good morning, how are you today?"], seed=0)
             times.append(time.perf_counter() - started)
         return statistics.median(times)
 
