@@ -227,11 +227,19 @@ def _format_warnings(arrays: dict[str, np.ndarray], n_frames: int) -> list[Check
     ]
 
 
+def coarse_history_lengths(n_semantic: int, n_flat: int) -> tuple[int, int]:
+    """What the coarse model keeps of a prompt (``BarkCoarseModel.preprocess_histories``, suno's trim): its last
+    semantic tokens (an even number, at most 630 flattened codes' worth) and the flattened coarse codes that cover
+    them, before the last frame (2 codes) is dropped. The one place this arithmetic is written."""
+    most = int(math.floor(BARK_MAX_COARSE_HISTORY / SEMANTIC_TO_COARSE_RATIO))  # 209
+    kept = min(most, n_semantic - n_semantic % 2, int(math.floor(n_flat / SEMANTIC_TO_COARSE_RATIO)))
+    return kept, int(round(kept * SEMANTIC_TO_COARSE_RATIO))
+
+
 def bark_usage(n_semantic: int, n_frames: int) -> dict[str, Any]:
     """How much of a prompt Bark's three models actually read (the rest is ignored), in tokens, frames and seconds."""
-    max_semantic = int(math.floor(BARK_MAX_COARSE_HISTORY / SEMANTIC_TO_COARSE_RATIO))
-    coarse_semantic = min(max_semantic, n_semantic - n_semantic % 2, int(n_frames * 2 / SEMANTIC_TO_COARSE_RATIO))
-    coarse_flat = max(int(round(coarse_semantic * SEMANTIC_TO_COARSE_RATIO)) - 2, 0)  # Bark drops 2 for alignment
+    coarse_semantic, coarse_flat = coarse_history_lengths(n_semantic, n_frames * N_COARSE_CODEBOOKS)
+    coarse_flat = max(coarse_flat - N_COARSE_CODEBOOKS, 0)  # Bark drops the last frame for alignment
     text_tokens = min(n_semantic, BARK_SEMANTIC_HISTORY)
     fine_frames = min(n_frames, BARK_FINE_HISTORY_FRAMES)
     return {

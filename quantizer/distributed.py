@@ -79,9 +79,3 @@ def all_reduce_gradients(parameters) -> None:
         if parameter.grad is None:
             parameter.grad = torch.zeros_like(parameter)
         torch.distributed.all_reduce(parameter.grad)
-
-
-def teardown() -> None:
-    """Leave the process group, if this process joined one."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()

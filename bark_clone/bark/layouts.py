@@ -10,18 +10,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from ..constants import (
+    BARK_FINE_HISTORY_FRAMES,
+    BARK_MAX_COARSE_HISTORY,
+    BARK_SEMANTIC_HISTORY,
+    CODEBOOK_SIZE,
+    N_COARSE_CODEBOOKS,
+    N_FINE_CODEBOOKS,
+    SEMANTIC_TO_COARSE_RATIO,
+    SEMANTIC_VOCAB_SIZE,
+)
+from ..prompt import coarse_history_lengths
 
 # suno's settings, as transformers' Bark generation configs ship them (checked against them in the tests)
 COARSE_SEMANTIC_PAD = 12_048  # fills the semantic window past the text's end
 COARSE_INFER_TOKEN = 12_050  # separates the semantic window from the coarse history
-MAX_COARSE_INPUT = 256  # semantic tokens in a window
-MAX_COARSE_HISTORY = 630  # flattened coarse tokens of history in a window
+MAX_COARSE_INPUT = BARK_SEMANTIC_HISTORY  # semantic tokens in a window (256)
+MAX_COARSE_HISTORY = BARK_MAX_COARSE_HISTORY  # flattened coarse tokens of history in a window (630)
 SLIDING_WINDOW = 60  # flattened coarse tokens generated per window
 FINE_WINDOW = 1024  # frames the fine model reads at once
-FINE_HISTORY = 512  # frames of history it keeps
+FINE_HISTORY = BARK_FINE_HISTORY_FRAMES  # frames of history it keeps (512)
 FINE_PAD = CODEBOOK_SIZE  # "nothing here yet" in the fine model's input
-SEMANTIC_TO_COARSE = 75 / 49.9 * N_COARSE_CODEBOOKS  # flattened coarse tokens per semantic token (about 3.006)
+SEMANTIC_TO_COARSE = SEMANTIC_TO_COARSE_RATIO  # flattened coarse tokens per semantic token (about 3.006)
 MAX_SEMANTIC_HISTORY = math.floor(MAX_COARSE_HISTORY / SEMANTIC_TO_COARSE)  # 209
 
 
@@ -68,10 +78,8 @@ def coarse_histories(semantic: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray
     """Bark's trim of a prompt: the semantic and flattened coarse history it keeps (coarse minus its last frame)."""
     if len(semantic) < 2 or len(flat) < N_COARSE_CODEBOOKS:  # too short to be a history (Bark would misread it)
         return semantic[:0], flat[:0]
-    n_semantic = min(MAX_SEMANTIC_HISTORY, len(semantic) - len(semantic) % 2,
-                     math.floor(len(flat) / SEMANTIC_TO_COARSE))
-    n_coarse = int(round(n_semantic * SEMANTIC_TO_COARSE))
-    return semantic[len(semantic) - n_semantic:], flat[len(flat) - n_coarse:][:-2]
+    n_semantic, n_coarse = coarse_history_lengths(len(semantic), len(flat))
+    return semantic[len(semantic) - n_semantic:], flat[len(flat) - n_coarse:][:-N_COARSE_CODEBOOKS]
 
 
 def coarse_windows(semantic: np.ndarray, coarse_codes: np.ndarray, split_token: int,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
+from ..constants import BARK_SEMANTIC_HISTORY, CODEBOOK_SIZE, N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS, SEMANTIC_VOCAB_SIZE
 from .layouts import (
     COARSE_INFER_TOKEN,
     COARSE_SEMANTIC_PAD,
@@ -26,11 +26,14 @@ from .layouts import (
     MAX_SEMANTIC_HISTORY,
     SEMANTIC_TO_COARSE,
     SLIDING_WINDOW,
+    coarse_histories,
+    flatten_coarse,
+    generated_length,
 )
 from .sampling import Draws, Sampling, fine_pick, pick
 
 SEMANTIC_PAD = SEMANTIC_VOCAB_SIZE  # end of speech, and the semantic history's padding
-MAX_SEMANTIC_INPUT = 256
+MAX_SEMANTIC_INPUT = BARK_SEMANTIC_HISTORY  # the text model reads this many history tokens (and text ids)
 
 
 def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling, draws: Draws):
@@ -100,19 +103,13 @@ class CoarseRow:
 
 def coarse_row(semantic: np.ndarray, prompt: dict[str, np.ndarray] | None) -> CoarseRow:
     """A row's start, with the prompt's histories trimmed exactly as ``BarkCoarseModel.preprocess_histories``."""
-    wanted = int(round(math.floor(len(semantic) * SEMANTIC_TO_COARSE / N_COARSE_CODEBOOKS) * N_COARSE_CODEBOOKS))
+    wanted = generated_length(len(semantic))
     semantic = np.asarray(semantic, dtype=np.int64)
     if prompt is None:
         return CoarseRow(semantic, 0, [], 0, wanted)
-    history_semantic = np.asarray(prompt["semantic_prompt"], dtype=np.int64)
-    offsets = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * np.arange(prompt["coarse_prompt"].shape[0])[:, None]
-    history_coarse = (np.asarray(prompt["coarse_prompt"], dtype=np.int64) + offsets).T.reshape(-1)
-    n_semantic = min(MAX_SEMANTIC_HISTORY, len(history_semantic) - len(history_semantic) % 2,
-                     int(math.floor(len(history_coarse) / SEMANTIC_TO_COARSE)))
-    n_coarse = int(round(n_semantic * SEMANTIC_TO_COARSE))
-    history_semantic = history_semantic[len(history_semantic) - n_semantic:]
-    history_coarse = history_coarse[len(history_coarse) - n_coarse:][:-2].tolist()
-    return CoarseRow(np.concatenate([history_semantic, semantic]), n_semantic, history_coarse,
+    history_semantic, history_coarse = coarse_histories(np.asarray(prompt["semantic_prompt"], dtype=np.int64),
+                                                        flatten_coarse(prompt["coarse_prompt"]))
+    return CoarseRow(np.concatenate([history_semantic, semantic]), len(history_semantic), history_coarse.tolist(),
                      len(history_coarse), wanted)
 
 

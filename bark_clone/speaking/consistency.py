@@ -24,7 +24,6 @@ from .chunking import speaking_rate
 MIN_SPEECH_FRACTION = 0.3  # below this share of speech (VAD), a chunk is "mostly silence"
 DURATION_SLACK = 2.5  # speech lasting under 1/2.5 or over 2.5 times the language's estimate is implausible
 DURATION_ALLOWANCE_SECONDS = 1.0  # short texts vary most: this much more is always allowed
-FLAGS = ("off-voice", "off-script", "cut-off", "silence", "duration")
 BROKEN = ("cut-off", "silence", "duration")  # Bark's failures that break a chunk whoever speaks it
 
 
