@@ -49,8 +49,8 @@ _EXPORTS = {
     "error_rate": "speaking.words",
     "LongFormSettings": "requests",
     "UserError": "errors",
-    "train_voice": "training.voice",
-    "load_voice": "bark.voices",
+    "train_voice": "voices.command",
+    "load_voice": "voices.folder",
     "TrainVoiceRequest": "requests",
 }
 
@@ -59,7 +59,6 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .bark.core import Bark, load_bark, open_bark  # noqa: F401
     from .bark.generation import Generation, generate, speak  # noqa: F401
-    from .bark.voices import load_voice  # noqa: F401
     from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .decoders import load_decoder  # noqa: F401
     from .errors import UserError  # noqa: F401
@@ -71,7 +70,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .speaking.recognizer import load_recognizer  # noqa: F401
     from .speaking.script import ScriptLine, parse_script, speak_script  # noqa: F401
     from .speaking.words import error_rate  # noqa: F401
-    from .training.voice import train_voice  # noqa: F401
+    from .voices.command import train_voice  # noqa: F401
+    from .voices.folder import load_voice  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -28,10 +28,11 @@ def synthetic_voice(folder: Path, bark_folder: Path, prompt, seed: int) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from bark_clone.bark.adapters import LORA_TARGETS
     from bark_clone.bark.core import load_bark
-    from bark_clone.bark.voices import STAGES, VOICE_FORMAT, VOICE_FORMAT_VERSION, base_fingerprints, stage_sha256
     from bark_clone.files import json_bytes
+    from bark_clone.voices.adapters import LORA_TARGETS
+    from bark_clone.voices.folder import STAGES, VOICE_FORMAT, VOICE_FORMAT_VERSION
+    from bark_clone.voices.switch import base_fingerprints, stage_sha256
 
     bark = load_bark(str(bark_folder), "cpu")
     document = {"format": VOICE_FORMAT, "format_version": VOICE_FORMAT_VERSION, "stages": list(STAGES),
@@ -165,7 +166,7 @@ def engine_gain(bark_folder: Path, names: list[str], speakers: Path) -> dict:
     from bark_clone.bark.core import load_bark
     from bark_clone.bark.generation import generate
     from bark_clone.options import Sampling
-    from bark_clone.bark.voices import open_speaker
+    from bark_clone.voices.folder import open_speaker
 
     bark = load_bark(str(bark_folder), "cpu")
     rows = [(text, open_speaker(speakers / name if (speakers / name).is_dir() else speakers / f"{name}.npz")[0])

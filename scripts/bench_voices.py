@@ -20,7 +20,7 @@ def synthetic_pieces(seconds: float, count: int, seed: int = 0):
     """Random streams shaped like make-speaker's pieces (7 s of history, then ``seconds`` of speech)."""
     from bark_clone.constants import semantic_length_for_frames
     from bark_clone.prompt import SpeakerPrompt
-    from bark_clone.training.voice_data import Piece
+    from bark_clone.voices.data import Piece
 
     rng = np.random.default_rng(seed)
     history, frames = 525, int(seconds * 75)
@@ -40,7 +40,7 @@ def item_tokens(item) -> int:
 
 def stage_throughput(bark, attribute: str, task, settings, device, steps: int) -> float:
     """Target tokens per second over ``steps`` optimizer steps (after one warm-up step)."""
-    from bark_clone.training.voice_train import train_stage, wrap
+    from bark_clone.voices.train import train_stage, wrap
 
     model = wrap(getattr(bark.model, attribute), settings)
     task.train = task.train[: settings.batch_size * (steps + 1)]
@@ -64,7 +64,7 @@ def stage_throughput(bark, attribute: str, task, settings, device, steps: int) -
 def bench_voice_training(bark_folder: Path, tiny: bool, device) -> dict:
     """Tokens per second per stage and dtype, and minutes per epoch of 3 minutes of speech."""
     from bark_clone.bark.core import load_bark
-    from bark_clone.training.voice_train import Settings, stage_task
+    from bark_clone.voices.train import Settings, stage_task
 
     bark = load_bark(str(bark_folder), device)
     pieces = synthetic_pieces(8.0, 4)
@@ -86,8 +86,8 @@ def bench_merged_generation(bark_folder: Path, tiny: bool, device, repeats: int)
 
     from bark_clone.bark.core import load_bark
     from bark_clone.bark.generation import generate
-    from bark_clone.bark.voices import STAGES
-    from bark_clone.training.voice_train import Settings, wrap
+    from bark_clone.voices.folder import STAGES
+    from bark_clone.voices.train import Settings, wrap
 
     def timed(bark) -> float:
         times = []
@@ -113,8 +113,8 @@ def bench_merged_generation(bark_folder: Path, tiny: bool, device, repeats: int)
 
 def train_steps(bark, stage: str, dtype: str, batch_size: int, steps: int, device) -> None:
     """``steps`` optimizer steps of one stage's rank-16 adapter on synthetic pieces (what the memory rows run)."""
-    from bark_clone.bark.voices import STAGES
-    from bark_clone.training.voice_train import Settings, stage_task, train_stage, wrap
+    from bark_clone.voices.folder import STAGES
+    from bark_clone.voices.train import Settings, stage_task, train_stage, wrap
 
     task = stage_task(stage, synthetic_pieces(8.0, max(2, batch_size)), [], [])
     task.train = task.train[: batch_size * steps]

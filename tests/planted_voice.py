@@ -11,8 +11,8 @@ from pathlib import Path
 import builders
 import torch
 
-from bark_clone.bark.adapters import LORA_TARGETS
-from bark_clone.bark.voices import STAGES
+from bark_clone.voices.adapters import LORA_TARGETS
+from bark_clone.voices.folder import STAGES
 
 # A random Bark's logits are nearly flat (std 0.1): sharper output heads give its tokens something to say. The fine
 # model's heads are its input embeddings too (tied), so a smaller gain keeps its layers, where the change is, heard.

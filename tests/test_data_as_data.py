@@ -10,7 +10,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from trained_voices import phrases_file, train_arguments
@@ -59,7 +58,7 @@ def test_what_is_not_a_shard_is_named(generated, tmp_path, run_cli, tiny):
 
 def corrupt_clips(folder: Path, change) -> None:
     """Rewrite every shard with ``change(index, row)`` applied to its rows (``index`` counts across shards)."""
-    from bark_clone.training.dataset import open_dataset
+    from bark_clone.datasets import open_dataset
 
     dataset = open_dataset(folder)
     for shard in dataset.present_shards():
@@ -78,7 +77,7 @@ def test_train_voice_leaves_out_clips_that_do_not_hold_together(generated, tmp_p
             row["semantic"] = list(row["semantic"]) * 4  # four times as long as its codes
         return row
 
-    from bark_clone.training.voice import dataset_rows
+    from bark_clone.voices.command import dataset_rows
 
     folder = dataset_copy(generated, tmp_path, "mixed")
     corrupt_clips(folder, damage)
@@ -102,7 +101,7 @@ def interrupted(tmp_path_factory, tiny, arctic_audio) -> Path:
     from click.testing import CliRunner
 
     from bark_clone.cli.main import cli
-    from bark_clone.training import voice_folder
+    from bark_clone.voices import checkpoint as voice_folder
 
     root = tmp_path_factory.mktemp("interrupted")
     phrases = phrases_file(root / "me.wav", arctic_audio)

@@ -138,7 +138,7 @@ def test_a_stage_wearing_lora_layers_gives_peft_logits(long_bark):
     """A voice's adapters switched in with peft (the server's way) take part in the engine's passes."""
     from peft import LoraConfig, get_peft_model
 
-    from bark_clone.bark.adapters import LORA_TARGETS
+    from bark_clone.voices.adapters import LORA_TARGETS
 
     model = long_bark.model.coarse_acoustics
     torch.manual_seed(1)

@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 import soundfile
-import torch
 from support import assert_same_shards, run_process, shard_table
 
 

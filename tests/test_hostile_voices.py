@@ -115,7 +115,7 @@ def test_hostile_adapters_are_refused_in_one_line_before_peft(good_voice, tiny, 
 
 
 def test_the_adapter_id_covers_its_configuration(good_voice, tmp_path):
-    from bark_clone.bark.voices import load_voice
+    from bark_clone.voices.folder import load_voice
 
     louder = variant(good_voice, tmp_path, "louder", config=lambda d: {**d, "lora_alpha": d["lora_alpha"] * 4})
     assert load_voice(louder).adapter_id != load_voice(good_voice).adapter_id

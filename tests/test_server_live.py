@@ -16,9 +16,9 @@ from support import serving
 
 from bark_clone.options import BarkOptions, ModelSources
 from bark_clone.server.app import create_app, speak_cache_key
-from bark_clone.server.speaking import generation_identity
 from bark_clone.server.cache import WavCache
 from bark_clone.server.service import ServiceConfig
+from bark_clone.server.speaking import generation_identity
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -23,7 +23,7 @@ def planted(tmp_path_factory):
     NLL figures of a trained voice (base, base with the prompt, adapter) and of the speaker model itself."""
     from bark_clone.requests import GenerateOptions
     from bark_clone.training.generate import generate_data
-    from bark_clone.training.voice import train_voice
+    from bark_clone.voices.command import train_voice
 
     root = tmp_path_factory.mktemp("planted")
     base, speaker = build_planted_pair(root)
@@ -37,9 +37,9 @@ def planted(tmp_path_factory):
 
 def speaker_nll(speaker: Path, request: TrainVoiceRequest) -> dict[str, float]:
     """The speaker model's own held-out NLL per stage: the floor a trained adapter should come close to."""
-    from bark_clone.bark.voices import STAGES
-    from bark_clone.training.voice import gather, stage_tasks
-    from bark_clone.training.voice_train import measure
+    from bark_clone.voices.command import gather, stage_tasks
+    from bark_clone.voices.folder import STAGES
+    from bark_clone.voices.train import measure
 
     data = gather(request, lambda line: None)
     tasks = stage_tasks(request.stages, data["training"], data["held_out"], data["prompt"])
@@ -63,8 +63,8 @@ def test_a_misaligned_trainer_does_not(planted):
     """The control: the same data and trainer, but the logits read two positions (one frame) early while training,
     the classic off-by-one; measured aligned afterwards, it stays far from the speaker."""
     from bark_clone.progress import progress_bar
-    from bark_clone.training.voice import gather, stage_tasks
-    from bark_clone.training.voice_train import Settings, measure, train_stage, wrap
+    from bark_clone.voices.command import gather, stage_tasks
+    from bark_clone.voices.train import Settings, measure, train_stage, wrap
 
     _, base, speaker, request, document = planted
     data = gather(request, lambda line: None)

@@ -22,8 +22,9 @@ def test_search_scores_candidates_on_bark_wearing_a_voice(run_cli, phrases, tiny
     another voice unless the Bark it was given wears the voice's adapters (its stage weights are not the base's)."""
     from standins import LevelStandIn, arctic_speech
 
-    from bark_clone.bark.voices import expected_base, load_voice, stage_sha256
     from bark_clone.speaking import longform
+    from bark_clone.voices.folder import load_voice
+    from bark_clone.voices.switch import expected_base, stage_sha256
 
     assert run_cli(*train_arguments(phrases, tiny, "me", "--steps", "12")).exit_code == 0
     voice, worn_seen = load_voice(tmp_path / "me"), []

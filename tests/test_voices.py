@@ -124,7 +124,7 @@ def test_recordings_to_a_voice_that_speak_uses(run_cli, phrases, tiny, tmp_path,
 
 
 def test_a_resumed_training_equals_an_uninterrupted_one(run_cli, phrases, tiny, tmp_path, monkeypatch):
-    from bark_clone.training import voice_folder
+    from bark_clone.voices import checkpoint as voice_folder
 
     assert run_cli(*train_arguments(phrases, tiny, "straight")).exit_code == 0
     original, saves = voice_folder.save_checkpoint, []
@@ -201,7 +201,8 @@ def test_the_docs_show_plain_transformers_and_peft_using_a_voice(run_cli, phrase
 
 @pytest.mark.slow
 def test_one_bark_switches_between_voices_without_mixing_them(run_cli, phrases, tiny, tmp_path):
-    from bark_clone.bark.voices import VoiceSwitch, load_voice, merge_voice
+    from bark_clone.voices.folder import load_voice
+    from bark_clone.voices.switch import VoiceSwitch, merge_voice
 
     for name, seed in (("a", "1"), ("b", "2")):
         assert run_cli(*train_arguments(phrases, tiny, name, "--seed", seed, "--steps", "12")).exit_code == 0

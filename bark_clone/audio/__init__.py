@@ -4,6 +4,7 @@
 - ``speech``: silero's voice-activity detector, batched; speech segments and their seconds.
 - ``speaker_encoder``: the GE2E speaker encoder (Resemblyzer's weights) and unit embeddings.
 - ``joining``: chunks of speech joined with pauses and fades, never clipped.
+- ``formats``: the output formats (WAV, FLAC, MP3, Opus, Ogg, PCM) in one registry, whole or streamed.
 
 Subpackages here hold no re-exports: importing one never loads more than the module asked for (start-up time).
 """

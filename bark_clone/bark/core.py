@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import CODEC_SAMPLE_RATE, DEFAULT_BARK, DEFAULT_DECODER
+from ..constants import CODEC_SAMPLE_RATE, DEFAULT_BARK, DEFAULT_DECODER, DEFAULT_VOCOS
 from ..decoders import Decoder, load_decoder
 from ..devices import DTYPES, resolve_dtype
 from ..errors import UserError
@@ -84,7 +84,7 @@ class Bark(Loaded):
 
 
 def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", offload: bool = False,
-              decoder: str = DEFAULT_DECODER, vocos: str | None = None) -> Bark:
+              decoder: str = DEFAULT_DECODER, vocos: str = DEFAULT_VOCOS) -> Bark:
     """Bark from a hub id or local folder.
 
     ``dtype`` sets the three generation stages' precision (the decoder and the audio stay float32): bfloat16 halves

@@ -1,10 +1,16 @@
 """The command line: a thin click layer over the library, the top of the layers.
 
-``main`` (the ``bark-clone`` entry point) and the group ``cli`` live in ``main.py``; each command family has its
-module (``speaker``: make-speaker, inspect, decode; ``speak``; ``evaluate``; ``search``; ``serve``; ``training``:
-generate-data, import-data, train-quantizer, evaluate-quantizer; ``voice``: train-voice), imported only when its
-command runs. ``options``
-holds the options several commands share.
+Each command family has its module, imported only when its command runs:
+
+- ``main``: the ``bark-clone`` entry point and the group ``cli``; one-line errors.
+- ``speaker``: make-speaker, inspect, decode.
+- ``speak``: speak.
+- ``evaluate``: evaluate.
+- ``search``: search.
+- ``serve``: serve (and on Ray Serve).
+- ``training``: generate-data, import-data, train-quantizer, evaluate-quantizer.
+- ``voice``: train-voice.
+- ``options``: the options several commands share, their defaults read from the option objects.
 """
 
 from .main import cli, main

@@ -48,7 +48,7 @@ def train_voice_command(recordings, output, bark, data, hubert, encodec, quantiz
     RECORDINGS (1-5 minutes of speech; no transcript), measured on held-out speech against the base model and
     in-context cloning. Writes a voice folder, which speak, evaluate, search and serve take like a prompt. Under
     torchrun each process trains on its share of every mini-batch (the same steps, the summed gradient)."""
-    from ..training.voice import train_voice
+    from ..voices.command import train_voice
 
     request = TrainVoiceRequest(recordings=[Path(path) for path in recordings], output=Path(output), bark=bark,
                                 data=Path(data) if data else None,

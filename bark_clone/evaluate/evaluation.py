@@ -15,7 +15,6 @@ from ..audio.sound import resample, wav_bytes
 from ..audio.speaker_encoder import embed
 from ..bark.core import open_bark
 from ..bark.generation import semantic_tokens
-from ..bark.voices import VoiceSwitch, open_speaker
 from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, VERSION
 from ..errors import UserError
 from ..files import write_files_atomically
@@ -23,6 +22,8 @@ from ..options import DEFAULT_SAMPLING, Sampling
 from ..progress import progress_bar
 from ..prompt import SpeakerPrompt
 from ..requests import EvaluateRequest
+from ..voices.folder import open_speaker
+from ..voices.switch import VoiceSwitch
 from .report import write_report
 from .scoring import Target, score_generations, target_from_recordings
 

@@ -34,7 +34,7 @@ def check_outputs(request: SearchRequest) -> None:
     output = Path(request.output)
     if writes_voice(request):
         from ..files import check_folder_output
-        from ..training.voice_folder import is_our_voice_folder
+        from ..voices.folder import is_our_voice_folder
 
         check_folder_output(output, request.force, is_our_voice_folder, "voice")
     else:
@@ -74,9 +74,10 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
     from ..audio.sound import check_audio_header
     from ..bark.core import open_bark
-    from ..bark.voices import load_voice, merge_voice
     from ..clone.pipeline import analyse, load_models
     from ..files import json_bytes, write_files_atomically
+    from ..voices.folder import load_voice
+    from ..voices.switch import merge_voice
     from .candidates import Candidate
 
     check_outputs(request)
@@ -114,7 +115,7 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
 def write_searched_voice(output: Path, voice, prompt, sidecar: dict[str, Any]) -> None:
     """The voice's adapters and description with the search's prompt and sidecar, as a new voice folder."""
     from ..files import json_bytes
-    from ..training.voice_folder import write_voice
+    from ..voices.folder import write_voice
 
     files = {"prompt.npz": prompt.npz_bytes(), "prompt.json": json_bytes(sidecar),
              "voice.json": json_bytes(voice.document)}

@@ -120,7 +120,7 @@ class ModelHub:
 
     def voices(self):
         """The one Bark every job shares, as a ``VoiceSwitch``: a job wears its speaker's adapters, or none."""
-        from ..bark.voices import VoiceSwitch
+        from ..voices.switch import VoiceSwitch
 
         bark = self.bark()
         with self._lock:

@@ -69,13 +69,13 @@ class SpeakerFolder:
 
     def is_voice(self, name: str) -> bool:
         """A voice folder (train-voice's, copied into the speakers folder): a prompt with its adapters."""
-        from ..bark.voices import is_voice_folder
+        from ..voices.folder import is_voice_folder
 
         return valid_name(name) and is_voice_folder(self.root / name)
 
     def read_voice(self, name: str):
         """The speaker's voice folder, checked (``Voice``), or None for a plain prompt; 400 for a broken one."""
-        from ..bark.voices import load_voice
+        from ..voices.folder import load_voice
 
         if not self.is_voice(name) or self.paths(name)[0].is_file():
             return None
@@ -166,7 +166,7 @@ class SpeakerFolder:
                 npz.parent.unlink()
                 return
             if npz.parent != self.root:  # a voice folder goes whole, if it holds nothing but a voice's files
-                from ..training.voice_folder import is_our_voice_folder
+                from ..voices.folder import is_our_voice_folder
 
                 if not is_our_voice_folder(npz.parent):
                     raise ApiError(409, f"speaker {name!r} is a folder holding other files too; remove it by hand")

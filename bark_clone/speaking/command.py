@@ -133,7 +133,7 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
 
 def speak_one(bark, opened, text: str, settings, words, progress: bool, on_piece):
     """One speaker's text: its voice's adapters merged into Bark (this process speaks only with it)."""
-    from ..bark.voices import merge_voice
+    from ..voices.switch import merge_voice
     from .longform import speak_long
 
     prompt, window, voice = opened
@@ -162,7 +162,7 @@ def read_script(request: SpeakRequest, settings) -> list:
 def open_voices(voices: dict[str, Path], warn) -> dict[str, tuple]:
     """Each named speaker opened and checked (prompt, the sidecar's reference window, the voice folder or None),
     before any model loads."""
-    from ..bark.voices import open_speaker
+    from ..voices.folder import open_speaker
     from .consistency import sidecar_window
 
     opened = {}
@@ -204,7 +204,7 @@ def speak_script_request(bark, lines, opened: dict[str, tuple], settings, words,
     where some voices have them), spoken."""
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
-    from ..bark.voices import VoiceSwitch
+    from ..voices.switch import VoiceSwitch
     from .longform import SpeakingVoice, speaker_reference
     from .script import speak_script
 

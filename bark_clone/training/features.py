@@ -20,11 +20,11 @@ from quantizer.jsonio import json_text, parse_json
 
 from ..audio.sound import normalize_level, resample
 from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_SAMPLE_RATE, SEMANTIC_RATE_HZ
+from ..datasets import FEATURES, Dataset, check_lengths, check_tokens, decode_flac
 from ..errors import UserError
 from ..files import json_bytes, write_files_atomically
 from ..models import Loaded, hubert_features
 from ..progress import progress_bar
-from .dataset import FEATURES, Dataset, check_lengths, check_tokens, decode_flac
 
 INFO = "info.json"
 

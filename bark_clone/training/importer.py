@@ -15,10 +15,10 @@ import numpy as np
 
 from ..audio.sound import load_audio
 from ..constants import CODEC_SAMPLE_RATE, DEFAULT_HUBERT, HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ
+from ..datasets import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes, is_dataset_folder
 from ..errors import UserError
 from ..files import check_folder_output, staging_folder, swap_in
 from ..progress import progress_bar
-from .dataset import HELD_OUT_FRACTION, check_lengths, check_tokens, create_dataset, flac_bytes, is_dataset_folder
 from .features import FeatureCache, cache_key
 
 SEMANTIC_SUFFIX = "_semantic.npy"

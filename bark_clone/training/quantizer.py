@@ -25,12 +25,12 @@ from quantizer.train import (
 from quantizer.train import train as train_loop
 
 from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE
+from ..datasets import FEATURES, Dataset, open_dataset
 from ..errors import UserError
 from ..files import check_folder_output, holds_only, write_files_atomically
 from ..models import load_hubert, resolve_device
 from ..progress import progress_bar
 from ..requests import TrainRequest
-from .dataset import FEATURES, Dataset, open_dataset
 from .features import FeatureCache, ensure_features, load_clips
 
 RUN_FILES = (CONFIG_FILE, "model.safetensors", METRICS_FILE, STATE_FILE, "metrics.png")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import (
+from .constants import (
     CODEBOOK_SIZE,
     CODEC_SAMPLE_RATE,
     N_FINE_CODEBOOKS,
@@ -23,8 +23,8 @@ from ..constants import (
     SEMANTIC_VOCAB_SIZE,
     VERSION,
 )
-from ..errors import UserError
-from ..files import check_folder_output, holds_only, json_bytes, json_text, read_json_file, write_files_atomically
+from .errors import UserError
+from .files import check_folder_output, holds_only, json_bytes, json_text, read_json_file, write_files_atomically
 
 FORMAT = "bark-clone-dataset"
 FORMAT_VERSION = 1

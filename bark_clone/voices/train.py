@@ -13,7 +13,7 @@ import numpy as np
 from quantizer import distributed
 
 from ..errors import UserError
-from .voice_loss import Tally, coarse_loss, fine_items, fine_loss
+from .loss import Tally, coarse_loss, fine_items, fine_loss
 
 LEARNING_RATE = 3e-4  # LoRA's usual range; warm-up and cosine decay make it safe for 1-5 minutes of speech
 WARMUP_FRACTION = 0.05
@@ -71,7 +71,7 @@ def wrap(stage_model, settings: Settings):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from ..bark.adapters import LORA_TARGETS
+    from .adapters import LORA_TARGETS
 
     torch.manual_seed(settings.seed)
     config = LoraConfig(r=settings.rank, lora_alpha=settings.rank, lora_dropout=0.0,

@@ -15,15 +15,14 @@ from quantizer import distributed
 from ..constants import VERSION
 from ..errors import UserError
 from ..requests import TrainVoiceRequest
-from .voice_data import MIN_TRAINING_SECONDS, Piece, after_prompt, held_out_split, speech_seconds_of
-from .voice_folder import CHECKPOINT
+from .data import MIN_TRAINING_SECONDS, Piece, after_prompt, held_out_split, speech_seconds_of
+from .folder import CHECKPOINT
 
 
 def check_output(request: TrainVoiceRequest) -> None:
     """Before any model loads: the output folder is new, resumable, or --force replaces it (a voice folder only)."""
-    from ..bark.voices import VOICE_FILE
     from ..files import check_folder_output
-    from .voice_folder import is_our_voice_folder
+    from .folder import VOICE_FILE, is_our_voice_folder
 
     out = Path(request.output)
     interrupted = out.is_dir() and (out / CHECKPOINT).is_file() and not (out / VOICE_FILE).exists()
@@ -38,7 +37,7 @@ def check_output(request: TrainVoiceRequest) -> None:
 def recordings_and_prompt(request: TrainVoiceRequest, models):
     """The pieces of the recordings and make-speaker's best prompt (with its sidecar) from them."""
     from ..clone.pipeline import analyse, make_speakers
-    from .voice_data import recording_pieces
+    from .data import recording_pieces
 
     recordings = [analyse(path, models.vad) for path in request.recordings]
     left_out: dict[str, float] = {}
@@ -54,8 +53,8 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[st
     A clip whose tokens or codes are out of range, or whose two streams do not cover the same time, is left out
     and its reason added to ``skipped``."""
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
+    from ..datasets import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
     from ..models import encodec_encode
-    from .dataset import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
 
     dataset, rows = open_dataset(root), []
     skipped = [] if skipped is None else skipped
@@ -85,7 +84,7 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
     """The pieces (training and held out), the voice's prompt and sidecar, and what they came from."""
     device = device or request.device
     from ..clone.pipeline import load_models
-    from .voice_data import bootstrap_prompt, dataset_pieces
+    from .data import bootstrap_prompt, dataset_pieces
 
     if request.data is not None:
         loaded = {}
@@ -120,7 +119,7 @@ def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[
 
 
 def stage_tasks(stages: tuple[str, ...], training: list[Piece], held_out: list[Piece], prompt) -> dict[str, Any]:
-    from .voice_train import stage_task
+    from .train import stage_task
 
     alone = [Piece(piece.label, piece.seconds, piece.alone()) for piece in held_out]
     prompted = [after_prompt(prompt, piece) for piece in held_out]
@@ -140,14 +139,15 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
                 ) -> dict[str, Any]:
     """Train a voice: LoRA adapters of Bark's coarse and fine models on the speaker's own streams, held-out NLL
     measured every epoch against the base model and in-context cloning, the best epoch kept. Writes
-    ``request.output`` (see ``bark.voices``) and returns its ``voice.json``. ``warn(line)`` hears advice."""
+    ``request.output`` (see ``voices.folder``) and returns its ``voice.json``. ``warn(line)`` hears advice."""
     import warnings
 
     from ..bark.core import load_bark
-    from ..bark.voices import STAGES, base_fingerprints, stage_sha256
     from ..files import json_text
     from ..models import resolve_device
-    from .voice_folder import load_checkpoint, voice_document
+    from .checkpoint import load_checkpoint
+    from .folder import STAGES, voice_document
+    from .switch import base_fingerprints, stage_sha256
 
     device = distributed.init(resolve_device(request.device))  # under torchrun: this process's device
     is_main = distributed.position().is_main
@@ -183,7 +183,8 @@ def finish_voice(out: Path, trained: dict[str, Any], document: dict[str, Any], d
     from peft import set_peft_model_state_dict
 
     from ..files import json_bytes
-    from .voice_folder import metrics_png, write_voice
+    from .checkpoint import metrics_png
+    from .folder import write_voice
 
     runs = {stage: run for stage, (run, _) in trained.items()}
     with tempfile.TemporaryDirectory() as scratch:
@@ -204,8 +205,8 @@ def train_one(bark, attribute: str, task, request: TrainVoiceRequest, state: dic
 
     from ..files import json_text
     from ..progress import progress_bar
-    from .voice_folder import checked_stage_state, run_fields, save_checkpoint
-    from .voice_train import Settings, train_stage, wrap
+    from .checkpoint import checked_stage_state, run_fields, save_checkpoint
+    from .train import Settings, train_stage, wrap
 
     settings = Settings(request.rank, request.steps, request.batch_size, seed=request.seed,
                         bf16=request.dtype == "bfloat16")

@@ -1,99 +1,20 @@
-"""Voice folders: a speaker prompt plus LoRA adapters for Bark's coarse and fine models (peft's format), and how a
-loaded Bark wears them: merged for a one-voice process, or switched per request on one shared Bark.
-
-A voice folder holds ``prompt.npz`` and ``prompt.json`` (make-speaker's prompt and sidecar), ``coarse/`` and ``fine/``
-(``adapter_config.json`` + ``adapter_model.safetensors``, loadable with ``PeftModel.from_pretrained``) and
-``voice.json`` (what it was trained on, the base model and a hash of its stage weights, the metrics).
-"""
+"""How a loaded Bark wears a voice folder's adapters: merged for good in a one-voice process, or attached for one job
+at a time on the one Bark a server shares (``VoiceSwitch``); both only on the base the voice was trained on."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..constants import MAX_SIDECAR_BYTES
 from ..devices import DTYPES
 from ..errors import UserError
-from ..files import read_json_file
 from ..models import Loaded
-from ..prompt import SpeakerPrompt
-from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, attach, read_adapter
+from .adapters import Adapter, attach
+from .folder import STAGES, Voice
 
-VOICE_FILE = "voice.json"
-VOICE_FORMAT = "bark-clone-voice"
-VOICE_FORMAT_VERSION = 1
-STAGES = {"coarse": "coarse_acoustics", "fine": "fine_acoustics"}  # adapter folder -> BarkModel attribute
-ADAPTER_FILES = (CONFIG_FILE, WEIGHTS_FILE)
-MAX_ADAPTER_BYTES = 512 * 1024 * 1024  # rank 64 on suno/bark's stages is about 100 MB; rank 256 under 512
 TENSOR_CACHE = 8  # stages' adapters kept checked in memory by a shared Bark (two per voice)
-
-
-@dataclass(frozen=True)
-class Voice:
-    """A voice folder, checked: its prompt, the stages it has adapters for, and its ``voice.json``."""
-
-    folder: Path
-    prompt: SpeakerPrompt
-    stages: tuple[str, ...]
-    document: dict[str, Any] = field(default_factory=dict)
-    adapters: dict[str, Adapter] = field(default_factory=dict)  # stage -> its checked configuration and hash
-
-    @property
-    def adapter_id(self) -> str:
-        """A hash of every adapter's configuration and weights: two folders never share an adapter by name."""
-        digest = hashlib.sha256("".join(f"{stage}:{self.adapters[stage].digest};" for stage in self.stages).encode())
-        return "voice_" + digest.hexdigest()[:16]
-
-    @property
-    def name(self) -> str:
-        return self.folder.name
-
-    @property
-    def sidecar(self) -> Path:
-        """make-speaker's sidecar of the prompt: the guard's reference recording."""
-        return self.folder / "prompt.json"
-
-    @property
-    def base_hash(self) -> str:
-        return str(self.document.get("base", {}).get("stage_sha256", ""))
-
-
-def is_voice_folder(path: Path | str) -> bool:
-    return Path(path).is_dir() and (Path(path) / VOICE_FILE).exists()
-
-
-def load_voice(folder: Path | str) -> Voice:
-    """Read and check a voice folder, as data: ``voice.json`` bounded and strict, the prompt through Bark's checks,
-    each adapter a regular file of bounded size in peft's safetensors format (nothing is ever unpickled)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder} is not a voice folder (train one with bark-clone train-voice)")
-    document = read_json_file(folder / VOICE_FILE, MAX_SIDECAR_BYTES)
-    if not isinstance(document, dict) or document.get("format") != VOICE_FORMAT or not isinstance(
-            document.get("base"), dict) or not isinstance(document.get("stages"), list):
-        raise UserError(f"{folder / VOICE_FILE} is missing or is not a bark-clone voice description")
-    if document.get("format_version") != VOICE_FORMAT_VERSION:
-        raise UserError(f"{folder}: voice format {document.get('format_version')!r}; this bark-clone reads "
-                        f"{VOICE_FORMAT_VERSION}")
-    stages = tuple(stage for stage in STAGES if stage in document["stages"])
-    if not stages or len(stages) != len(document["stages"]):
-        raise UserError(f"{folder / VOICE_FILE}: its stages must be among {', '.join(STAGES)}")
-    adapters = {stage: read_adapter(folder, stage, MAX_ADAPTER_BYTES) for stage in stages}
-    return Voice(folder, SpeakerPrompt.load(folder / "prompt.npz"), stages, document, adapters)
-
-
-def open_speaker(path: Path | str) -> tuple[SpeakerPrompt, Path, Voice | None]:
-    """A speaker as every command takes it: a prompt ``.npz`` (its sidecar beside it), or a voice folder (its
-    prompt, its ``prompt.json`` and its adapters). Returns (prompt, sidecar path, the voice or None)."""
-    path = Path(path)
-    if path.is_dir():
-        voice = load_voice(path)
-        return voice.prompt, voice.sidecar, voice
-    return SpeakerPrompt.load(path), path.with_suffix(".json"), None
 
 
 def stage_sha256(bark: Loaded, stages: tuple[str, ...] = tuple(STAGES), dtype: str | None = None) -> str:

@@ -1,68 +1,16 @@
-"""What train-voice writes: the voice folder (assembled aside, moved into place whole), its ``voice.json``, the
-metrics plot, and the checkpoint an interrupted run resumes from."""
+"""What an interrupted train-voice resumes from: its checkpoint (written and read as data, with weights_only), and
+the metrics plot it draws from the runs."""
 
 from __future__ import annotations
 
-import datetime
-import shutil
 from pathlib import Path
 from typing import Any
 
-from ..constants import VERSION
 from ..errors import UserError
 from ..files import parse_json, read_regular_file
-from ..requests import TrainVoiceRequest
+from .folder import CHECKPOINT
 
-CHECKPOINT = "train_state.pt"
 MAX_CHECKPOINT_BYTES = 4 * 2**30  # adapters, their best copy and Adam's two moments: 4x the adapter's 512 MB bound
-
-
-def voice_document(request: TrainVoiceRequest, bark, base: dict[str, Any], sources: dict, runs: dict
-                   ) -> dict[str, Any]:
-    """``voice.json``; ``base`` holds the base model's fingerprints, taken before the adapters wrapped it."""
-    from ..bark.voices import VOICE_FORMAT, VOICE_FORMAT_VERSION
-
-    return {
-        "format": VOICE_FORMAT, "format_version": VOICE_FORMAT_VERSION,
-        "tool": {"name": "bark-clone", "version": VERSION},
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "base": {"bark": request.bark, "revision": bark.revision, **base},
-        "stages": list(request.stages), "sources": sources,
-        "settings": {"rank": request.rank, "steps": request.steps, "batch_size": request.batch_size,
-                     "seed": request.seed, "dtype": request.dtype, "max_seconds": request.max_seconds},
-        "metrics": {stage: run.history for stage, run in runs.items()},
-        "best": {stage: {"epoch": next(row["epoch"] for row in reversed(run.history) if row.get("best")),
-                         "held_out_nll": run.best_nll} for stage, run in runs.items()},
-    }
-
-
-VOICE_CONTENTS = ("prompt.npz", "prompt.json", "metrics.png", "coarse", "fine", CHECKPOINT)  # beside voice.json
-
-
-def is_our_voice_folder(folder: Path) -> bool:
-    """A folder train-voice wrote (a voice, or an interrupted run's checkpoint) and nothing else: --force may
-    replace it."""
-    from ..bark.voices import VOICE_FILE
-    from ..files import holds_only
-
-    return holds_only(folder, VOICE_FILE, VOICE_CONTENTS) or holds_only(folder, CHECKPOINT, VOICE_CONTENTS)
-
-
-def write_voice(out: Path, files: dict[str, bytes], adapters: dict[str, Path]) -> None:
-    """Assemble the folder beside ``out`` and move it into place whole (``voice.json`` last marks it complete)."""
-    from ..bark.voices import ADAPTER_FILES
-    from ..files import staging_folder, swap_in, write_files_atomically
-
-    staging = staging_folder(out)
-    try:
-        for stage, folder in adapters.items():  # peft's two files only: nothing else of a folder travels
-            (staging / stage).mkdir()
-            for name in ADAPTER_FILES:
-                shutil.copyfile(folder / name, staging / stage / name, follow_symlinks=False)
-        write_files_atomically({staging / name: data for name, data in files.items()}, force=True)
-        swap_in(staging, out)  # the old voice, or an interrupted run's checkpoint: replaced whole
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def save_checkpoint(out: Path, state: dict[str, Any]) -> None:
@@ -131,7 +79,7 @@ def run_fields(run) -> dict[str, Any]:
 
 def run_from(saved: dict[str, Any]):
     """A stage run restored from its checkpoint entry."""
-    from .voice_train import StageRun
+    from .train import StageRun
 
     fields = parse_json(saved["run"])
     fields["best_nll"] = float("inf") if fields["best_nll"] is None else fields["best_nll"]
