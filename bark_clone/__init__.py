@@ -22,10 +22,10 @@ from .constants import VERSION as __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "load_models": "clone.pipeline",
-    "make_speaker": "clone.pipeline",
-    "Models": "clone.pipeline",
-    "Speaker": "clone.pipeline",
+    "load_models": "prompting.pipeline",
+    "make_speaker": "prompting.pipeline",
+    "Models": "prompting.pipeline",
+    "Speaker": "prompting.pipeline",
     "SpeakerPrompt": "prompt",
     "load_bark": "bark.core",
     "open_bark": "bark.core",
@@ -59,11 +59,11 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .bark.core import Bark, load_bark, open_bark  # noqa: F401
     from .bark.generation import Generation, generate, speak  # noqa: F401
-    from .clone.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .decoders import load_decoder  # noqa: F401
     from .errors import UserError  # noqa: F401
     from .options import BarkOptions, ModelSources, Sampling  # noqa: F401
     from .prompt import SpeakerPrompt  # noqa: F401
+    from .prompting.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .requests import LongFormSettings, TrainVoiceRequest  # noqa: F401
     from .speaking.consistency import WordsCheck  # noqa: F401
     from .speaking.longform import SpeakingVoice, SpeakStopped, speak_long, speaker_reference  # noqa: F401

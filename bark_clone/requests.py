@@ -49,6 +49,27 @@ class EvaluateRequest:
 
 
 @dataclass(kw_only=True)
+class MakeSpeakerRequest:
+    """make-speaker's options, one to one: recordings in, a prompt (or ``candidates`` of them) each out."""
+
+    voices: list[Path]
+    output: Path | None = None  # FILE.npz for one speaker, a folder, or None: speakers/<stem>.npz
+    models: ModelSources = field(default_factory=ModelSources)
+    device: str = "auto"
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    window: tuple[float, float] | None = None  # exactly these seconds of the recording
+    combine: bool = False  # all voices are one speaker
+    candidates: int = 1
+    refine: int | None = None  # the K best windows, judged by Bark's speech (needs ``bark``)
+    bark: BarkOptions | None = None
+    normalize: bool = True
+    consent: Path | None = None  # the speaker consenting, checked before anything is written
+    consent_language: str = "en"
+    asr: str | None = None  # checks the consent's words
+    force: bool = False
+
+
+@dataclass(kw_only=True)
 class TrainVoiceRequest:
     """train-voice's options, one to one: recordings (or ``data``) in, a voice folder out."""
 

@@ -57,7 +57,7 @@ import json, sys, time
 started = time.perf_counter()
 sys.path.insert(0, "scripts")
 from bench_memory import peak_rss_mb
-from bark_clone.clone.pipeline import analyse, load_models, make_speakers
+from bark_clone.prompting.pipeline import analyse, load_models, make_speakers
 hubert, encodec, quantizer, path, out = sys.argv[1:6]
 models = load_models(hubert, encodec, quantizer, "cpu")
 loaded = time.perf_counter()
@@ -84,8 +84,8 @@ def bench_make_speaker(models_paths: dict, work: Path, tiny: bool, repeats: int)
     """Warm latency by stage, against the bare HuBERT + quantizer + EnCodec passes on the same window; cold CLI."""
     import torch
 
-    from bark_clone.clone.pipeline import analyse, cut_window, load_models, make_speakers
     from bark_clone.models import encodec_encode, hubert_features
+    from bark_clone.prompting.pipeline import analyse, cut_window, load_models, make_speakers
     from quantizer.models import predict_tokens
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]), "cpu")

@@ -50,7 +50,7 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
 
         train_steps(bark, mode.removeprefix("train-"), dtype, int(extra[0]), 1, device)
     if mode.startswith("search"):
-        from bark_clone.clone.pipeline import load_models
+        from bark_clone.prompting.pipeline import load_models
 
         models = load_models(*extra[:3], device_name)
     if mode == "speak":
@@ -62,7 +62,7 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
         speak_long(bark, prompt, SPEAK_TEXT, LongFormSettings(seed=0, tries=1, batch_size=2, chunk_seconds=4.0),
                    progress=False)
     if mode == "search":
-        from bark_clone.clone.pipeline import analyse
+        from bark_clone.prompting.pipeline import analyse
         from bark_clone.search.command import search_recordings
         from bark_clone.search.steps import SearchSettings
 

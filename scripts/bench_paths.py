@@ -39,8 +39,8 @@ def voice_target(encoder):
     from bench_inputs import ARCTIC  # the repository's ARCTIC clip: a real voice to score against
 
     from bark_clone.audio.speech import load_vad
-    from bark_clone.clone.pipeline import analyse
     from bark_clone.evaluate.scoring import target_from_recordings
+    from bark_clone.prompting.pipeline import analyse
 
     vad = load_vad()
     recording = analyse(ARCTIC, vad)
@@ -69,14 +69,14 @@ def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
     """make-speaker --refine 2: the Refiner scores two candidate windows of a recording, 3 sentences each."""
     from bench_inputs import speech_file
 
-    from bark_clone.clone.pipeline import analyse, load_models, make_speakers
-    from bark_clone.search.refine import Refiner
+    from bark_clone.clone.refine import Refiner
+    from bark_clone.options import BarkOptions
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]),
                          device.type)
     recordings = [analyse(speech_file(work / "refine.wav", 20), models.vad)]
     speakers = make_speakers(recordings, models, 6.0, candidates=PROMPTS)
-    refiner = Refiner(str(models_paths["bark"]), models)
+    refiner = Refiner(BarkOptions(source=str(models_paths["bark"]), device=str(device)), models)
 
     def run(batch_size):
         refiner.batch_size = batch_size

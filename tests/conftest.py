@@ -51,7 +51,7 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def models(tiny):
     """The tiny models loaded through the same function the CLI uses."""
-    from bark_clone.clone.pipeline import load_models
+    from bark_clone.prompting.pipeline import load_models
 
     return load_models(str(tiny["hubert"]), str(tiny["encodec"]), str(tiny["quantizer"]), "cpu")
 

@@ -31,8 +31,8 @@ def test_public_names_are_listed_typed_and_documented():
 
 
 def test_importing_the_package_loads_no_model_code():
-    code = "import sys, bark_clone; print(sorted(m for m in ('torch', 'transformers', 'bark_clone.clone.pipeline') " \
-           "if m in sys.modules))"
+    code = "import sys, bark_clone; print(sorted(m for m in ('torch', 'transformers', " \
+           "'bark_clone.prompting.pipeline') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
 

@@ -112,7 +112,7 @@ def test_speak_and_decode_commands_write_audio(run_cli, copy_arctic, model_args,
 
 def test_several_inputs_load_models_once_and_write_one_prompt_each(run_cli, copy_arctic, model_args, tmp_path,
                                                                    monkeypatch, arctic_audio):
-    from bark_clone.clone import pipeline
+    from bark_clone.prompting import pipeline
 
     samples, rate = arctic_audio
     first = copy_arctic("first.wav")
@@ -226,8 +226,8 @@ def test_bad_input_gets_one_line_no_traceback_and_nothing_written(run_cli, model
 
 def test_library_use_from_a_notebook(models, arctic, tmp_path):
     """The same pipeline without the CLI: load the models once, make a prompt, save it."""
-    from bark_clone.clone.pipeline import make_speaker
     from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.pipeline import make_speaker
 
     speaker = make_speaker(arctic, models, max_seconds=14.0)
     speaker.write(tmp_path / "me.npz")

@@ -11,8 +11,8 @@ import pytest
 import torch
 from hostile import Exploit
 
-from bark_clone.clone.quantizers import PUBLISHED, load_quantizer
 from bark_clone.errors import UserError
+from bark_clone.prompting.quantizers import PUBLISHED, load_quantizer
 from quantizer.formats import gitmylo_bytes, load_gitmylo, load_quantizer_path
 from quantizer.models import QuantizerFormatError, predict_tokens, token_frame_indices
 

@@ -204,7 +204,7 @@ def test_window_moves_go_one_phrase_either_way_and_stay_valid_windows(max_second
     from types import SimpleNamespace
 
     from bark_clone.audio.speech import Segment
-    from bark_clone.clone.selection import candidate_windows
+    from bark_clone.prompting.selection import candidate_windows
     from bark_clone.search.candidates import window_moves
 
     # four 2 s phrases with 1 s pauses; the window holds phrases 2 and 3 (0.1 s lead, 0.3 s tail)

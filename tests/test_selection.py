@@ -36,8 +36,8 @@ def test_chosen_window_stays_in_the_main_speakers_speech_and_ends_at_a_pause(run
 
 
 def test_windows_with_the_other_voice_or_the_tone_are_disqualified(podcast_file, models):
-    from bark_clone.clone.pipeline import analyse
-    from bark_clone.clone.selection import candidate_windows, profile_recording, score_window, speaker_reference
+    from bark_clone.prompting.pipeline import analyse
+    from bark_clone.prompting.selection import candidate_windows, profile_recording, score_window, speaker_reference
 
     layout, path = podcast_file
     recording = analyse(path, models.vad)
@@ -55,8 +55,8 @@ def test_windows_with_the_other_voice_or_the_tone_are_disqualified(podcast_file,
 
 
 def test_a_tone_inside_a_window_is_music(models, arctic_audio, tmp_path):
-    from bark_clone.clone.pipeline import analyse
-    from bark_clone.clone.selection import profile_recording, score_window, speaker_reference
+    from bark_clone.prompting.pipeline import analyse
+    from bark_clone.prompting.selection import profile_recording, score_window, speaker_reference
 
     phrase = main_speaker_phrase(arctic_audio[0])
     tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(2 * RATE) / RATE).astype(np.float32)

@@ -19,7 +19,7 @@ def upload(client, name: str, data: bytes, filename: str = "voice.wav", **form):
 
 
 def test_every_endpoint(client, arctic, config, hub):
-    from bark_clone.clone.pipeline import analyse
+    from bark_clone.prompting.pipeline import analyse
 
     created = upload(client, "arctic", arctic.read_bytes(), "arctic_a0007.wav")
     assert created.status_code == 201, created.text
@@ -166,7 +166,7 @@ def test_full_queue_answers_429_with_retry_after(config, hub, arctic, monkeypatc
 
 
 def test_models_load_once_when_first_needed(config, monkeypatch):
-    from bark_clone.clone import pipeline
+    from bark_clone.prompting import pipeline
     from bark_clone.server.service import ModelHub
 
     calls = []

@@ -9,83 +9,20 @@ import click
 
 from ..constants import DEFAULT_DTYPE, DEFAULT_ENCODEC, DEFAULT_HUBERT, DEFAULT_MAX_SECONDS, DEFAULT_QUANTIZER
 from ..errors import UserError
-from ..options import BarkOptions
-from ..progress import progress_bar
+from ..options import BarkOptions, ModelSources
+from ..requests import MakeSpeakerRequest
 from .options import FiniteFloat, decoder_options, device_option, dtype_option, force_option, offload_option
-
-DEFAULT_SPEAKERS = Path("speakers")
-
-
-def speaker_outputs(groups: list[list[str]], output: str | None, force: bool, count: int) -> list[list[Path]]:
-    """The .npz paths of each speaker: ``-o FILE.npz`` for one, ``-o FOLDER``, or ``speakers/<stem>.npz``; with
-    ``--candidates K`` also ``<stem>-2.npz`` .. ``<stem>-K.npz``."""
-    from ..files import check_output_path
-
-    if output is not None and output.lower().endswith(".npz"):
-        if len(groups) > 1:
-            raise UserError("-o FILE.npz takes one input (or --combine); give a folder for several")
-        bases = [Path(output)]
-    else:
-        folder = Path(output) if output is not None else DEFAULT_SPEAKERS
-        if folder.exists() and not folder.is_dir():
-            raise UserError(f"-o {folder}: exists and is not a folder (a single prompt must end in .npz)")
-        if not folder.parent.is_dir() and not folder.exists():
-            raise UserError(f"-o {folder}: its parent folder {folder.parent} does not exist")
-        bases = [folder / f"{Path(group[0]).stem}.npz" for group in groups]
-        names = [base.name for base in bases]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise UserError(f"several inputs would all be written to {', '.join(duplicates)}; rename them")
-        folder.mkdir(exist_ok=True)
-    paths = [[base] + [base.with_name(f"{base.stem}-{rank}.npz") for rank in range(2, count + 1)] for base in bases]
-    for path in (path for group in paths for path in group):
-        check_output_path(path, force, ".npz")
-        check_output_path(path.with_suffix(".json"), force)
-    return paths
-
-
-LONG_RECORDING_SECONDS = 60.0
-
-
-def recording_seconds(paths: list[str]) -> float:
-    """Total duration from the files' headers (no decoding; the headers were already checked)."""
-    from ..audio.sound import check_audio_header
-
-    return sum(check_audio_header(path) for path in paths)
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:
-    """``START:END`` in seconds."""
+    """``START:END`` in seconds (checked with the rest of the request)."""
     if text is None:
         return None
     try:
         start, end = (float(part) for part in text.split(":"))
     except ValueError:
         raise UserError(f"--window {text!r}: write START:END in seconds, e.g. 12.5:26") from None
-    if not 0 <= start < end:
-        raise UserError(f"--window {text!r}: need 0 <= START < END")
     return start, end
-
-
-def check_refine_options(refine, bark, candidates, window, dtype, offload) -> None:
-    if refine is not None and bark is None:
-        raise UserError("--refine needs --bark (suno/bark, suno/bark-small or a local folder)")
-    if refine is not None and (candidates > 1 or window is not None):
-        raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
-    if refine is None and (dtype != DEFAULT_DTYPE or offload):
-        click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
-                   "Bark, and HuBERT and the quantizer always run in float32", err=True)
-
-
-def checked_consents(consent: str, language: str, asr: str | None, groups: list[list[str]], models):
-    """``--consent`` checked against each group's first recording (``UserError`` naming the failed check, before
-    anything is written); what was checked, by the group's first recording."""
-    from ..speaking.consent import check_consent
-    from ..speaking.recognizer import load_recognizer
-
-    recognizer = load_recognizer(asr, models.hubert.device) if asr else None
-    return {group[0]: {"recording": Path(consent).name, **check_consent(Path(consent), Path(group[0]), models.voice,
-                                                                        language, recognizer)} for group in groups}
 
 
 @click.command("make-speaker")
@@ -120,55 +57,24 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
 
     The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
     music and level; the sidecar <name>.json records it with its scores."""
-    from ..audio.sound import check_audio_header
+    from ..clone.command import run_make_speaker
 
-    window = parse_window(window_text)
-    for voice in voices:  # every file's header, before any model loads: a bad one fails at once
-        check_audio_header(voice)
-    from ..clone.pipeline import analyse, load_models, make_speakers
-
-    check_refine_options(refine, bark, candidates, window, dtype, offload)
-    groups = [list(voices)] if combine else [[voice] for voice in voices]
-    outputs = speaker_outputs(groups, output, force, candidates)
-    if consent:
-        check_audio_header(consent)
-    models = load_models(hubert, encodec, quantizer, device)
-    consents = checked_consents(consent, consent_language, asr, groups, models) if consent else None
-    refiner = None
-    if refine is not None:
-        from ..search.refine import Refiner
-
-        refiner = Refiner(BarkOptions(source=bark, device=device, dtype=dtype, offload=offload), models)
-    results = []
-    for group in progress_bar(groups, desc="speakers", unit="speaker", disable=len(groups) < 2):
-        # a long recording gets its own bar: decoding and voice analysis take a while before the models run
-        stages = progress_bar(total=3 if refiner is None else 4, desc=Path(group[0]).name, leave=False,
-                      disable=len(groups) > 1 or recording_seconds(group) < LONG_RECORDING_SECONDS)
-        stages.set_postfix_str("decoding, finding the speech")
-        recordings = [analyse(path, models.vad) for path in group]
-        stages.update()
-        stages.set_postfix_str("choosing the window, encoding")
-        speakers = make_speakers(recordings, models, max_seconds, normalize, window, refine or candidates)
-        stages.update()
-        if refiner is not None:
-            stages.set_postfix_str(f"Bark speaks with {len(speakers)} candidates")
-            speakers = [refiner.best(speakers, recordings)]
-            stages.update()
-        stages.update()
-        stages.close()
-        results.append(speakers)
-    for group, speakers, paths in zip(groups, results, outputs):  # written only once every input has worked
-        if len(speakers) < len(paths):
-            click.echo(f"note: only {len(speakers)} usable window(s) for {paths[0].stem}", err=True)
-        for speaker, path in zip(speakers, paths):
-            if consents is not None:
-                speaker.sidecar["consent"] = consents[group[0]]
-            speaker.write(path, force)
-            start, end = speaker.sidecar["window"]
-            source = Path(speaker.sidecar["selection"]["source"]).name
-            click.echo(f"{path}: {end - start:.2f} s of {source} ({start:.2f}-{end:.2f} s), "
-                       f"{len(speaker.prompt.semantic_tokens)} semantic tokens, "
-                       f"{speaker.prompt.fine_codes.shape[1]} codec frames")
+    if refine is None and (dtype != DEFAULT_DTYPE or offload):
+        click.echo("note: --dtype and --offload set Bark's precision for --refine; without it make-speaker runs no "
+                   "Bark, and HuBERT and the quantizer always run in float32", err=True)
+    request = MakeSpeakerRequest(
+        voices=[Path(voice) for voice in voices], output=Path(output) if output else None,
+        models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer), device=device,
+        max_seconds=max_seconds, window=parse_window(window_text), combine=combine, candidates=candidates,
+        refine=refine, bark=BarkOptions(source=bark, device=device, dtype=dtype, offload=offload) if bark else None,
+        normalize=normalize, consent=Path(consent) if consent else None, consent_language=consent_language, asr=asr,
+        force=force)
+    for path, speaker in run_make_speaker(request, note=lambda line: click.echo(f"note: {line}", err=True)):
+        start, end = speaker.sidecar["window"]
+        source = Path(speaker.sidecar["selection"]["source"]).name
+        click.echo(f"{path}: {end - start:.2f} s of {source} ({start:.2f}-{end:.2f} s), "
+                   f"{len(speaker.prompt.semantic_tokens)} semantic tokens, "
+                   f"{speaker.prompt.fine_codes.shape[1]} codec frames")
 
 
 @click.command()

@@ -1,6 +1,6 @@
-"""From a recording to a speaker prompt (make-speaker), below Bark itself (models load from ``bark_clone.models``).
+"""make-speaker: a recording in, a speaker prompt out, as a command (the building blocks are ``prompting``).
 
-- ``quantizers``: quantizers by name or path, HuBERT features to Bark's semantic tokens.
-- ``selection``: the recording's profile (one speaker, no music, no clipping) and the best windows.
-- ``pipeline``: ``load_models``, ``analyse``, ``make_speaker``: the three streams from the same seconds of audio.
+- ``command``: ``run_make_speaker``: inputs and outputs checked before any model loads, the consent checked, the
+  prompts made and written together.
+- ``refine``: ``--refine``: the window whose Bark speech scores best against the recording.
 """

@@ -162,9 +162,9 @@ def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
-    from ..clone.pipeline import Models, choose_windows, cut_window, prompt_from_window
-    from ..clone.quantizers import load_quantizer
     from ..models import encodec_encode, load_hubert
+    from ..prompting.pipeline import Models, choose_windows, cut_window, prompt_from_window
+    from ..prompting.quantizers import load_quantizer
 
     if not request.quantizers and not request.transcript:
         return []
@@ -186,7 +186,7 @@ def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, d
 
 def load_targets(paths: list[Path], vad) -> list:
     """The target recordings, analysed; an unusable one is named in the error."""
-    from ..clone.pipeline import analyse
+    from ..prompting.pipeline import analyse
 
     recordings = []
     for path in paths:

@@ -4,5 +4,4 @@
 - ``steps``: the search itself: the starting population, expand, score, keep the best, stop.
 - ``state``: its state in ``--work`` (search.json, candidates/, top-K, search.png), validated on load, locked.
 - ``command``: ``bark-clone search`` as a library call, and the result's sidecar.
-- ``refine``: make-speaker ``--refine``: the window whose Bark speech scores best.
 """

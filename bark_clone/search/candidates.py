@@ -53,7 +53,7 @@ class Candidate:
 def window_moves(recording, start: float, end: float, max_seconds: float) -> list[tuple[float, float]]:
     """Windows next to (start, end): its start moved to the neighbouring phrase start, or its end to the
     neighbouring pause, each still a valid window (phrase-aligned, within ``max_seconds``, >= 1 s of speech)."""
-    from ..clone.selection import candidate_windows
+    from ..prompting.selection import candidate_windows
 
     windows = [(round(s, 3), round(e, 3)) for s, e, _ in
                candidate_windows(recording.segments, recording.audio.duration, max_seconds)]
@@ -73,7 +73,7 @@ def window_moves(recording, start: float, end: float, max_seconds: float) -> lis
 def window_candidate(recordings, source: int, start: float, end: float, models, lineage=None,
                      born: int = 0) -> Candidate:
     """make-speaker's prompt from exactly these seconds of recording ``source``."""
-    from ..clone.pipeline import cut_window, prompt_from_window
+    from ..prompting.pipeline import cut_window, prompt_from_window
 
     recording = recordings[source]
     cut = cut_window(recording, start, end)

@@ -74,8 +74,8 @@ def search_voice(request: SearchRequest, generator=None, progress: bool = True) 
     for generation (tests use voices known in advance); Bark is still loaded for its stock voices."""
     from ..audio.sound import check_audio_header
     from ..bark.core import open_bark
-    from ..clone.pipeline import analyse, load_models
     from ..files import json_bytes, write_files_atomically
+    from ..prompting.pipeline import analyse, load_models
     from ..voices.folder import load_voice
     from ..voices.switch import merge_voice
     from .candidates import Candidate

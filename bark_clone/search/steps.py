@@ -173,7 +173,7 @@ def run_search(context: Context, work: Path, progress: bool = True, on_step=None
 
 def start_population(context: Context, bark, work: Path) -> SearchState:
     """The first candidates (the best windows and the nearest stock voices), scored; or the state already there."""
-    from ..clone.pipeline import choose_windows
+    from ..prompting.pipeline import choose_windows
     from .candidates import nearest_presets, require_some
 
     settings = context.settings

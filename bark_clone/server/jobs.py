@@ -30,7 +30,7 @@ def client_errors(upload: Path, client_name: str, limit: float):
 def make_speaker_job(service: Service, name: str, upload: Path, client_name: str, max_seconds: float,
                      normalize: bool) -> dict:
     """Worker side of POST /speakers: decode (400 if not audio), check the duration, make and write the prompt."""
-    from ..clone.pipeline import analyse, make_speakers
+    from ..prompting.pipeline import analyse, make_speakers
 
     models = service.hub.speaker_models()
     with client_errors(upload, client_name, service.config.max_audio_seconds):
@@ -128,7 +128,7 @@ def search_job(service: Service, name: str, recording_path: Path, client_name: s
     """Worker side of POST /speakers with search_minutes: search for a better prompt than the first, reporting the
     best score so far in ``status``, then replace the speaker with the result. Setting ``stop`` (the speaker was
     deleted) ends it before its next candidate; its private folder goes in every case."""
-    from ..clone.pipeline import analyse
+    from ..prompting.pipeline import analyse
     from ..search.command import best_sidecar, search_recordings
     from ..search.steps import SearchSettings, SearchStopped
 

@@ -133,7 +133,7 @@ async def create_voice(audio_sample: UploadFile = File(...), consent: str = Form
 def voice_job(service: Service, voice_id: str, name: str, sample: Path, consent: dict[str, Any]) -> int:
     """Worker side of a custom voice: the consent checked against the sample, then make-speaker, the checks and
     the voice's name kept in the speaker's metadata. Returns its creation time."""
-    from ..clone.pipeline import analyse, make_speakers
+    from ..prompting.pipeline import analyse, make_speakers
     from ..speaking.consent import check_consent
 
     models = service.hub.speaker_models()

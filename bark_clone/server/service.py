@@ -79,7 +79,7 @@ class ModelHub:
         self._words: list = []  # [the words check or None], once decided
 
     def speaker_models(self):
-        from ..clone.pipeline import load_models
+        from ..prompting.pipeline import load_models
 
         with self._lock, self.unusable("make-speaker models"):
             if self._speaker_models is None:

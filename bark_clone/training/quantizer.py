@@ -220,7 +220,7 @@ def evaluate_quantizer(quantizer: str, data: Path, hubert: str, device: str = "a
     ``split`` "auto" scores only the held-out clips when the quantizer was trained on this very dataset (its run
     records the dataset's id), and every clip otherwise: a dataset the quantizer never saw is a test set whole.
     """
-    from ..clone.quantizers import load_quantizer
+    from ..prompting.quantizers import load_quantizer
 
     if split not in SPLITS:
         raise UserError(f"--split must be one of {', '.join(SPLITS)}")

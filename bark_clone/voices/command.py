@@ -36,7 +36,7 @@ def check_output(request: TrainVoiceRequest) -> None:
 
 def recordings_and_prompt(request: TrainVoiceRequest, models):
     """The pieces of the recordings and make-speaker's best prompt (with its sidecar) from them."""
-    from ..clone.pipeline import analyse, make_speakers
+    from ..prompting.pipeline import analyse, make_speakers
     from .data import recording_pieces
 
     recordings = [analyse(path, models.vad) for path in request.recordings]
@@ -83,7 +83,7 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[st
 def gather(request: TrainVoiceRequest, warn, device: str | None = None) -> dict[str, Any]:
     """The pieces (training and held out), the voice's prompt and sidecar, and what they came from."""
     device = device or request.device
-    from ..clone.pipeline import load_models
+    from ..prompting.pipeline import load_models
     from .data import bootstrap_prompt, dataset_pieces
 
     if request.data is not None:

@@ -79,7 +79,7 @@ def unusable(profile, source: int, start: float, end: float, centroid, floor) ->
     """make-speaker's verdict on a stretch: why it cannot be used (too little speech, music or a tone, a second
     voice, clipping), or None."""
     from ..audio.speech import speech_seconds
-    from ..clone.selection import score_window
+    from ..prompting.selection import score_window
 
     candidate = score_window(profile, source, start, end, speech_seconds(profile.segments, start, end), centroid,
                              floor)
@@ -91,8 +91,8 @@ def unusable(profile, source: int, start: float, end: float, centroid, floor) ->
 def recording_pieces(recordings, models, left_out: dict[str, float] | None = None) -> list[Piece]:
     """Every usable piece of every recording (one speaker), in time order, with the preceding audio as history;
     the seconds left out are added to ``left_out`` by reason."""
-    from ..clone.pipeline import cut_window, prompt_from_window
-    from ..clone.selection import profile_recording, speaker_reference
+    from ..prompting.pipeline import cut_window, prompt_from_window
+    from ..prompting.selection import profile_recording, speaker_reference
 
     profiles = [profile_recording(r.samples_16k, r.audio.clipped, r.speech_probabilities, r.segments, models.voice)
                 for r in recordings]
