@@ -38,6 +38,7 @@ _EXPORTS = {
     "ModelSources": "options",
     "load_decoder": "decoders",
     "speak_long": "speaking.longform",
+    "SpeakingSession": "speaking.session",
     "SpeakingVoice": "speaking.longform",
     "speaker_reference": "speaking.longform",
     "SpeakStopped": "speaking.longform",
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from .speaking.longform import SpeakingVoice, SpeakStopped, speak_long, speaker_reference  # noqa: F401
     from .speaking.recognizer import load_recognizer  # noqa: F401
     from .speaking.script import ScriptLine, parse_script, speak_script  # noqa: F401
+    from .speaking.session import SpeakingSession  # noqa: F401
     from .speaking.words import error_rate  # noqa: F401
     from .voices.command import train_voice  # noqa: F401
     from .voices.folder import load_voice  # noqa: F401

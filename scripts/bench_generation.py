@@ -52,6 +52,7 @@ def bench_long_form(models_paths: dict, tiny: bool, device) -> dict:
     from bark_clone.bark.core import load_bark
     from bark_clone.prompt import SpeakerPrompt
     from bark_clone.speaking.longform import LongFormSettings, speak_long
+    from bark_clone.speaking.session import SpeakingSession
 
     bark = load_bark(str(models_paths["bark"]), device)
     encoder, vad = load_voice_encoder(device), load_vad()
@@ -62,7 +63,8 @@ def bench_long_form(models_paths: dict, tiny: bool, device) -> dict:
     for name, batch_size in (("batched", 4), ("sequential", 1)):
         settings = LongFormSettings(seed=0, batch_size=batch_size, tries=1, chunk_seconds=4.0)
         started = time.perf_counter()
-        audio, report = speak_long(bark, prompt, LONG_FORM_TEXT, settings, encoder=encoder, vad=vad, progress=False)
+        audio, report = speak_long(SpeakingSession(bark, encoder, vad), prompt, LONG_FORM_TEXT, settings,
+                                   progress=False)
         rows[name] = (sum(row["duration"] for row in report["chunks"]) / (time.perf_counter() - started),
                       len(report["chunks"]))
     return {"chunks": rows["batched"][1], "batched_audio_per_second": rows["batched"][0],

@@ -71,6 +71,7 @@ def bench_refine(models_paths: dict, work, tiny: bool, device) -> dict:
 
     from bark_clone.clone.refine import Refiner
     from bark_clone.options import BarkOptions
+    from bark_clone.prompting.pipeline import analyse, load_models, make_speakers
 
     models = load_models(str(models_paths["hubert"]), str(models_paths["encodec"]), str(models_paths["v0"]),
                          device.type)

@@ -16,6 +16,7 @@ SEVEN_CHUNKS = " ".join(SENTENCE.format(n=n) for n in range(7))  # one 12 s chun
 def speak_once(bark, prompt, listeners, streamed: bool) -> dict:
     """One long-form run, one try per chunk (random Bark never ends a chunk, so every try would be retried)."""
     from bark_clone.speaking.longform import LongFormSettings, speak_long
+    from bark_clone.speaking.session import SpeakingSession
 
     encoder, vad = listeners
     started, first = time.perf_counter(), []
@@ -25,7 +26,7 @@ def speak_once(bark, prompt, listeners, streamed: bool) -> dict:
             first.append(time.perf_counter() - started)
 
     settings = LongFormSettings(seed=0, batch_size=4, tries=1)
-    audio, report = speak_long(bark, prompt, SEVEN_CHUNKS, settings, encoder=encoder, vad=vad, progress=False,
+    audio, report = speak_long(SpeakingSession(bark, encoder, vad), prompt, SEVEN_CHUNKS, settings, progress=False,
                                on_piece=ready if streamed else None, hurry_first=streamed)
     whole = time.perf_counter() - started
     return {"first_audio_seconds": first[0] if streamed else whole, "whole_seconds": whole,

@@ -16,6 +16,7 @@ from bark_clone.requests import SpeakRequest
 from bark_clone.speaking.chunking import BARK_TEXT_TOKENS, estimated_seconds, plan_chunks
 from bark_clone.speaking.consistency import failure_flags, judge
 from bark_clone.speaking.longform import LongFormSettings, speak_long
+from bark_clone.speaking.session import SpeakingSession
 
 TEXTS = {
     "en": "The lighthouse stood on the rock for a century. Storms came and went, and the keepers came and went "
@@ -93,8 +94,9 @@ SENTENCES = ["The keeper climbed the stairs at dusk.", "He lit the lamp and watc
 def test_guard_retries_exactly_the_off_voice_chunks_and_flags_the_hopeless_one(voices):
     standin = VoiceStandIn(voices["speaker"], off_first={SENTENCES[1], SENTENCES[3]}, never={SENTENCES[4]})
     settings = LongFormSettings(seed=5, batch_size=2, tries=3, chunk_seconds=3.5)
-    audio, report = speak_long(None, None, " ".join(SENTENCES), settings, encoder=voices["encoder"],
-                               vad=voices["vad"], reference=voices["reference"], generator=standin, progress=False)
+    session = SpeakingSession(None, voices["encoder"], voices["vad"], generator=standin)
+    audio, report = speak_long(session, None, " ".join(SENTENCES), settings, reference=voices["reference"],
+                               progress=False)
     rows = report["chunks"]
     assert [row["text"] for row in rows] == SENTENCES  # one sentence a chunk at this budget
     assert [row["tries"] for row in rows] == [1, 2, 1, 2, 3]
@@ -117,9 +119,9 @@ def test_guard_retries_exactly_the_off_voice_chunks_and_flags_the_hopeless_one(v
 def test_the_same_seed_gives_the_same_choices_and_audio(voices):
     def run(seed):
         standin = VoiceStandIn(voices["speaker"], off_first={SENTENCES[0]})
-        return speak_long(None, None, " ".join(SENTENCES[:3]), LongFormSettings(seed=seed, chunk_seconds=3.5),
-                          encoder=voices["encoder"], vad=voices["vad"], reference=voices["reference"],
-                          generator=standin, progress=False)
+        return speak_long(SpeakingSession(None, voices["encoder"], voices["vad"], generator=standin), None,
+                          " ".join(SENTENCES[:3]), LongFormSettings(seed=seed, chunk_seconds=3.5),
+                          reference=voices["reference"], progress=False)
 
     (audio_a, report_a), (audio_b, report_b) = run(3), run(3)
     np.testing.assert_array_equal(audio_a, audio_b)

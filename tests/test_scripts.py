@@ -20,6 +20,7 @@ from bark_clone.requests import LongFormSettings
 from bark_clone.speaking.consistency import Reference
 from bark_clone.speaking.longform import SpeakingVoice
 from bark_clone.speaking.script import PARAGRAPH_PAUSE_FACTOR, parse_script, speak_script
+from bark_clone.speaking.session import SpeakingSession
 
 SCRIPT = """alice: The keeper climbed the stairs at dusk.
 bob: He lit the lamp and watched the sea.
@@ -93,8 +94,8 @@ def test_each_line_is_spoken_and_guarded_in_its_speakers_voice(voices):
     standin = TwoVoices({id(prompts["alice"]): "alice", id(prompts["bob"]): "bob"},
                         {"alice": lambda text: voices["speaker"], "bob": bob_says}, swapped={lines[1].text})
     settings = LongFormSettings(seed=2, batch_size=4, tries=3, chunk_seconds=6)
-    audio, report, by_line = speak_script(None, lines, speakers, settings, encoder=voices["encoder"],
-                                          vad=voices["vad"], generator=standin, progress=False)
+    session = SpeakingSession(None, voices["encoder"], voices["vad"], generator=standin)
+    audio, report, by_line = speak_script(session, lines, speakers, settings, progress=False)
     assert [(line["speaker"], line["text"], line["chunks"]) for line in report["lines"]] == [
         ("alice", lines[0].text, [0]), ("bob", lines[1].text, [1]), ("alice", lines[2].text, [2])]
     rows = report["chunks"]

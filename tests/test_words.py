@@ -16,6 +16,7 @@ from bark_clone.constants import DEFAULT_MAX_WER
 from bark_clone.speaking.chunking import plan_chunks
 from bark_clone.speaking.consistency import Attempt, WordsCheck
 from bark_clone.speaking.longform import LongFormSettings, speak_long
+from bark_clone.speaking.session import SpeakingSession
 from bark_clone.speaking.words import error_rate, normalised
 
 SENTENCES = ["The keeper climbed the stairs at dusk.", "He lit the lamp and watched the sea.",
@@ -63,9 +64,9 @@ def test_chunking_never_splits_inside_brackets():
 def speak_with_words(voices, recognizer, text, **options):
     standin = VoiceStandIn(voices["speaker"])
     settings = LongFormSettings(seed=5, batch_size=2, tries=3, chunk_seconds=3.5, **options)
-    audio, report = speak_long(None, None, text, settings, encoder=voices["encoder"], vad=voices["vad"],
-                               reference=voices["reference"], generator=standin, progress=False,
-                               words=WordsCheck(recognizer, settings.max_wer))
+    session = SpeakingSession(None, voices["encoder"], voices["vad"], WordsCheck(recognizer, settings.max_wer),
+                              generator=standin)
+    audio, report = speak_long(session, None, text, settings, reference=voices["reference"], progress=False)
     return standin, report
 
 

@@ -70,18 +70,15 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
     from ..audio.sound import wav_bytes
     from ..speaking.longform import LongFormSettings, speak_long
 
-    encoder, vad = service.hub.listeners()
-    words, batcher = service.hub.words(), service.hub.batcher()
+    session = service.hub.session()
     settings = LongFormSettings(seed=plan.seed, sampling=service.config.sampling)
-    with batcher.job(stop):  # every generation goes to the one batch of all clients' rows
+    with session.generator.job(stop):  # every generation goes to the one batch of all clients' rows
         if plan.lines:
-            audio, report = script_job(service, plan, settings, (encoder, vad, words), on_piece, stop)
+            audio, report = script_job(service, session, plan, settings, on_piece, stop)
         else:
-            prompt, voice = service.speaker(plan.name)
-            with batcher.wearing(voice) as bark:  # this job's rows wear exactly this speaker's adapters
-                audio, report = speak_long(bark, prompt, plan.text, settings, encoder=encoder, vad=vad,
-                                           generator=batcher, progress=False, words=words, on_piece=on_piece,
-                                           stop=stop, hurry_first=on_piece is not None)
+            prompt, voice = service.speaker(plan.name)  # its rows wear exactly this speaker's adapters
+            audio, report = speak_long(session, prompt, plan.text, settings, voice=voice, on_piece=on_piece,
+                                       stop=stop, hurry_first=on_piece is not None, progress=False)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]],
             "wers": [row["wer"] for row in report["chunks"]]}
@@ -90,22 +87,16 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
     return data, meta
 
 
-def script_job(service: Service, plan: SpeakPlan, settings, listeners, on_piece, stop):
+def script_job(service: Service, session, plan: SpeakPlan, settings, on_piece, stop):
     """A script through the batcher: each speaker judged against its prompt's decode, each batch wearing its
     speakers' adapters (or none)."""
-    from ..speaking.longform import SpeakingVoice, speaker_reference
     from ..speaking.script import PARAGRAPH_PAUSE_FACTOR, ScriptLine, speak_script
 
-    encoder, vad, words = listeners
-    switch, batcher = service.hub.voices(), service.hub.batcher()
-    speakers = {}
-    for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines):
-        prompt, voice = service.speaker(name)
-        speakers[name] = SpeakingVoice(name, prompt, speaker_reference(prompt, encoder, switch.bark), voice)
+    speakers = {name: session.speaker(name, *service.speaker(name))
+                for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines)}
     lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
              for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]
-    audio, report, _ = speak_script(switch.bark, lines, speakers, settings, encoder=encoder, vad=vad, words=words,
-                                    generator=batcher, wear=batcher.wearing, on_piece=on_piece, stop=stop,
+    audio, report, _ = speak_script(session, lines, speakers, settings, on_piece=on_piece, stop=stop,
                                     hurry_first=on_piece is not None, progress=False)
     return audio, report
 

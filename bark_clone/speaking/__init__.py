@@ -3,6 +3,7 @@
 - ``chunking``: sentences (sentencex) packed into chunks Bark can say whole; linear in the text, nothing lost.
 - ``consistency``: the guard: the speaker's reference (sidecar window or prompt decode) and each chunk's verdict.
 - ``longform``: ``speak_long``: batches, retries, the best try of every chunk, the report.
+- ``session``: ``SpeakingSession``: what every job of a process shares (Bark, listeners, words check, generator).
 - ``command``: ``bark-clone speak`` as a library call: inputs checked before any model loads, outputs written.
 - ``script``: scripts of ``NAME: text`` lines, each in its speaker's voice, paragraphs as longer pauses.
 - ``recognizer``: the words check's recognizers (Whisper, CTC), loaded and warmed up like every model.

@@ -62,14 +62,12 @@ def settings_for(request: SpeakRequest):
 def words_check(request: SpeakRequest, device):
     """The words check the request asks for, its recognizer loaded (None when it is off: by default it is on when
     ``--asr`` is given or the default recognizer is in the local cache)."""
-    from ..constants import DEFAULT_ASR
     from .consistency import WordsCheck
-    from .recognizer import load_recognizer, recognizer_available
+    from .recognizer import load_recognizer, words_wanted
 
-    wanted = request.long_form.check_words
-    if wanted is None:
-        wanted = request.asr != DEFAULT_ASR or recognizer_available(request.asr)
-    return WordsCheck(load_recognizer(request.asr, device), request.long_form.max_wer) if wanted else None
+    if not words_wanted(request.long_form.check_words, request.asr):
+        return None
+    return WordsCheck(load_recognizer(request.asr, device), request.long_form.max_wer)
 
 
 def check_outputs(request: SpeakRequest) -> Path:
@@ -96,6 +94,7 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     from ..bark.core import open_bark
     from ..files import json_bytes, write_files_atomically
     from ..models import resolve_device
+    from .session import SpeakingSession
 
     if request.script is None and (request.voices or request.split is not None):
         raise UserError("--voice and --split go with --script (a script's speakers, one file per line)")
@@ -112,11 +111,11 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     device = resolve_device(request.bark.device)
     words = words_check(request, device)
     settings.check_words = words is not None
-    bark = open_bark(request.bark, device)
+    session = SpeakingSession.open(open_bark(request.bark, device), words)
     if request.script is not None:
-        audio, report, line_audio = speak_script_request(bark, lines, speakers, settings, words, progress, on_piece)
+        audio, report, line_audio = speak_script_request(session, lines, speakers, settings, progress, on_piece)
     else:
-        audio, report = speak_one(bark, speakers[""], text, settings, words, progress, on_piece)
+        audio, report = speak_one(session, speakers[""], text, settings, progress, on_piece)
     files = {request.output: encoded_audio(audio, report["sample_rate"], request.output.suffix)}
     if split is not None:
         Path(request.split).mkdir(exist_ok=True)  # made only now: a refused or failed job leaves nothing behind
@@ -131,16 +130,16 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     return report
 
 
-def speak_one(bark, opened, text: str, settings, words, progress: bool, on_piece):
+def speak_one(session, opened, text: str, settings, progress: bool, on_piece):
     """One speaker's text: its voice's adapters merged into Bark (this process speaks only with it)."""
     from ..voices.switch import merge_voice
     from .longform import speak_long
 
     prompt, window, voice = opened
     if voice is not None:
-        merge_voice(bark, voice)  # merged, generation runs at full speed
-    audio, report = speak_long(bark, prompt, text, settings, reference_window=window, progress=progress,
-                               words=words, on_piece=on_piece)
+        merge_voice(session.bark, voice)  # merged, generation runs at full speed
+    audio, report = speak_long(session, prompt, text, settings, reference_window=window, progress=progress,
+                               on_piece=on_piece)
     return audio, {"adapters": list(voice.stages) if voice is not None else [], **report}
 
 
@@ -199,20 +198,16 @@ def split_files(request: SpeakRequest, lines: list) -> list[Path] | None:
     return paths
 
 
-def speak_script_request(bark, lines, opened: dict[str, tuple], settings, words, progress: bool, on_piece):
+def speak_script_request(session, lines, opened: dict[str, tuple], settings, progress: bool, on_piece):
     """A script's voices as speakers (each guarded against its own reference; Bark switches adapters per batch
     where some voices have them), spoken."""
-    from ..audio.speaker_encoder import load_voice_encoder
-    from ..audio.speech import load_vad
     from ..voices.switch import VoiceSwitch
-    from .longform import SpeakingVoice, speaker_reference
     from .script import speak_script
 
-    encoder = load_voice_encoder(bark.device)
-    speakers = {name: SpeakingVoice(name, prompt, speaker_reference(prompt, encoder, bark, window=window), voice)
-                for name, (prompt, window, voice) in opened.items()}
-    wear = VoiceSwitch(bark).wearing if any(voice is not None for _, _, voice in opened.values()) else None
-    audio, report, line_audio = speak_script(bark, lines, speakers, settings, encoder=encoder, vad=load_vad(),
-                                             words=words, wear=wear, on_piece=on_piece, progress=progress)
+    speakers = {name: session.speaker(name, prompt, voice, window) for name, (prompt, window, voice) in opened.items()}
+    if any(voice is not None for _, _, voice in opened.values()):
+        session.wear = VoiceSwitch(session.bark).wearing
+    audio, report, line_audio = speak_script(session, lines, speakers, settings, on_piece=on_piece,
+                                             progress=progress)
     report["adapters"] = {name: list(voice.stages) for name, (_, _, voice) in opened.items() if voice is not None}
     return audio, report, line_audio

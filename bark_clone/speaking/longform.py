@@ -4,7 +4,6 @@ joined. Chunks are tried in order, so each is ready (``on_piece``) as soon as it
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -110,28 +109,27 @@ def generate_rows_with(generator, rows: list[tuple[str, Any]], seeds: list[int])
 
 @dataclass
 class Job:
-    """Everything a long-form job uses besides its chunks: the settings, the listeners that judge a try (speaker
-    encoder, VAD, the words check), the generator, how Bark wears a speaker's adapters (``wear(voice)``, a context
-    manager), who hears each ready chunk, and what stops the job."""
+    """One long-form job: its settings, the session it runs in (``session.SpeakingSession``: Bark, the listeners,
+    the words check, the generator, how Bark wears adapters), who hears each ready chunk, and what stops it."""
 
     settings: LongFormSettings
-    encoder: Any
-    vad: Any
-    generator: Any
-    words: WordsCheck | None = None
-    wear: Callable[[Any], Any] = lambda voice: contextlib.nullcontext()
+    session: Any
     on_piece: PieceHandler | None = None
     stop: Any = None  # a threading.Event
     hurry_first: bool = False  # streaming: the first chunk alone in its generations, so its audio comes soonest
 
+    @property
+    def words(self) -> WordsCheck | None:
+        return self.session.words
+
     def judge(self, generation, chunk: Chunk, seed: int) -> Attempt:
-        return judge(generation, chunk.text, self.settings.language, seed, chunk.speaker.reference, self.encoder,
-                     self.vad, self.settings.min_similarity, words=self.words)
+        return judge(generation, chunk.text, self.settings.language, seed, chunk.speaker.reference,
+                     self.session.encoder, self.session.vad, self.settings.min_similarity, words=self.session.words)
 
     def generate(self, chunks: list[Chunk], seeds: list[int]) -> list[Any]:
-        with self.wear(chunks[0].speaker.voice):
-            return generate_rows_with(self.generator, [(chunk.text.strip(), chunk.speaker.prompt)
-                                                       for chunk in chunks], seeds)
+        with self.session.wearing(chunks[0].speaker.voice):
+            return generate_rows_with(self.session.generator_for(self.settings.sampling),
+                                      [(chunk.text.strip(), chunk.speaker.prompt) for chunk in chunks], seeds)
 
 
 def next_batch(chunks: list[Chunk], tries: int, size: int) -> list[int]:
@@ -234,36 +232,32 @@ def speaker_reference(prompt: SpeakerPrompt, encoder, bark, sidecar=None, window
     return reference_for(prompt, encoder, bark, window)
 
 
-def speak_long(bark, prompt: SpeakerPrompt, text: str, settings: LongFormSettings | None = None, *, encoder=None,
-               vad=None, reference: Reference | None = None, sidecar=None, generator: Generator | None = None,
-               progress: bool = True, reference_window: RecordingWindow | None = None,
-               warn: Callable[[str], None] | None = None, words: WordsCheck | None = None,
-               on_piece: PieceHandler | None = None, stop=None, hurry_first: bool = False
-               ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Speak ``text`` of any length in ``prompt``'s voice: (audio (n,) float32 at 24 kHz, report dict).
+def speak_long(session, prompt: SpeakerPrompt, text: str, settings: LongFormSettings | None = None, *,
+               reference: Reference | None = None, sidecar=None, reference_window: RecordingWindow | None = None,
+               warn: Callable[[str], None] | None = None, voice=None, on_piece: PieceHandler | None = None,
+               stop=None, hurry_first: bool = False, progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Speak ``text`` of any length in ``prompt``'s voice in ``session`` (a ``SpeakingSession``): (audio (n,)
+    float32 at 24 kHz, report dict).
 
     The text is cut into chunks Bark can say whole; every chunk uses ``prompt`` (``settings.chain``: the previous
     chunk's generation). Each generated chunk is compared with the speaker's ``reference`` (default: the sidecar's
     source recording window, checked by ``sidecar_window`` or given as ``reference_window``; else the prompt decoded
-    with Bark's codec; ``warn`` hears why a sidecar was not used), with ``words`` its transcript with its text, and
-    retried with a new seed, up to ``settings.tries`` in all, while it is in another voice, off script, cut off,
-    silent or implausibly long or short. The best try of each chunk is kept and reported. ``on_piece`` hears each
-    chunk's audio as soon as it is ready, in order (``hurry_first``: the first chunk is generated alone, so it is
-    ready soonest); setting ``stop`` ends the job (``SpeakStopped``) before its next generation. ``generator``
-    replaces Bark (tests use voices known in advance).
+    by Bark's decoder; ``warn`` hears why a sidecar was not used), with the session's words check its transcript
+    with its text, and retried with a new seed (each generation wearing ``voice``'s adapters, through the session), up to ``settings.tries`` in all, while it is in another voice, off
+    script, cut off, silent or implausibly long or short. The best try of each chunk is kept and reported.
+    ``on_piece`` hears each chunk's audio as soon as it is ready, in order (``hurry_first``: the first chunk is
+    generated alone, so it is ready soonest); setting ``stop`` ends the job (``SpeakStopped``) before its next
+    generation.
     """
-    from ..audio.speaker_encoder import load_voice_encoder
-    from ..audio.speech import load_vad
     from .chunking import plan_chunks
 
     settings = settings or LongFormSettings()
     settings.check()
-    texts = plan_chunks(text, settings.language, settings.chunk_seconds, token_counter(bark))
-    encoder = encoder or load_voice_encoder()
-    reference = reference or speaker_reference(prompt, encoder, bark, sidecar, reference_window, warn)
-    speaker = SpeakingVoice("", prompt, reference)
-    job = Job(settings, encoder, vad or load_vad(), generator or bark_generator(bark, settings.sampling), words,
-              on_piece=on_piece, stop=stop, hurry_first=hurry_first)
+    texts = plan_chunks(text, settings.language, settings.chunk_seconds, token_counter(session.bark))
+    reference = reference or speaker_reference(prompt, session.encoder, session.bark, sidecar, reference_window,
+                                               warn)
+    speaker = SpeakingVoice("", prompt, reference, voice)
+    job = Job(settings, session, on_piece=on_piece, stop=stop, hurry_first=hurry_first)
     return run_job([Chunk(piece, speaker, settings.pause) for piece in texts], job, progress)
 
 

@@ -147,6 +147,14 @@ def load_recognizer(source: str, device) -> Recognizer:
     return recognizer
 
 
+def words_wanted(check_words: bool | None, asr: str) -> bool:
+    """Whether the words check runs: as asked, or by default when a recognizer was named or the default one is in
+    the local cache (speak and the server both ask here)."""
+    from ..constants import DEFAULT_ASR
+
+    return check_words if check_words is not None else (asr != DEFAULT_ASR or recognizer_available(asr))
+
+
 def recognizer_available(source: str) -> bool:
     """Whether ``source`` can be loaded without a download: a local folder, or a hub id in the local cache (the
     words check is on by default then)."""

@@ -85,19 +85,18 @@ def script_chunks(lines: list[ScriptLine], speakers: dict[str, SpeakingVoice], s
     return chunks
 
 
-def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, SpeakingVoice], settings: LongFormSettings, *,
-                 encoder, vad, generator=None, words=None, wear=None, on_piece=None, stop=None,
-                 hurry_first: bool = False, progress: bool = True
+def speak_script(session, lines: list[ScriptLine], speakers: dict[str, SpeakingVoice], settings: LongFormSettings,
+                 *, on_piece=None, stop=None, hurry_first: bool = False, progress: bool = True
                  ) -> tuple[np.ndarray, dict[str, Any], list[np.ndarray]]:
-    """Speak a script: (audio (n,) float32 at 24 kHz, report with ``lines``, each line's own audio). ``speakers``
-    maps each name in the script to its ``SpeakingVoice``; ``wear(voice)`` holds Bark wearing a voice's adapters (needed
-    when some have them); the rest as ``longform.speak_long``."""
+    """Speak a script in ``session`` (a ``SpeakingSession``, whose ``wear`` holds Bark wearing a voice's adapters
+    where some voices have them): (audio (n,) float32 at 24 kHz, report with ``lines``, each line's own audio).
+    ``speakers`` maps each name in the script to its ``SpeakingVoice`` (``session.speaker``); the rest as
+    ``longform.speak_long``."""
     from ..constants import CODEC_SAMPLE_RATE
-    from .longform import bark_generator
 
     if settings.chain:
         raise UserError("--chain continues one voice from chunk to chunk; it does not apply to a script")
-    chunks = script_chunks(lines, speakers, settings, token_counter(bark))
+    chunks = script_chunks(lines, speakers, settings, token_counter(session.bark))
     pieces: list[np.ndarray] = []
 
     def kept(index: int, total: int, piece: np.ndarray) -> None:
@@ -105,10 +104,7 @@ def speak_script(bark, lines: list[ScriptLine], speakers: dict[str, SpeakingVoic
         if on_piece is not None:
             on_piece(index, total, piece)
 
-    job = Job(settings, encoder, vad, generator or bark_generator(bark, settings.sampling), words, on_piece=kept,
-              stop=stop, hurry_first=hurry_first)
-    if wear is not None:
-        job.wear = wear
+    job = Job(settings, session, on_piece=kept, stop=stop, hurry_first=hurry_first)
     audio, report = run_job(chunks, job, progress, script=True)
     by_line: list[list[np.ndarray]] = [[] for _ in lines]
     for index, (chunk, piece) in enumerate(zip(chunks, pieces)):
