@@ -85,36 +85,42 @@ class Bark(Loaded):
 
 def load_bark(source: str = DEFAULT_BARK, device=None, dtype: str = "float32", offload: bool = False,
               decoder: str = DEFAULT_DECODER, vocos: str = DEFAULT_VOCOS) -> Bark:
-    """Bark from a hub id or local folder.
+    """Bark from a hub id or local folder, for Python callers (the commands pass their ``BarkOptions`` to
+    ``open_bark``). float32 by default here, so a library call gives the same numbers on every machine."""
+    import torch
+
+    options = BarkOptions(source=source, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
+    return open_bark(options, torch.device(device) if device is not None else torch.device("cpu"))
+
+
+def open_bark(options: BarkOptions, device=None) -> Bark:
+    """Bark as ``options`` say, on ``device`` (one already resolved, e.g. this process's GPU under torchrun; by
+    default ``options.device``).
 
     ``dtype`` sets the three generation stages' precision (the decoder and the audio stay float32): bfloat16 halves
     their memory on any device, float16 needs a GPU, ``auto`` (the commands' default) picks what is fastest here
-    (``devices``); float32 by default here, so a library call gives the same numbers on every machine. ``offload``
-    keeps only the running stage on the GPU (transformers' ``enable_cpu_offload``: CUDA and accelerate).
-    ``decoder``: ``encodec`` (Bark's own codec) or ``vocos`` (from ``vocos``, a hub id or folder)."""
+    (``devices``). ``offload`` keeps only the running stage on the GPU (transformers' ``enable_cpu_offload``: CUDA
+    and accelerate). ``decoder``: ``encodec`` (Bark's own codec) or ``vocos`` (from ``vocos``, a hub id or
+    folder)."""
     import torch
     from transformers import BarkModel
 
-    dtype = resolve_dtype(dtype, device)
-    check_precision(dtype, offload, device)
+    from ..models import resolve_device
+
+    device = torch.device(device) if device is not None else resolve_device(options.device)
+    dtype = resolve_dtype(options.dtype, device)
+    check_precision(dtype, options.offload, device)
+    source = options.source
     loaded = load_pretrained(source, ("bark",), BarkModel, "a Bark model", "--bark", torch.device("cpu"))
     dtype = set_precision(loaded.model, dtype)  # on the CPU: the device never holds a float32 copy of the stages
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    if offload:  # accelerate moves each stage to the GPU while it runs
+    if options.offload:  # accelerate moves each stage to the GPU while it runs
         loaded.model.enable_cpu_offload(gpu_id=device.index or 0)
     else:
         loaded.model.to(device)
     codec = Loaded(loaded.model.codec_model, f"{source} (its codec)", loaded.revision, device)
     return Bark(loaded.model, source, loaded.revision, device, processor=bark_processor(source), dtype=dtype,
-                configs=stage_configs(loaded.model, source), decoder=load_decoder(decoder, codec, vocos, device))
-
-
-def open_bark(options: BarkOptions, device=None) -> Bark:
-    """Bark as ``options`` say (``device``: one already resolved, e.g. this process's GPU under torchrun)."""
-    from ..models import resolve_device
-
-    return load_bark(options.source, device if device is not None else resolve_device(options.device),
-                     options.dtype, options.offload, options.decoder, options.vocos)
+                configs=stage_configs(loaded.model, source),
+                decoder=load_decoder(options.decoder, codec, options.vocos, device))
 
 
 def set_precision(model, dtype: str) -> str:

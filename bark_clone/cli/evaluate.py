@@ -6,19 +6,17 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions
+from ..options import BarkOptions, Sampling
 from ..requests import EvaluateRequest
 from .options import (
     SEED,
     FiniteFloat,
-    bark_options,
     decoder_options,
     default,
     device_option,
     dtype_option,
     force_option,
     offload_option,
-    sampling,
     top_p_option,
 )
 
@@ -56,9 +54,10 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
     from ..evaluate.evaluation import run_evaluation
     from ..evaluate.report import ranked_rows
 
+    options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
     request = EvaluateRequest(speakers=[Path(s) for s in speakers], targets=[Path(t) for t in targets],
-                              out=Path(out), bark=bark_options(bark, device, dtype, offload, decoder, vocos),
-                              sampling=sampling(top_p), sentences=sentences, transcript=transcript,
+                              out=Path(out), bark=options, sampling=Sampling(top_p=top_p), sentences=sentences,
+                              transcript=transcript,
                               quantizers=list(quantizers), language=language, hubert=hubert, max_seconds=max_seconds,
                               seed=seed, force=force, batch_size=batch_size)
     report = run_evaluation(request)

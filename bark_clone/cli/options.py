@@ -10,7 +10,7 @@ import click
 
 from ..constants import DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, MAX_SEED
 from ..devices import AUTO, DTYPES
-from ..options import DECODER_NAMES, BarkOptions, Sampling
+from ..options import DECODER_NAMES
 from ..requests import VOICE_DTYPES
 
 
@@ -84,16 +84,6 @@ def top_p_option(function):
     return click.option("--top-p", type=FiniteFloat(0, 1, min_open=True), default=None,
                         help="Nucleus sampling in Bark's semantic and coarse stages: keep the likeliest tokens whose "
                         "probabilities add up to this (default: off; top-k 50 alone, as transformers' Bark).")(function)
-
-
-def bark_options(bark: str, device: str, dtype: str = DEFAULT_DTYPE, offload: bool = False,
-                 decoder: str = DEFAULT_DECODER, vocos: str = DEFAULT_VOCOS) -> BarkOptions:
-    """The Bark options of a command's flags."""
-    return BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
-
-
-def sampling(top_p: float | None) -> Sampling:
-    return Sampling(top_p=top_p)
 
 
 def force_option(function):

@@ -6,19 +6,17 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions, ModelSources
+from ..options import BarkOptions, ModelSources, Sampling
 from ..requests import SearchRequest
 from .options import (
     SEED,
     FiniteFloat,
-    bark_options,
     decoder_options,
     default,
     device_option,
     dtype_option,
     force_option,
     offload_option,
-    sampling,
     top_p_option,
 )
 
@@ -76,8 +74,9 @@ def search(recordings, output, work, bark, steps, minutes, keep, patience, sente
     search.png and the top prompts."""
     from ..search.command import search_voice
 
+    options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
     request = SearchRequest(recordings=[Path(path) for path in recordings], output=Path(output), work=Path(work),
-                            bark=bark_options(bark, device, dtype, offload, decoder, vocos), sampling=sampling(top_p),
+                            bark=options, sampling=Sampling(top_p=top_p),
                             models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer), steps=steps,
                             minutes=minutes, keep=keep, patience=patience, sentences=sentences, seed=seed,
                             max_seconds=max_seconds, language=language, force=force, voice=voice,

@@ -7,17 +7,15 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..options import BarkOptions, ModelSources
+from ..options import BarkOptions, ModelSources, Sampling
 from ..server.service import ServiceConfig
 from .options import (
     FiniteFloat,
-    bark_options,
     decoder_options,
     default,
     device_option,
     dtype_option,
     offload_option,
-    sampling,
     top_p_option,
     words_options,
 )
@@ -82,9 +80,9 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
     if not token and not loopback_only(host):
         raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
                         "(clients then send Authorization: Bearer TOKEN)")
-    config = ServiceConfig(speakers=Path(speakers), bark=bark_options(bark, device, dtype, offload, decoder, vocos),
-                           sampling=sampling(top_p), models=ModelSources(hubert=hubert, encodec=encodec,
-                                                                         quantizer=quantizer),
+    options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
+    config = ServiceConfig(speakers=Path(speakers), bark=options, sampling=Sampling(top_p=top_p),
+                           models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer),
                            token=token, max_upload_bytes=int(max_upload_mb * MB), max_audio_seconds=max_audio_seconds,
                            max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB), workers=workers,
                            queue_size=queue_size, batch_size=batch_size, asr=asr, check_words=check_words,

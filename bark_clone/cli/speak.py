@@ -8,20 +8,18 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions
+from ..options import BarkOptions, Sampling
 from ..requests import LongFormSettings, SpeakRequest
 from ..speaking.script import LINE, MAX_NAME_CHARACTERS
 from .options import (
     SEED,
     FiniteFloat,
-    bark_options,
     decoder_options,
     default,
     device_option,
     dtype_option,
     force_option,
     offload_option,
-    sampling,
     top_p_option,
     words_options,
 )
@@ -99,12 +97,14 @@ def speak(speaker, text, text_file, script, voices, split, output, bark, device,
     from ..files import json_text
     from ..speaking.command import run_speak
 
-    long_form = LongFormSettings(language=language, seed=seed, sampling=sampling(top_p), batch_size=batch_size,
+    long_form = LongFormSettings(language=language, seed=seed, sampling=Sampling(top_p=top_p),
+                                 batch_size=batch_size,
                                  tries=tries, min_similarity=min_similarity, chunk_seconds=chunk_seconds, pause=pause,
                                  chain=chain, check_words=check_words, max_wer=max_wer)
     request = SpeakRequest(speaker=Path(speaker) if speaker else None, output=Path(output), text=text,
                            text_file=Path(text_file) if text_file else None,
-                           bark=bark_options(bark, device, dtype, offload, decoder, vocos), max_chars=max_chars,
+                           bark=BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder,
+                                            vocos=vocos), max_chars=max_chars,
                            force=force, long_form=long_form, asr=asr, script=Path(script) if script else None,
                            voices=voices, split=Path(split) if split else None)
     report = run_speak(request, progress=not as_json, warn=lambda line: click.echo(f"warning: {line}", err=True),
