@@ -104,7 +104,7 @@ def bench_search_scoring(models_paths: dict, tiny: bool, device) -> dict:
 
     def run(batch_size):
         candidates = [Candidate(prompt, "window", []) for prompt in prompts]
-        score_candidates(candidates, bark_generator(bark, batch_size), sentences, 0, target, encoder, vad)
+        score_candidates(candidates, bark_generator(bark, batch_size=batch_size), sentences, 0, target, encoder, vad)
         rejected.extend(candidate.rejected is not None for candidate in candidates)
 
     row = ratio_row(run, len(prompts), "candidates")

@@ -30,7 +30,7 @@ def test_search_scores_candidates_on_bark_wearing_a_voice(run_cli, phrases, tiny
     voice, worn_seen = load_voice(tmp_path / "me"), []
     speech = arctic_speech(arctic, pad_seconds=0)
 
-    def stand_in(bark, sampling=None, batch_size=None):
+    def stand_in(bark, *, sampling=None, batch_size=None):
         worn = stage_sha256(bark) != expected_base(voice, bark)  # the base in the precision it runs in
         worn_seen.append((worn, batch_size))
         return LevelStandIn(speech, other_voice="en-us+m3" if worn else "en-us+f4")

@@ -59,7 +59,8 @@ def search_recordings(recordings, models, bark, settings, work: Path, identity: 
     if not 2 <= settings.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 2..{len(EVALUATION_SENTENCES)}")
     target = target_from_recordings(recordings, models.voice)
-    generator = generator or bark_generator(bark, sampling, settings.batch_size)  # --batch-size bounds each batch
+    # --batch-size bounds every generation's rows
+    generator = generator or bark_generator(bark, sampling=sampling, batch_size=settings.batch_size)
     context = Context(recordings, models, generator, target, models.voice, models.vad,
                       settings, EVALUATION_SENTENCES[: settings.sentences], identity, stop, list(starts))
     with locked(Path(work)):

@@ -105,7 +105,7 @@ def without_adapters(service: Service, bark):
     """The search's generator, each generation holding the shared Bark with no voice's adapters on."""
     from ..speaking import longform
 
-    generate = longform.bark_generator(bark)
+    generate = longform.bark_generator(bark, sampling=service.config.sampling)
 
     def generator(texts, prompt, seed):
         with service.hub.voices().wearing(None):

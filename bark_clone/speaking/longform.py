@@ -68,7 +68,7 @@ def try_seed(seed: int, try_index: int, chunk_index: int) -> int:
     return int(np.random.SeedSequence([seed, try_index, chunk_index]).generate_state(1)[0] % 2**31)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BarkGenerator:
     """The real generator: Bark's one batched path, sampled as ``sampling`` says, ``batch_size`` rows a generation
     at most (all by default). Called as a ``Generator`` for one voice; ``rows(rows, seeds)`` speaks rows of several
@@ -87,8 +87,8 @@ class BarkGenerator:
         return generate(self.bark, rows, self.sampling or Sampling(), seeds, self.batch_size)
 
 
-def bark_generator(bark, sampling=None, batch_size: int | None = None) -> BarkGenerator:
-    return BarkGenerator(bark, sampling, batch_size)
+def bark_generator(bark, *, sampling=None, batch_size: int | None = None) -> BarkGenerator:
+    return BarkGenerator(bark=bark, sampling=sampling, batch_size=batch_size)
 
 
 def generate_rows_with(generator, rows: list[tuple[str, Any]], seeds: list[int]) -> list[Any]:

@@ -40,7 +40,7 @@ class SpeakingSession:
                              voice)
 
     def generator_for(self, sampling) -> Any:
-        return self.generator or bark_generator(self.bark, sampling)
+        return self.generator or bark_generator(self.bark, sampling=sampling)
 
     def wearing(self, voice) -> Any:
         return self.wear(voice) if self.wear is not None else contextlib.nullcontext()
