@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+# The application's JSON layer is this module (strict parsing, non-finite numbers written as null); its rules live in
+# quantizer.jsonio because the pure-ML quantizer package writes JSON too and never imports the application.
 from quantizer.jsonio import json_text, parse_json
 
 from .errors import UserError

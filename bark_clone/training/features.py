@@ -16,13 +16,12 @@ import numpy as np
 
 from quantizer import distributed
 from quantizer.data import Clip
-from quantizer.jsonio import json_text, parse_json
 
 from ..audio.sound import normalize_level, resample
 from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_SAMPLE_RATE, SEMANTIC_RATE_HZ
 from ..datasets import FEATURES, Dataset, check_lengths, check_tokens, decode_flac
 from ..errors import UserError
-from ..files import json_bytes, write_files_atomically
+from ..files import json_bytes, json_text, parse_json, write_files_atomically
 from ..models import Loaded, hubert_features
 from ..progress import progress_bar
 
