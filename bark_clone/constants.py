@@ -41,6 +41,8 @@ DEFAULT_BARK = "suno/bark"
 DEFAULT_QUANTIZER = "en"
 DEFAULT_ASR = "openai/whisper-base"  # the words check's recognizer: covers Bark's 13 languages
 DEFAULT_VOCOS = "charactr/vocos-encodec-24khz"  # --decoder vocos: Vocos trained on EnCodec's 24 kHz tokens
+DEFAULT_BENCH_ASR = "openai/whisper-large-v3"  # the benchmark's WER: Seed-TTS-eval's English recognizer
+DEFAULT_SIM_MODEL = "microsoft/wavlm-base-plus-sv"  # the benchmark's SIM: WavLM with an x-vector head
 DEFAULT_DECODER = "encodec"  # fine codes -> audio (decoders.DECODERS): EnCodec's own decoder, as Bark ships
 
 DEFAULT_DTYPE = "auto"  # Bark's stages: the fastest precision that fits the device (devices.resolve_dtype)

@@ -12,6 +12,7 @@ from typing import Any
 from .constants import (
     DEFAULT_ASR,
     DEFAULT_BARK,
+    DEFAULT_BENCH_ASR,
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_DTYPE,
     DEFAULT_HUBERT,
@@ -19,6 +20,7 @@ from .constants import (
     DEFAULT_MAX_WER,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_PAUSE_SECONDS,
+    DEFAULT_SIM_MODEL,
     MAX_SEED,
     MAX_VOICE_RANK,
 )
@@ -223,3 +225,28 @@ class SearchRequest:
     force: bool = False
     voice: Path | None = None  # a voice folder: the search runs on Bark wearing its adapters
     batch_size: int | None = None  # rows (a candidate's sentence each) a Bark generation; all of a step by default
+
+
+@dataclass(kw_only=True)
+class BenchmarkRequest:
+    """bark-clone benchmark's options, one to one: a test list in, a report folder out (resumable)."""
+
+    list_path: Path
+    out: Path
+    root: Path | None = None  # where the list's audio lies (default: the list's folder)
+    limit: int | None = None
+    every: int = 1
+    language: str = "en"
+    bark: BarkOptions = field(default_factory=BarkOptions)
+    sampling: Sampling = field(default_factory=Sampling)
+    models: ModelSources = field(default_factory=ModelSources)
+    asr: str = DEFAULT_BENCH_ASR  # the WER meter
+    sim_model: str = DEFAULT_SIM_MODEL  # the SIM meter
+    seed: int = 0
+    batch_size: int = 8  # rows a Bark generation, every row its own voice
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    search_minutes: float | None = None  # also a searched prompt per row, this many minutes each
+    voices: bool = False  # also a voice (adapters) per speaker with enough recordings in the list
+    voice_min_seconds: float = 60.0  # train-voice's own warning threshold: less teaches an adapter little
+    voice_steps: int = 400
+    resamples: int = 1000  # the bootstrap's, for the 95 % intervals

@@ -10,6 +10,7 @@ Each command family has its module, imported only when its command runs:
 - ``serve``: serve (and on Ray Serve).
 - ``training``: generate-data, import-data, train-quantizer, evaluate-quantizer.
 - ``voice``: train-voice.
+- ``benchmark``: benchmark (Seed-TTS-eval and LibriSpeech-PC lists).
 - ``options``: the options several commands share, their defaults read from the option objects.
 """
 

@@ -25,6 +25,7 @@ COMMANDS = {
     "train-quantizer": ("training", "train_quantizer_command"),
     "evaluate-quantizer": ("training", "evaluate_quantizer_command"),
     "train-voice": ("voice", "train_voice_command"),
+    "benchmark": ("benchmark", "benchmark_command"),
 }
 
 

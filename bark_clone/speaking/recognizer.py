@@ -24,7 +24,7 @@ WARM_UP_SECONDS = 1.0  # heard once at load: a recognizer that cannot transcribe
 TOKENS_PER_CHARACTER = 0.5  # a generous bound on Whisper's text tokens per character spoken (English is ~0.25)
 
 
-def _ctc(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str) -> str:
+def _ctc(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str, beams: int = 1) -> str:
     import torch
 
     values = processor(audio, sampling_rate=HUBERT_SAMPLE_RATE, return_tensors="pt").input_values
@@ -33,7 +33,7 @@ def _ctc(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str)
     return processor.batch_decode(logits.argmax(dim=-1).cpu())[0]
 
 
-def _whisper(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str) -> str:
+def _whisper(loaded: Loaded, processor, audio: np.ndarray, language: str, text: str, beams: int = 1) -> str:
     """Whisper's transcript; a chunk that may need more tokens than the decoder holds is heard in parts."""
     import torch
 
@@ -43,9 +43,9 @@ def _whisper(loaded: Loaded, processor, audio: np.ndarray, language: str, text: 
     if parts > 1:  # split at equal times, the text's share with each: never asks the decoder for more than it has
         pieces = np.array_split(audio, parts)
         share = -(-len(text) // parts)
-        return " ".join(_whisper(loaded, processor, piece, language, text[:share]) for piece in pieces)
+        return " ".join(_whisper(loaded, processor, piece, language, text[:share], beams) for piece in pieces)
     features = processor(audio, sampling_rate=HUBERT_SAMPLE_RATE, return_tensors="pt").input_features
-    options: dict[str, Any] = {"max_new_tokens": min(room, wanted)}
+    options: dict[str, Any] = {"max_new_tokens": min(room, wanted), "num_beams": beams}
     if f"<|{language}|>" in whisper_languages(loaded.model):
         options.update(language=language, task="transcribe")  # else Whisper detects it (or a test model cannot)
     with torch.inference_mode():
@@ -76,7 +76,7 @@ class Kind:
     """One family of recognizers: the transformers class that loads it and how it transcribes."""
 
     model_class: str
-    transcribe: Callable[[Loaded, Any, np.ndarray, str, str], str]
+    transcribe: Callable[[Loaded, Any, np.ndarray, str, str, int], str]
     needs: str = ""  # what its architecture name must contain (a CTC head)
 
 
@@ -106,6 +106,7 @@ class Recognizer:
     loaded: Loaded
     processor: Any
     kind: Kind
+    beams: int = 1  # Whisper's beam search width (the benchmark's protocol decodes with 5)
 
     def transcribe(self, audio_16k: np.ndarray, language: str = "en", text: str = "") -> str:
         """What is said in (n,) float32 audio at 16 kHz; ``text`` (what should be said) bounds Whisper's output."""
@@ -113,13 +114,13 @@ class Recognizer:
             return ""
         try:
             return self.kind.transcribe(self.loaded, self.processor, np.asarray(audio_16k, np.float32), language,
-                                        text)
+                                        text, self.beams)
         except (RuntimeError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
             first = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
             raise UserError(f"the words check's recognizer ({self.loaded.source}) failed: {first}") from None
 
 
-def load_recognizer(source: str, device) -> Recognizer:
+def load_recognizer(source: str, device, beams: int = 1) -> Recognizer:
     """A recognizer from a hub id or a folder holding the model, its feature extractor and its tokenizer files."""
     from transformers import AutoProcessor
 
@@ -139,7 +140,7 @@ def load_recognizer(source: str, device) -> Recognizer:
                         f"({str(error).splitlines()[0][:160] if str(error) else type(error).__name__})") from None
     if not hasattr(processor, "batch_decode") or not hasattr(processor, "feature_extractor"):
         raise UserError(f"--asr {source} has no tokenizer beside its feature extractor, so it cannot write words")
-    recognizer = Recognizer(loaded, processor, KINDS[loaded.model.config.model_type])
+    recognizer = Recognizer(loaded, processor, KINDS[loaded.model.config.model_type], beams)
     try:  # heard once now, so a recognizer that cannot transcribe fails here, never after Bark has spoken
         recognizer.transcribe(np.zeros(int(WARM_UP_SECONDS * HUBERT_SAMPLE_RATE), np.float32), "en", "warm up")
     except UserError as error:

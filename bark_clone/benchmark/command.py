@@ -1,0 +1,157 @@
+"""bark-clone benchmark as a library call: a test list spoken by every system in mixed-voice Bark batches, each
+row's audio and scores stored as it finishes (a rerun skips finished rows), then the report."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..constants import CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE, MAX_SIDECAR_BYTES, VERSION
+from ..errors import UserError
+from ..requests import BenchmarkRequest
+from .lists import Row
+from .systems import SYSTEMS, Context, chosen_systems, folder_name
+
+MARKER = "benchmark.json"
+CONTENTS = (MARKER, "rows", "search", "voices", "report.md", "report.json", "utterances.csv", "report.png")
+
+
+def identity(request: BenchmarkRequest, rows: list[Row]) -> dict[str, Any]:
+    """What the stored rows depend on: a rerun in the same folder must match it (``--limit``/``--every`` may
+    grow, the systems may be added to)."""
+    return {"tool": "bark-clone benchmark", "version": VERSION,
+            "rows_sha256": hashlib.sha256("\n".join(f"{r.utt}|{r.target_text}" for r in rows).encode()).hexdigest(),
+            "bark": request.bark.source, **request.bark.audio_identity(), **request.sampling.identity(),
+            "models": asdict(request.models), "asr": request.asr, "sim_model": request.sim_model,
+            "seed": request.seed, "max_seconds": request.max_seconds, "language": request.language}
+
+
+def open_out(request: BenchmarkRequest, rows: list[Row]) -> None:
+    """The output folder: new, or one of ours holding the same benchmark (then its finished rows are kept)."""
+    from ..files import check_folder_output, holds_only, json_bytes, read_json_file, write_files_atomically
+
+    out = Path(request.out)
+    fixed = {key: value for key, value in identity(request, rows).items() if key != "rows_sha256"}
+    if out.is_dir() and (out / MARKER).exists():
+        saved = read_json_file(out / MARKER, MAX_SIDECAR_BYTES)
+        if not isinstance(saved, dict) or not holds_only(out, MARKER, CONTENTS):
+            raise UserError(f"--out {out}: holds files that are not a benchmark's; choose another folder")
+        changed = sorted(key for key in fixed if saved.get(key) != fixed[key])
+        if changed:
+            raise UserError(f"--out {out} holds a benchmark with other settings ({', '.join(changed)}); use "
+                            "another folder to compare them")
+        return
+    check_folder_output(out, False, lambda folder: False, "benchmark")
+    out.mkdir(parents=True, exist_ok=True)
+    write_files_atomically({out / MARKER: json_bytes(fixed)}, force=True)
+
+
+def stored(out: Path, system: str, utt: str) -> dict[str, Any] | None:
+    from ..files import read_json_file
+
+    document = read_json_file(Path(out) / "rows" / folder_name(system) / f"{utt}.json", MAX_SIDECAR_BYTES)
+    return document if isinstance(document, dict) and document.get("utt") == utt else None
+
+
+def store(out: Path, system: str, row: Row, result: dict[str, Any], audio: np.ndarray | None) -> None:
+    from ..audio.sound import wav_bytes
+    from ..files import json_bytes, write_files_atomically
+
+    folder = Path(out) / "rows" / folder_name(system)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {folder / f"{row.utt}.json": json_bytes({"utt": row.utt, "system": system, "speaker": row.speaker,
+                                                      "target_text": row.target_text, **result})}
+    if audio is not None:
+        files[folder / f"{row.utt}.wav"] = wav_bytes(audio, CODEC_SAMPLE_RATE)
+    write_files_atomically(files, force=True)
+
+
+def embeddings_for(path: Path | None, meters, cache: dict) -> dict[str, np.ndarray] | None:
+    """A recording's speaker embeddings (the prompt's, or the target's own), computed once."""
+    from ..audio.sound import load_audio
+
+    if path is None or not Path(path).is_file():
+        return None
+    if path not in cache:
+        cache[path] = meters.embeddings(load_audio(path, HUBERT_SAMPLE_RATE).samples)
+    return cache[path]
+
+
+def speak_system(system: str, rows: list[Row], context: Context, meters, progress) -> None:
+    """Every unfinished row in ``system``'s voice: built, spoken in batches (one per set of adapters), scored."""
+    request, built = context.request, []
+    for row in rows:
+        if stored(context.out, system, row.utt) is not None:
+            continue
+        try:
+            built.append((row, SYSTEMS[system](row, context)))
+        except UserError as error:
+            store(context.out, system, row, {"failed": str(error)}, None)
+    groups: dict[str, list] = {}
+    for row, voiced in built:
+        groups.setdefault(getattr(voiced.voice, "adapter_id", ""), []).append((row, voiced))
+    for group in groups.values():
+        for first in range(0, len(group), request.batch_size):
+            speak_batch(system, group[first: first + request.batch_size], context, meters)
+            progress.update(len(group[first: first + request.batch_size]))
+
+
+def speak_batch(system: str, batch: list, context: Context, meters) -> None:
+    from ..audio.sound import resample
+    from ..bark.generation import generate
+
+    request, index = context.request, {row.utt: number for number, row in enumerate(context.rows)}
+    with context.switch.wearing(batch[0][1].voice) as bark:
+        made = generate(bark, [(row.target_text, voiced.prompt) for row, voiced in batch], request.sampling,
+                        [request.seed + index[row.utt] for row, _ in batch], request.batch_size)
+    for (row, voiced), generation in zip(batch, made):
+        prompt = embeddings_for(row.prompt_wav, meters, context.embeddings)
+        if len(generation.audio) == 0 or prompt is None:
+            store(context.out, system, row, {"failed": "Bark made no audio" if prompt else "no prompt audio"},
+                  None)
+            continue
+        scores = meters.score(resample(generation.audio, CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE), row.target_text,
+                              request.language, prompt, embeddings_for(row.target_wav, meters, context.embeddings))
+        store(context.out, system, row, {**scores, **voiced.detail, "seconds": round(len(generation.audio)
+                                                                                     / CODEC_SAMPLE_RATE, 3),
+                                         "ended": generation.ended}, generation.audio)
+
+
+def check_request(request: BenchmarkRequest) -> None:
+    if request.batch_size < 1 or request.resamples < 100 or request.voice_steps < 1:
+        raise UserError("--batch-size and --voice-steps must be at least 1, --resamples at least 100")
+    if request.search_minutes is not None and not request.search_minutes > 0:
+        raise UserError("--search-minutes must be positive")
+
+
+def run_benchmark(request: BenchmarkRequest, progress: bool = True) -> dict[str, Any]:
+    """Speak the list with every system, score each row as it finishes (a rerun continues), write the report;
+    the report's summary."""
+    from ..bark.core import open_bark
+    from ..models import resolve_device
+    from ..progress import progress_bar
+    from ..prompting.pipeline import load_models
+    from ..voices.switch import VoiceSwitch
+    from .lists import read_list
+    from .meters import load_meters
+    from .report import write_report
+
+    check_request(request)
+    rows = read_list(Path(request.list_path), request.root, request.limit, request.every)
+    open_out(request, rows)
+    device, sources = resolve_device(request.bark.device), request.models
+    models = load_models(sources.hubert, sources.encodec, sources.quantizer, request.bark.device)
+    meters = load_meters(request.asr, request.sim_model, device)
+    bark = open_bark(request.bark, device)
+    context = Context(bark, models, request, Path(request.out), rows, VoiceSwitch(bark))
+    systems = chosen_systems(request)
+    todo = sum(stored(context.out, system, row.utt) is None for system in systems for row in rows)
+    with progress_bar(total=todo, unit="row", desc="benchmark", disable=not progress) as bar:
+        for system in systems:
+            speak_system(system, rows, context, meters, bar)
+    results = {system: [stored(context.out, system, row.utt) for row in rows] for system in systems}
+    return write_report(context.out, request, rows, results, meters)
