@@ -60,7 +60,8 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
 
         rng = np.random.default_rng(0)
         prompt = SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))
-        speak_long(SpeakingSession.open(bark), prompt, SPEAK_TEXT, LongFormSettings(seed=0, tries=1, batch_size=2, chunk_seconds=4.0),
+        speak_long(SpeakingSession.open(bark), prompt, SPEAK_TEXT,
+                   LongFormSettings(seed=0, tries=1, batch_size=2, chunk_seconds=4.0),
                    progress=False)
     if mode == "search":
         from bark_clone.prompting.pipeline import analyse

@@ -243,8 +243,9 @@ def speak_long(session, prompt: SpeakerPrompt, text: str, settings: LongFormSett
     chunk's generation). Each generated chunk is compared with the speaker's ``reference`` (default: the sidecar's
     source recording window, checked by ``sidecar_window`` or given as ``reference_window``; else the prompt decoded
     by Bark's decoder; ``warn`` hears why a sidecar was not used), with the session's words check its transcript
-    with its text, and retried with a new seed (each generation wearing ``voice``'s adapters, through the session), up to ``settings.tries`` in all, while it is in another voice, off
-    script, cut off, silent or implausibly long or short. The best try of each chunk is kept and reported.
+    with its text, and retried with a new seed, up to ``settings.tries`` in all, while it is in another voice, off
+    script, cut off, silent or implausibly long or short (each generation wears ``voice``'s adapters, through the
+    session). The best try of each chunk is kept and reported.
     ``on_piece`` hears each chunk's audio as soon as it is ready, in order (``hurry_first``: the first chunk is
     generated alone, so it is ready soonest); setting ``stop`` ends the job (``SpeakStopped``) before its next
     generation.
