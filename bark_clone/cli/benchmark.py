@@ -12,21 +12,14 @@ from .options import (
     SEED,
     FiniteFloat,
     decoder_options,
-    default,
+    defaults,
     device_option,
     dtype_option,
     offload_option,
     top_p_option,
 )
 
-
-def bench_default(name: str):
-    for request_type in (BenchmarkRequest, BarkOptions, ModelSources):
-        try:
-            return default(request_type, name)
-        except KeyError:
-            continue
-    raise KeyError(name)
+bench_default = defaults(BenchmarkRequest, BarkOptions, ModelSources)
 
 
 @click.command("benchmark")

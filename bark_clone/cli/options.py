@@ -24,6 +24,17 @@ def default(request_type: type, name: str) -> Any:
     raise KeyError(f"{request_type.__name__}.{name} has no default")
 
 
+def defaults(*request_types: type):
+    """A command's default reader: field ``name`` of the first of ``request_types`` that has it."""
+    def read(name: str) -> Any:
+        for request_type in request_types:
+            if name in {field.name for field in dataclasses.fields(request_type)}:
+                return default(request_type, name)
+        raise KeyError(name)
+
+    return read
+
+
 class FiniteFloat(click.FloatRange):
     """A number within [min, max] that is finite: click's FloatRange alone lets ``nan`` through (every comparison
     with nan is false)."""

@@ -12,7 +12,7 @@ from .options import (
     SEED,
     FiniteFloat,
     decoder_options,
-    default,
+    defaults,
     device_option,
     dtype_option,
     force_option,
@@ -20,14 +20,7 @@ from .options import (
     top_p_option,
 )
 
-
-def search_default(name: str):
-    for request_type in (SearchRequest, BarkOptions, ModelSources):
-        try:
-            return default(request_type, name)
-        except KeyError:
-            continue
-    raise KeyError(name)
+search_default = defaults(SearchRequest, BarkOptions, ModelSources)
 
 
 @click.command()

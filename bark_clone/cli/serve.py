@@ -12,7 +12,7 @@ from ..server.service import ServiceConfig
 from .options import (
     FiniteFloat,
     decoder_options,
-    default,
+    defaults,
     device_option,
     dtype_option,
     offload_option,
@@ -23,13 +23,7 @@ from .options import (
 MB = 1024 * 1024
 
 
-def serve_default(name: str):
-    for request_type in (ServiceConfig, BarkOptions, ModelSources):
-        try:
-            return default(request_type, name)
-        except KeyError:
-            continue
-    raise KeyError(name)
+serve_default = defaults(ServiceConfig, BarkOptions, ModelSources)
 
 
 @click.command()

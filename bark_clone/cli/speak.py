@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from .options import (
     SEED,
     FiniteFloat,
     decoder_options,
-    default,
+    defaults,
     device_option,
     dtype_option,
     force_option,
@@ -24,13 +23,7 @@ from .options import (
     words_options,
 )
 
-
-def speak_default(name: str):
-    """A speak option's default: the request's own fields, or its long-form settings'."""
-    for request_type in (SpeakRequest, LongFormSettings, BarkOptions):
-        if name in {field.name for field in dataclasses.fields(request_type)}:
-            return default(request_type, name)
-    raise KeyError(name)
+speak_default = defaults(SpeakRequest, LongFormSettings, BarkOptions)  # a speak option's default
 
 
 def voice_pairs(context, parameter, values) -> dict[str, Path]:

@@ -8,14 +8,9 @@ import click
 
 from ..options import ModelSources
 from ..requests import TrainVoiceRequest
-from .options import SEED, FiniteFloat, default, device_option, force_option, voice_dtype_option
+from .options import SEED, FiniteFloat, defaults, device_option, force_option, voice_dtype_option
 
-
-def voice_default(name: str):
-    try:
-        return default(TrainVoiceRequest, name)
-    except KeyError:
-        return default(ModelSources, name)
+voice_default = defaults(TrainVoiceRequest, ModelSources)
 
 
 @click.command("train-voice")
