@@ -12,7 +12,7 @@ import numpy as np
 
 from ..constants import CODEC_SAMPLE_RATE, DEFAULT_BARK, DEFAULT_DECODER, DEFAULT_VOCOS
 from ..decoders import Decoder, load_decoder
-from ..devices import DTYPES, resolve_dtype
+from ..devices import resolve_dtype
 from ..errors import UserError
 from ..models import Loaded, hub_offline, load_pretrained, offline_hint
 from ..options import BarkOptions
@@ -144,14 +144,13 @@ def bark_processor(source: str):
 
 
 def check_precision(dtype: str, offload: bool, device) -> None:
-    """Refuse, before loading anything, a precision or offload the device cannot run."""
+    """Refuse, before loading anything, a precision or offload the device cannot run (the name itself was checked
+    where the options were made: ``BarkOptions``)."""
     import importlib.util
 
     import torch
 
     kind = torch.device(device).type if device is not None else "cpu"
-    if dtype not in DTYPES:
-        raise UserError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
     if dtype == "float16" and kind == "cpu":
         raise UserError("--dtype float16 is for GPUs (CPU kernels for it are slow or missing); use bfloat16 on CPU")
     if offload and kind != "cuda":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions, ModelSources, Sampling
+from ..options import BarkOptions, ModelSources
 from ..requests import BenchmarkRequest
 from .options import (
     SEED,
@@ -16,7 +16,7 @@ from .options import (
     device_option,
     dtype_option,
     offload_option,
-    top_p_option,
+    sampling_options,
 )
 
 bench_default = defaults(BenchmarkRequest, BarkOptions, ModelSources)
@@ -59,10 +59,10 @@ bench_default = defaults(BenchmarkRequest, BarkOptions, ModelSources)
 @dtype_option
 @offload_option
 @decoder_options
-@top_p_option
+@sampling_options
 def benchmark_command(list_path, out, root, limit, every, language, bark, hubert, encodec, quantizer, asr, sim_model,
                       device, seed, batch_size, max_seconds, search_minutes, voices, voice_min_seconds, voice_steps,
-                      resamples, dtype, offload, decoder, vocos, top_p) -> None:
+                      resamples, dtype, offload, decoder, vocos, sampling) -> None:
     """Speak a zero-shot test LIST (Seed-TTS-eval's meta.lst, or F5-TTS's LibriSpeech-PC list) with our prompt,
     'method 1', the nearest stock voice (and on request a searched prompt and a trained voice), and score every
     row's WER and speaker similarity as the field does. Resumable; writes a report to set beside published tables."""
@@ -71,7 +71,7 @@ def benchmark_command(list_path, out, root, limit, every, language, bark, hubert
     options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
     request = BenchmarkRequest(
         list_path=Path(list_path), out=Path(out), root=Path(root) if root else None, limit=limit, every=every,
-        language=language, bark=options, sampling=Sampling(top_p=top_p),
+        language=language, bark=options, sampling=sampling,
         models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer), asr=asr, sim_model=sim_model,
         seed=seed, batch_size=batch_size, max_seconds=max_seconds, search_minutes=search_minutes, voices=voices,
         voice_min_seconds=voice_min_seconds, voice_steps=voice_steps, resamples=resamples)

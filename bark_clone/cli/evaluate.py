@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions, Sampling
+from ..options import BarkOptions
 from ..requests import EvaluateRequest
 from .options import (
     SEED,
@@ -17,7 +17,7 @@ from .options import (
     dtype_option,
     force_option,
     offload_option,
-    top_p_option,
+    sampling_options,
 )
 
 
@@ -45,10 +45,10 @@ from .options import (
 @dtype_option
 @offload_option
 @decoder_options
-@top_p_option
+@sampling_options
 @force_option
 def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, language, hubert, max_seconds, device,
-             seed, batch_size, dtype, offload, decoder, vocos, top_p, force) -> None:
+             seed, batch_size, dtype, offload, decoder, vocos, sampling, force) -> None:
     """Measure how much Bark, speaking with each SPEAKER prompt, sounds like the target voice, next to baselines:
     'method 1' (semantic tokens from the transcript), the nearest stock preset and each --quantizer."""
     from ..evaluate.evaluation import run_evaluation
@@ -56,7 +56,7 @@ def evaluate(speakers, targets, out, bark, sentences, transcript, quantizers, la
 
     options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
     request = EvaluateRequest(speakers=[Path(s) for s in speakers], targets=[Path(t) for t in targets],
-                              out=Path(out), bark=options, sampling=Sampling(top_p=top_p), sentences=sentences,
+                              out=Path(out), bark=options, sampling=sampling, sentences=sentences,
                               transcript=transcript,
                               quantizers=list(quantizers), language=language, hubert=hubert, max_seconds=max_seconds,
                               seed=seed, force=force, batch_size=batch_size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -10,7 +11,7 @@ import click
 
 from ..constants import DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, MAX_SEED
 from ..devices import AUTO, DTYPES
-from ..options import DECODER_NAMES
+from ..options import DECODER_NAMES, Sampling
 from ..requests import VOICE_DTYPES
 
 
@@ -91,10 +92,27 @@ def decoder_options(function):
                         "as Bark ships) or vocos (Vocos trained on EnCodec's tokens).")(function)
 
 
-def top_p_option(function):
-    return click.option("--top-p", type=FiniteFloat(0, 1, min_open=True), default=None,
-                        help="Nucleus sampling in Bark's semantic and coarse stages: keep the likeliest tokens whose "
-                        "probabilities add up to this (default: off; top-k 50 alone, as transformers' Bark).")(function)
+# The sampling flags, by ``Sampling`` field: a new sampling option is its field (options.py), its use
+# (bark/sampling.py) and one line here; every command that samples gets it whole as ``sampling``.
+SAMPLING_FLAGS = {
+    "top_p": click.option("--top-p", type=FiniteFloat(0, 1, min_open=True), default=None,
+                          help="Nucleus sampling in Bark's semantic and coarse stages: keep the likeliest tokens whose "
+                          "probabilities add up to this (default: off; top-k 50 alone, as transformers' Bark)."),
+}
+
+
+def sampling_options(function):
+    """The sampling flags, handed to the command as one ``sampling`` (a ``Sampling``; unset flags keep its
+    defaults)."""
+    @functools.wraps(function)
+    def command(*args, **kwargs):
+        given = {name: kwargs.pop(name) for name in SAMPLING_FLAGS}
+        return function(*args, sampling=Sampling(**{name: value for name, value in given.items()
+                                                    if value is not None}), **kwargs)
+
+    for option in reversed(SAMPLING_FLAGS.values()):
+        command = option(command)
+    return command
 
 
 def force_option(function):

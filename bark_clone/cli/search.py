@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions, ModelSources, Sampling
+from ..options import BarkOptions, ModelSources
 from ..requests import SearchRequest
 from .options import (
     SEED,
@@ -17,7 +17,7 @@ from .options import (
     dtype_option,
     force_option,
     offload_option,
-    top_p_option,
+    sampling_options,
 )
 
 search_default = defaults(SearchRequest, BarkOptions, ModelSources)
@@ -56,10 +56,10 @@ search_default = defaults(SearchRequest, BarkOptions, ModelSources)
 @dtype_option
 @offload_option
 @decoder_options
-@top_p_option
+@sampling_options
 @force_option
 def search(recordings, output, work, bark, steps, minutes, keep, patience, sentences, seed, quantizer, hubert,
-           encodec, device, max_seconds, language, voice, batch_size, dtype, offload, decoder, vocos, top_p,
+           encodec, device, max_seconds, language, voice, batch_size, dtype, offload, decoder, vocos, sampling,
            force) -> None:
     """Search for the speaker prompt that makes Bark sound most like RECORDING(s): start from the best windows
     and the nearest stock voices, expand the best by window moves and bootstraps from Bark's own speech, keep the
@@ -69,7 +69,7 @@ def search(recordings, output, work, bark, steps, minutes, keep, patience, sente
 
     options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
     request = SearchRequest(recordings=[Path(path) for path in recordings], output=Path(output), work=Path(work),
-                            bark=options, sampling=Sampling(top_p=top_p),
+                            bark=options, sampling=sampling,
                             models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer), steps=steps,
                             minutes=minutes, keep=keep, patience=patience, sentences=sentences, seed=seed,
                             max_seconds=max_seconds, language=language, force=force, voice=voice,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
-from ..options import BarkOptions, ModelSources, Sampling
+from ..options import BarkOptions, ModelSources
 from ..server.service import ServiceConfig
 from .options import (
     FiniteFloat,
@@ -16,7 +16,7 @@ from .options import (
     device_option,
     dtype_option,
     offload_option,
-    top_p_option,
+    sampling_options,
     words_options,
 )
 
@@ -63,10 +63,10 @@ serve_default = defaults(ServiceConfig, BarkOptions, ModelSources)
 @dtype_option
 @offload_option
 @decoder_options
-@top_p_option
+@sampling_options
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
           cache_mb, max_text_chars, workers, batch_size, queue_size, on_ray, replicas, ray_address, gpus_per_replica,
-          check_words, asr, max_wer, dtype, offload, decoder, vocos, top_p) -> None:
+          check_words, asr, max_wer, dtype, offload, decoder, vocos, sampling) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -75,7 +75,7 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
         raise UserError(f"binding to {host} exposes the service beyond this machine: pass --token TOKEN "
                         "(clients then send Authorization: Bearer TOKEN)")
     options = BarkOptions(source=bark, device=device, dtype=dtype, offload=offload, decoder=decoder, vocos=vocos)
-    config = ServiceConfig(speakers=Path(speakers), bark=options, sampling=Sampling(top_p=top_p),
+    config = ServiceConfig(speakers=Path(speakers), bark=options, sampling=sampling,
                            models=ModelSources(hubert=hubert, encodec=encodec, quantizer=quantizer),
                            token=token, max_upload_bytes=int(max_upload_mb * MB), max_audio_seconds=max_audio_seconds,
                            max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB), workers=workers,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..options import BarkOptions, Sampling
+from ..options import BarkOptions
 from ..requests import LongFormSettings, SpeakRequest
 from ..speaking.script import LINE, MAX_NAME_CHARACTERS
 from .options import (
@@ -19,7 +19,7 @@ from .options import (
     dtype_option,
     force_option,
     offload_option,
-    top_p_option,
+    sampling_options,
     words_options,
 )
 
@@ -78,11 +78,11 @@ def voice_pairs(context, parameter, values) -> dict[str, Path]:
 @dtype_option
 @offload_option
 @decoder_options
-@top_p_option
+@sampling_options
 @force_option
 def speak(speaker, text, text_file, script, voices, split, output, bark, device, language, seed, batch_size, tries,
           min_similarity, chunk_seconds, pause, chain, max_chars, check_words, asr, max_wer, as_json, dtype, offload,
-          decoder, vocos, top_p, force) -> None:
+          decoder, vocos, sampling, force) -> None:
     """Have Bark say TEXT (or --text-file) in the voice of SPEAKER (.npz), any length: in chunks, each checked
     against the speaker's voice (and, with a recognizer, its words) and retried when it drifts. Writes the audio
     and a report (<output>.json). SPEAKER may also be a voice folder (train-voice): its adapters are merged into
@@ -90,7 +90,7 @@ def speak(speaker, text, text_file, script, voices, split, output, bark, device,
     from ..files import json_text
     from ..speaking.command import run_speak
 
-    long_form = LongFormSettings(language=language, seed=seed, sampling=Sampling(top_p=top_p),
+    long_form = LongFormSettings(language=language, seed=seed, sampling=sampling,
                                  batch_size=batch_size,
                                  tries=tries, min_similarity=min_similarity, chunk_seconds=chunk_seconds, pause=pause,
                                  chain=chain, check_words=check_words, max_wer=max_wer)
