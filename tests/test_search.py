@@ -154,7 +154,7 @@ def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrase
     from bark_clone.speaking import longform
 
     standin = LevelStandIn(arctic_speech(arctic, pad_seconds=0))
-    monkeypatch.setattr(longform, "bark_generator", lambda bark: standin)
+    monkeypatch.setattr(longform, "bark_generator", lambda bark, **options: standin)
     with open(phrases, "rb") as handle:
         created = client.post("/speakers", data={"name": "me", "search_minutes": "0.15"},
                               files={"audio": ("phrases.wav", handle.read())})

@@ -76,7 +76,8 @@ def test_deleting_a_speaker_cancels_its_running_search(config, arctic, monkeypat
 
     client = TestClient(create_app(replace(config, workers=1), hub))  # "a worker is free" means the search ended
     service = client.app.state.service
-    monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
+    monkeypatch.setattr(longform, "bark_generator",
+                        lambda bark, **options: LevelStandIn(arctic_speech(arctic, 0)))
     started, release = threading.Event(), threading.Event()
     original = hub.bark
 

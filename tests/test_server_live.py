@@ -167,7 +167,8 @@ def test_browser_starts_a_search_and_follows_it(live_server, arctic, monkeypatch
 
     from bark_clone.speaking import longform
 
-    monkeypatch.setattr(longform, "bark_generator", lambda bark: LevelStandIn(arctic_speech(arctic, 0)))
+    monkeypatch.setattr(longform, "bark_generator",
+                        lambda bark, **options: LevelStandIn(arctic_speech(arctic, 0)))
     base, _ = live_server
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -109,7 +109,7 @@ def test_a_script_wears_a_voices_adapters_only_for_its_own_rows(run_cli, phrases
     speech, seen = arctic_speech(arctic), []
 
     class Recording:
-        def __init__(self, bark, batch_size=None):
+        def __init__(self, bark, *, sampling=None, batch_size=None):
             self.bark = bark
 
         def rows(self, rows, seeds):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .consistency import WordsCheck
-from .longform import SpeakingVoice, bark_generator, speaker_reference
+from . import longform
+from .longform import SpeakingVoice, speaker_reference
 
 
 @dataclass
@@ -40,7 +41,7 @@ class SpeakingSession:
                              voice)
 
     def generator_for(self, sampling) -> Any:
-        return self.generator or bark_generator(self.bark, sampling=sampling)
+        return self.generator or longform.bark_generator(self.bark, sampling=sampling)
 
     def wearing(self, voice) -> Any:
         return self.wear(voice) if self.wear is not None else contextlib.nullcontext()
