@@ -73,7 +73,8 @@ def test_a_left_padded_row_gives_its_own_logits(long_bark):
     torch.testing.assert_close(batched[1:], model(input_ids=long).logits[:, -1], rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("greedy, top_p", [(True, None), (False, None), (False, 0.9), (False, 0.3)])
+@pytest.mark.parametrize("greedy, top_p", [(True, None), (False, None), (False, 0.9),
+                                           pytest.param(False, 0.3, marks=pytest.mark.slow)])
 def test_one_row_gives_transformers_tokens(long_bark, greedy, top_p):
     """Greedy: the same tokens. Sampling: the same seed draws the same tokens (the engine samples as transformers
     does, top-50 and top-p included, and consumes the random numbers in the same order)."""
@@ -92,7 +93,7 @@ def test_one_row_gives_transformers_tokens(long_bark, greedy, top_p):
         assert ours.fine_codes.shape[1] == 180
 
 
-@pytest.mark.parametrize("greedy", [True, False])
+@pytest.mark.parametrize("greedy", [True, pytest.param(False, marks=pytest.mark.slow)])
 def test_a_batch_of_different_voices_gives_each_row_what_it_gives_alone(long_bark, greedy):
     """Greedy, and sampled too: each row draws from its own seeded generator."""
     long, short = prompts()

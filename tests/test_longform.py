@@ -164,6 +164,7 @@ def speaker_npz(run_cli, arctic, model_args, tmp_path):
     return tmp_path / "me.npz"
 
 
+@pytest.mark.slow
 def test_speak_command_end_to_end_with_the_tiny_bark(run_cli, speaker_npz, tiny, tmp_path):
     (tmp_path / "long.txt").write_text(LONG_TEXT, encoding="utf-8")
     arguments = ["--bark", tiny["bark"], "--device", "cpu", "--seed", "1", "--batch-size", "2", "--tries", "2",

@@ -152,6 +152,7 @@ def test_each_error_is_the_clients_own_exception(server, tmp_path, arctic_audio,
     assert all(isinstance(answers[text], bytes) for text in ("One.", "Two.")), answers  # both answered in full
 
 
+@pytest.mark.slow
 def test_streaming_to_a_file_starts_before_the_last_chunk_is_made(server, tmp_path, arctic_audio, monkeypatch):
     base, client, voice = consented_voice(server, tmp_path, arctic_audio)
     generations, original = [], generation.generate

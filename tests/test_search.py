@@ -65,6 +65,7 @@ def test_search_finds_the_closest_voice_and_never_loses_its_best(phrases, tiny, 
     assert all(length > 0 for length in lengths)
 
 
+@pytest.mark.slow
 def test_a_resumed_search_equals_an_uninterrupted_one_and_rescores_nothing(phrases, tiny, tmp_path, arctic):
     speaker = arctic_speech(arctic, pad_seconds=0)
     straight = search_voice(request_for(phrases, tiny, tmp_path, "straight", 3, "a.npz"), LevelStandIn(speaker),
@@ -148,6 +149,7 @@ def test_search_command_with_the_tiny_bark_rejects_silent_candidates_and_says_wh
     assert again.exit_code == 1 and "no candidate could be scored" in again.stderr
 
 
+@pytest.mark.slow
 def test_server_searches_in_its_queue_and_reports_the_best_so_far(client, phrases, arctic, monkeypatch, config):
     import time
 

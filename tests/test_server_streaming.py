@@ -42,6 +42,7 @@ def cache_files(config) -> set[str]:
     return {path.name for path in config.cache.glob("*")} if config.cache.exists() else set()
 
 
+@pytest.mark.slow
 def test_a_script_is_spoken_over_post_and_bad_scripts_are_4xx(two_speakers, config):
     client = two_speakers
     script = [{"speaker": "alice", "text": "Hello there."}, {"speaker": "bob", "text": "Hi alice."},

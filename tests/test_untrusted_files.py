@@ -199,6 +199,7 @@ def tampered_states(document: dict) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_a_tampered_search_state_is_one_line_and_nothing_leaves_work(searched, run_cli, tmp_path):
     work, arguments = searched
     state = work / "search.json"

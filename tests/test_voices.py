@@ -97,6 +97,7 @@ def phrases(tmp_path_factory, arctic_audio) -> Path:
     return phrases_file(tmp_path_factory.mktemp("voice-phrases") / "me.wav", arctic_audio)
 
 
+@pytest.mark.slow
 def test_recordings_to_a_voice_that_speak_uses(run_cli, phrases, tiny, tmp_path, bark_checks):
     result = run_cli(*train_arguments(phrases, tiny))
     assert result.exit_code == 0, result.output
@@ -123,6 +124,7 @@ def test_recordings_to_a_voice_that_speak_uses(run_cli, phrases, tiny, tmp_path,
     assert not [entry for entry in tmp_path.iterdir() if entry.name.startswith(".again.")]  # no staging left
 
 
+@pytest.mark.slow
 def test_a_resumed_training_equals_an_uninterrupted_one(run_cli, phrases, tiny, tmp_path, monkeypatch):
     from bark_clone.voices import checkpoint as voice_folder
 
@@ -240,6 +242,7 @@ def test_evaluate_puts_a_voices_prompt_and_its_adapters_side_by_side(run_cli, ph
     assert any(row["kind"] == "preset" for row in report["baselines"])
 
 
+@pytest.mark.slow
 def test_a_dataset_without_the_codes_column_still_trains_a_voice(run_cli, tiny, tmp_path, model_args):
     import builders
     import pyarrow.parquet as pq
