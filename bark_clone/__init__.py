@@ -26,7 +26,7 @@ _EXPORTS = {
     "make_speaker": "prompting.pipeline",
     "Models": "prompting.pipeline",
     "Speaker": "prompting.pipeline",
-    "SpeakerPrompt": "prompt",
+    "SpeakerPrompt": "prompting.format",
     "load_bark": "bark.core",
     "open_bark": "bark.core",
     "Bark": "bark.core",
@@ -36,7 +36,7 @@ _EXPORTS = {
     "Sampling": "options",
     "BarkOptions": "options",
     "ModelSources": "options",
-    "load_decoder": "decoders",
+    "load_decoder": "models.decoders",
     "speak_long": "speaking.longform",
     "SpeakingSession": "speaking.session",
     "SpeakingVoice": "speaking.longform",
@@ -45,7 +45,7 @@ _EXPORTS = {
     "speak_script": "speaking.script",
     "parse_script": "speaking.script",
     "ScriptLine": "speaking.script",
-    "load_recognizer": "speaking.recognizer",
+    "load_recognizer": "models.recognizer",
     "WordsCheck": "speaking.consistency",
     "error_rate": "speaking.words",
     "LongFormSettings": "requests",
@@ -60,15 +60,15 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
     from .bark.core import Bark, load_bark, open_bark  # noqa: F401
     from .bark.generation import Generation, generate, speak  # noqa: F401
-    from .decoders import load_decoder  # noqa: F401
     from .errors import UserError  # noqa: F401
+    from .models.decoders import load_decoder  # noqa: F401
+    from .models.recognizer import load_recognizer  # noqa: F401
     from .options import BarkOptions, ModelSources, Sampling  # noqa: F401
-    from .prompt import SpeakerPrompt  # noqa: F401
+    from .prompting.format import SpeakerPrompt  # noqa: F401
     from .prompting.pipeline import Models, Speaker, load_models, make_speaker  # noqa: F401
     from .requests import LongFormSettings, TrainVoiceRequest  # noqa: F401
     from .speaking.consistency import WordsCheck  # noqa: F401
     from .speaking.longform import SpeakingVoice, SpeakStopped, speak_long, speaker_reference  # noqa: F401
-    from .speaking.recognizer import load_recognizer  # noqa: F401
     from .speaking.script import ScriptLine, parse_script, speak_script  # noqa: F401
     from .speaking.session import SpeakingSession  # noqa: F401
     from .speaking.words import error_rate  # noqa: F401

@@ -45,7 +45,9 @@ DEFAULT_BENCH_ASR = "openai/whisper-large-v3"  # the benchmark's WER: Seed-TTS-e
 DEFAULT_SIM_MODEL = "microsoft/wavlm-base-plus-sv"  # the benchmark's SIM: WavLM with an x-vector head
 DEFAULT_DECODER = "encodec"  # fine codes -> audio (decoders.DECODERS): EnCodec's own decoder, as Bark ships
 
-DEFAULT_DTYPE = "auto"  # Bark's stages: the fastest precision that fits the device (devices.resolve_dtype)
+DTYPES = ("float32", "float16", "bfloat16")  # what Bark's stages can be cast to (models.devices picks among them)
+AUTO = "auto"  # the fastest of them on the device at hand
+DEFAULT_DTYPE = AUTO  # Bark's stages: the fastest precision that fits the device (devices.resolve_dtype)
 
 # Prompt policy.
 MIN_SPEECH_SECONDS = 1.0  # below this, the semantic/coarse ratio is unstable and the voice unrecognisable

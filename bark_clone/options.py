@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .constants import (
+    AUTO,
     DEFAULT_BARK,
     DEFAULT_DECODER,
     DEFAULT_DTYPE,
@@ -17,8 +18,8 @@ from .constants import (
     DEFAULT_HUBERT,
     DEFAULT_QUANTIZER,
     DEFAULT_VOCOS,
+    DTYPES,
 )
-from .devices import AUTO, DTYPES
 from .errors import UserError
 
 DECODER_NAMES = ("encodec", "vocos")  # decoders.DECODERS, named here so the CLI offers them without importing torch

@@ -84,7 +84,7 @@ def bench_make_speaker(models_paths: dict, work: Path, tiny: bool, repeats: int)
     """Warm latency by stage, against the bare HuBERT + quantizer + EnCodec passes on the same window; cold CLI."""
     import torch
 
-    from bark_clone.models import encodec_encode, hubert_features
+    from bark_clone.models.codecs import encodec_encode, hubert_features
     from bark_clone.prompting.pipeline import analyse, cut_window, load_models, make_speakers
     from quantizer.models import predict_tokens
 
@@ -135,7 +135,7 @@ def bench_long_inputs(models_paths: dict, work: Path, tiny: bool) -> dict:
 def machine(device) -> dict:
     import torch
 
-    from bark_clone.devices import cpu_description, native_bfloat16, resolve_dtype
+    from bark_clone.models.devices import cpu_description, native_bfloat16, resolve_dtype
 
     return {"cpu": cpu_description(), "native_bfloat16": native_bfloat16(), "auto_dtype": resolve_dtype("auto", device),
             "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),

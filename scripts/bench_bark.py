@@ -19,7 +19,7 @@ STAGES = ("semantic", "coarse", "fine", "decode")
 
 def device_dtypes(device) -> list[str]:
     """The dtypes worth timing on ``device``: float16 only where a GPU runs it (the CLI refuses it on CPU)."""
-    from bark_clone.devices import DTYPES
+    from bark_clone.constants import DTYPES
 
     return [dtype for dtype in DTYPES if device.type == "cuda" or dtype != "float16"]
 
@@ -32,8 +32,8 @@ def sample_texts(batch: int) -> list[str]:
 @contextlib.contextmanager
 def stage_clock(times: dict[str, float]):
     """Time the engine's stage functions (and the decoder) while ``generate`` runs."""
-    from bark_clone import decoders
     from bark_clone.bark import rows
+    from bark_clone.models import decoders
 
     targets = [(rows, "semantic_stage", "semantic"), (rows, "coarse_stage", "coarse"), (rows, "fine_stage", "fine"),
                (decoders.Decoder, "decode", "decode")]

@@ -20,7 +20,7 @@ def write_vocos(folder: Path, tiny: bool) -> Path:
     import torch
     import yaml
 
-    from bark_clone.vocos import CLASSES, vocos_network, vocos_settings
+    from bark_clone.models.vocos import CLASSES, vocos_network, vocos_settings
 
     sizes = VOCOS_SIZES[tiny]
     bandwidths = [1.5, 3.0, 6.0, 12.0]
@@ -60,9 +60,9 @@ def bench_decoders(encodec_folder: Path, work: Path, tiny: bool, device) -> dict
     import torch
     from bench_bark import device_dtypes
 
-    from bark_clone.decoders import Decoder
-    from bark_clone.models import encodec_decode, load_encodec
-    from bark_clone.vocos import decode_codes, load_vocos
+    from bark_clone.models.codecs import encodec_decode, load_encodec
+    from bark_clone.models.decoders import Decoder
+    from bark_clone.models.vocos import decode_codes, load_vocos
 
     codes = np.random.default_rng(0).integers(0, 1024, (8, FRAMES[tiny]))
     vocos_folder = write_vocos(work / "vocos", tiny)

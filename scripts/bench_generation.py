@@ -50,7 +50,7 @@ def bench_long_form(models_paths: dict, tiny: bool, device) -> dict:
     from bark_clone.audio.speaker_encoder import load_voice_encoder
     from bark_clone.audio.speech import load_vad
     from bark_clone.bark.core import load_bark
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
     from bark_clone.speaking.longform import LongFormSettings, speak_long
     from bark_clone.speaking.session import SpeakingSession
 

@@ -54,7 +54,7 @@ def child(mode: str, folder: str, device_name: str, dtype: str, extra: list[str]
 
         models = load_models(*extra[:3], device_name)
     if mode == "speak":
-        from bark_clone.prompt import SpeakerPrompt
+        from bark_clone.prompting.format import SpeakerPrompt
         from bark_clone.speaking.longform import LongFormSettings, speak_long
         from bark_clone.speaking.session import SpeakingSession
 

@@ -14,7 +14,7 @@ PROMPTS = 2  # voices (evaluate) or candidates (refine, search) per timed run
 
 
 def random_prompts(count: int, seed: int) -> list:
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     rng = np.random.default_rng(seed)
     return [SpeakerPrompt.from_streams(rng.integers(0, 10_000, 200), rng.integers(0, 1024, (8, 300)))

@@ -53,7 +53,7 @@ def synthetic_voice(folder: Path, bark_folder: Path, prompt, seed: int) -> None:
 
 def speakers_folder(root: Path, bark_folder: Path, voice_folders: int = 2) -> list[str]:
     """8 speakers: prompts and ``voice_folders`` voice folders (the last ones); returns their names."""
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     rng = np.random.default_rng(0)
     names = []

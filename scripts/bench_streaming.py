@@ -38,7 +38,7 @@ def bench_streaming(bark_folders: dict[str, object], device) -> dict:
     from bark_clone.audio.speaker_encoder import load_voice_encoder
     from bark_clone.audio.speech import load_vad
     from bark_clone.bark.core import load_bark
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     listeners = (load_voice_encoder(device), load_vad())
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ BATCH = (2, 4)
 def synthetic_pieces(seconds: float, count: int, seed: int = 0):
     """Random streams shaped like make-speaker's pieces (7 s of history, then ``seconds`` of speech)."""
     from bark_clone.constants import semantic_length_for_frames
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
     from bark_clone.voices.data import Piece
 
     rng = np.random.default_rng(seed)

@@ -34,7 +34,7 @@ def transformers_generate(bark, texts: list[str], voice=None, seed: int | None =
 
     import torch
 
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     configs = copy.deepcopy(bark.configs)
     if max_semantic_tokens is not None:

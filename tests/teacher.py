@@ -12,7 +12,7 @@ import numpy as np
 import soundfile
 import torch
 
-from bark_clone.models import load_hubert
+from bark_clone.models.codecs import load_hubert
 from bark_clone.training.features import clip_features
 from quantizer.models import token_frame_indices
 

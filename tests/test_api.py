@@ -27,7 +27,7 @@ def test_public_names_are_listed_typed_and_documented():
             assert value.__doc__, f"bark_clone.{name} has no docstring"
     for function in (bark_clone.load_models, bark_clone.make_speaker, bark_clone.load_bark, bark_clone.speak):
         assert "return" in function.__annotations__, f"{function.__name__} has no return annotation"
-    assert bark_clone.SpeakerPrompt.__module__ == "bark_clone.prompt"
+    assert bark_clone.SpeakerPrompt.__module__ == "bark_clone.prompting.format"
 
 
 def test_importing_the_package_loads_no_model_code():

@@ -94,8 +94,8 @@ def test_both_list_formats_and_their_bad_rows(tmp_path):
 
 
 def test_the_meters_load_from_folders_saved_with_save_pretrained(tmp_path, monkeypatch):
-    from bark_clone import models
-    from bark_clone.speaking.recognizer import load_recognizer
+    from bark_clone.models import loading as models
+    from bark_clone.models.recognizer import load_recognizer
 
     verifier = load_verifier(str(build_verifier(tmp_path / "sv")), "cpu")
     speech = espeak(SENTENCES[0], "en-us+f4")

@@ -13,7 +13,7 @@ from bark_clone.bark.core import load_bark
 from bark_clone.bark.engine import CausalStage, FineStage
 from bark_clone.bark.generation import generate, semantic_until_end
 from bark_clone.options import Sampling
-from bark_clone.prompt import SpeakerPrompt
+from bark_clone.prompting.format import SpeakerPrompt
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ def test_split_onto_the_output_is_refused_before_speaking(run_cli, tmp_path):
 def a_prompt():
     import numpy as np
 
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     rng = np.random.default_rng(0)
     fine = rng.integers(0, 1024, (8, 300))

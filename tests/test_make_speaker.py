@@ -226,7 +226,7 @@ def test_bad_input_gets_one_line_no_traceback_and_nothing_written(run_cli, model
 
 def test_library_use_from_a_notebook(models, arctic, tmp_path):
     """The same pipeline without the CLI: load the models once, make a prompt, save it."""
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
     from bark_clone.prompting.pipeline import make_speaker
 
     speaker = make_speaker(arctic, models, max_seconds=14.0)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from bark_clone import models as bark_models
 from bark_clone.errors import UserError
-from bark_clone.models import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
+from bark_clone.models import codecs
+from bark_clone.models import loading as bark_models
+from bark_clone.models.codecs import encodec_decode, encodec_encode, hubert_features, load_encodec, load_hubert
 
 
 def test_hubert_features_equal_hidden_state_9_of_the_full_model(tiny, arctic_audio):
@@ -35,8 +36,8 @@ def test_long_audio_goes_through_hubert_in_chunks_with_context(tiny, monkeypatch
     samples = speech_like(12.0)
     hubert = load_hubert(str(tiny["hubert"]), torch.device("cpu"))
     whole = hubert_features(hubert, samples)
-    monkeypatch.setattr(bark_models, "HUBERT_CHUNK_SECONDS", 3.0)
-    monkeypatch.setattr(bark_models, "HUBERT_CONTEXT_SECONDS", 1.0)
+    monkeypatch.setattr(codecs, "HUBERT_CHUNK_SECONDS", 3.0)
+    monkeypatch.setattr(codecs, "HUBERT_CONTEXT_SECONDS", 1.0)
     calls = []
     original = hubert.model.forward
     monkeypatch.setattr(hubert.model, "forward", lambda *a, **k: calls.append(a[0].shape[-1]) or original(*a, **k))
@@ -105,7 +106,7 @@ def test_hub_id_loads_from_the_cache_offline_and_records_the_commit(tiny, tmp_pa
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     env = {**os.environ, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
-    code = ("import torch; from bark_clone.models import load_hubert; "
+    code = ("import torch; from bark_clone.models.codecs import load_hubert; "
             "loaded = load_hubert('test-org/tiny-hubert', torch.device('cpu')); print(loaded.revision)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -56,7 +56,7 @@ def test_train_voice_offers_only_the_precisions_it_trains_in(run_cli, tiny):
 
 
 def fake_cpu(monkeypatch, flags: set[str]) -> None:
-    from bark_clone import devices
+    from bark_clone.models import devices
 
     devices.cpu_flags.cache_clear()
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset(flags))
@@ -65,7 +65,7 @@ def fake_cpu(monkeypatch, flags: set[str]) -> None:
 @pytest.mark.parametrize("flags, expected", [({"avx2", "fma"}, "float32"), ({"avx2", "avx512_bf16"}, "bfloat16"),
                                              ({"amx_bf16"}, "bfloat16"), ({"asimd", "bf16"}, "bfloat16")])
 def test_auto_precision_follows_the_cpu(flags, expected, monkeypatch):
-    from bark_clone.devices import native_bfloat16, resolve_dtype
+    from bark_clone.models.devices import native_bfloat16, resolve_dtype
 
     fake_cpu(monkeypatch, flags)
     assert resolve_dtype("auto", "cpu") == expected and native_bfloat16() == (expected == "bfloat16")

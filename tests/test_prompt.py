@@ -11,7 +11,7 @@ import pytest
 from hostile import Exploit
 
 from bark_clone.errors import UserError
-from bark_clone.prompt import SpeakerPrompt, bark_usage, check_arrays
+from bark_clone.prompting.format import SpeakerPrompt, bark_usage, check_arrays
 
 
 def _valid(n_frames: int = 300, seed: int = 0) -> SpeakerPrompt:

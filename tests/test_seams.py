@@ -68,14 +68,14 @@ def test_option_objects_are_built_by_keyword_and_checked_once():
         BarkOptions(decoder="wavenet")
     with pytest.raises(UserError, match="--dtype float8"):
         BarkOptions(dtype="float8")
-    from bark_clone.decoders import DECODERS
+    from bark_clone.models.decoders import DECODERS
     from bark_clone.options import DECODER_NAMES
 
     assert tuple(DECODERS) == DECODER_NAMES
 
 
 def test_speak_with_top_p_and_with_vocos(run_cli, arctic, model_args, tiny, vocos_folder, tmp_path):
-    from bark_clone.vocos import decode_codes, load_vocos
+    from bark_clone.models.vocos import decode_codes, load_vocos
 
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     common = ["speak", "me.npz", "Hello there.", "--bark", tiny["bark"], "--device", "cpu", "--tries", "1",
@@ -97,7 +97,7 @@ def test_speak_with_top_p_and_with_vocos(run_cli, arctic, model_args, tiny, voco
     assert result.exit_code == 2 and "0<x<=1" in result.output and not (tmp_path / "zero.wav").exists()
     # the decode command: a prompt's codes through Vocos, exactly as the decoder computes them
     assert run_cli("decode", "me.npz", "me-vocos.wav", "--decoder", "vocos", "--vocos", vocos_folder).exit_code == 0
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     expected = decode_codes(load_vocos(str(vocos_folder)), SpeakerPrompt.load(tmp_path / "me.npz").fine_codes)
     heard, rate = soundfile.read(tmp_path / "me-vocos.wav", dtype="float32")
@@ -105,10 +105,10 @@ def test_speak_with_top_p_and_with_vocos(run_cli, arctic, model_args, tiny, voco
 
 
 def test_the_server_decodes_and_samples_as_configured(config, hub, arctic, vocos_folder):
+    from bark_clone.models.vocos import decode_codes, load_vocos
     from bark_clone.server.app import create_app
     from bark_clone.server.service import ModelHub
     from bark_clone.server.speaking import generation_identity
-    from bark_clone.vocos import decode_codes, load_vocos
 
     vocos = replace(config, bark=replace(config.bark, decoder="vocos", vocos=str(vocos_folder)))
     nucleus = replace(config, sampling=Sampling(top_p=0.5))
@@ -121,7 +121,7 @@ def test_the_server_decodes_and_samples_as_configured(config, hub, arctic, vocos
                        ).status_code == 201
     preview = client.get("/speakers/me/preview.wav")
     assert preview.status_code == 200
-    from bark_clone.prompt import SpeakerPrompt
+    from bark_clone.prompting.format import SpeakerPrompt
 
     expected = decode_codes(load_vocos(str(vocos_folder)), SpeakerPrompt.load(config.speakers / "me.npz").fine_codes)
     heard, _ = soundfile.read(io.BytesIO(preview.content), dtype="float32")

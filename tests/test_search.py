@@ -12,7 +12,7 @@ from recordings import RATE, Layout, main_speaker_phrase, silence
 from standins import LevelStandIn, arctic_speech, prompt_level
 
 from bark_clone.options import BarkOptions, ModelSources
-from bark_clone.prompt import SpeakerPrompt
+from bark_clone.prompting.format import SpeakerPrompt
 from bark_clone.requests import SearchRequest
 from bark_clone.search.command import search_voice
 

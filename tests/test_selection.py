@@ -134,7 +134,7 @@ def test_no_usable_window_is_a_clear_error(run_cli, model_args, arctic_audio, tm
 
 @pytest.mark.slow
 def test_evaluate_reports_prompts_and_every_baseline(run_cli, model_args, tiny, arctic, tmp_path, monkeypatch):
-    from bark_clone import models
+    from bark_clone.models import codecs as models
 
     assert run_cli("make-speaker", arctic, "-o", "me.npz", *model_args).exit_code == 0
     model_paths = dict(zip(model_args[0::2], model_args[1::2]))

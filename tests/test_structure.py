@@ -42,10 +42,9 @@ LAYERS = [
     {"voices"},
     {"bark"},
     {"prompting"},
-    {"prompt"},
     {"audio"},
-    {"constants", "datasets", "decoders", "devices", "errors", "files", "models", "options", "progress", "requests",
-     "vocos"},
+    {"models"},
+    {"constants", "datasets", "errors", "files", "options", "progress", "requests"},
 ]
 RANK = {room: index for index, rooms in enumerate(LAYERS) for room in rooms}
 FACADE = {"bark_clone", "bark_clone.__main__"}  # the public API and ``python -m``: above every layer

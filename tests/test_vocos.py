@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from bark_clone.errors import UserError
-from bark_clone.vocos import decode_codes, load_vocos
+from bark_clone.models.vocos import decode_codes, load_vocos
 
 BANDWIDTHS = [1.5, 3.0, 6.0, 12.0]
 SIZES = {"input_channels": 32, "dim": 48, "intermediate_dim": 96, "num_layers": 3}
@@ -106,7 +106,7 @@ def test_vocos_checkpoints_are_read_as_data(tmp_path):
 
 
 def test_a_vocos_hub_id_offline_is_the_offline_message(monkeypatch):
-    from bark_clone import models
+    from bark_clone.models import loading as models
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     models.hub_offline.cache_clear()

@@ -19,7 +19,7 @@ from trained_voices import adapter_tensors, phrases_file, train_arguments
 from bark_clone.bark.core import load_bark
 from bark_clone.bark.generation import generate, semantic_until_end
 from bark_clone.bark.layouts import coarse_windows, fine_windows, flatten_coarse
-from bark_clone.prompt import SpeakerPrompt
+from bark_clone.prompting.format import SpeakerPrompt
 
 
 @pytest.fixture(scope="module")

@@ -119,7 +119,7 @@ def test_the_best_try_rule():
 def test_real_recognizers_load_from_folders_and_transcribe_speech(build, tmp_path, arctic):
     import torch
 
-    from bark_clone.speaking.recognizer import load_recognizer
+    from bark_clone.models.recognizer import load_recognizer
 
     recognizer = load_recognizer(str(build(tmp_path / "asr")), torch.device("cpu"))
     samples, rate = soundfile.read(arctic, dtype="float32")
@@ -176,7 +176,7 @@ def whisper_folder(tmp_path_factory):
 
 def test_a_chunk_longer_than_whispers_decoder_is_heard_in_parts(whisper_folder, arctic_audio, monkeypatch):
     """The tiny Whisper's decoder holds 64 positions: a 300-character chunk would ask for about 158 tokens."""
-    from bark_clone.speaking.recognizer import load_recognizer
+    from bark_clone.models.recognizer import load_recognizer
 
     recognizer = load_recognizer(str(whisper_folder), "cpu")
     model, asked = recognizer.loaded.model, []

@@ -11,7 +11,7 @@ from ..constants import (
     semantic_length_for_frames,
 )
 from ..errors import UserError
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 
 
 def prompt_from_generation(generation, max_seconds: float = DEFAULT_MAX_SECONDS) -> SpeakerPrompt:

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 from ..constants import CODEC_SAMPLE_RATE, DEFAULT_BARK, DEFAULT_DECODER, DEFAULT_VOCOS
-from ..decoders import Decoder, load_decoder
-from ..devices import resolve_dtype
 from ..errors import UserError
-from ..models import Loaded, hub_offline, load_pretrained, offline_hint
+from ..models.decoders import Decoder, load_decoder
+from ..models.devices import resolve_dtype
+from ..models.loading import Loaded, hub_offline, load_pretrained, offline_hint
 from ..options import BarkOptions
-from ..prompt import KEYS, SpeakerPrompt
+from ..prompting.format import KEYS, SpeakerPrompt
 
 GENERATION_STAGES = ("semantic", "coarse_acoustics", "fine_acoustics")  # the transformers; the codec stays float32
 
@@ -105,7 +105,7 @@ def open_bark(options: BarkOptions, device=None) -> Bark:
     import torch
     from transformers import BarkModel
 
-    from ..models import resolve_device
+    from ..models.loading import resolve_device
 
     device = torch.device(device) if device is not None else resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..constants import SEMANTIC_VOCAB_SIZE
 from ..options import DEFAULT_SAMPLING, Sampling
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 from .core import Bark
 from .sampling import Draws
 

@@ -20,7 +20,7 @@ from ..constants import (
     SEMANTIC_TO_COARSE_RATIO,
     SEMANTIC_VOCAB_SIZE,
 )
-from ..prompt import coarse_history_lengths
+from ..prompting.format import coarse_history_lengths
 
 # suno's settings, as transformers' Bark generation configs ship them (checked against them in the tests)
 COARSE_SEMANTIC_PAD = 12_048  # fills the semantic window past the text's end

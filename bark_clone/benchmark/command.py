@@ -132,7 +132,7 @@ def run_benchmark(request: BenchmarkRequest, progress: bool = True) -> dict[str,
     """Speak the list with every system, score each row as it finishes (a rerun continues), write the report;
     the report's summary."""
     from ..bark.core import open_bark
-    from ..models import resolve_device
+    from ..models.loading import resolve_device
     from ..progress import progress_bar
     from ..prompting.pipeline import load_models
     from ..voices.switch import VoiceSwitch

@@ -72,7 +72,7 @@ def load_verifier(source: str, device) -> SpeakerVerifier:
     is refused: transformers would give it a random one)."""
     from transformers import AutoFeatureExtractor, WavLMForXVector
 
-    from ..models import hub_offline, load_pretrained
+    from ..models.loading import hub_offline, load_pretrained
 
     loaded = load_pretrained(source, ("wavlm",), WavLMForXVector, "a speaker-verification model", "--sim-model",
                              device)
@@ -120,7 +120,7 @@ class Meters:
 
 def load_meters(wer_model: str, sim_model: str, device) -> Meters:
     from ..audio.speaker_encoder import load_voice_encoder
-    from ..speaking.recognizer import load_recognizer
+    from ..models.recognizer import load_recognizer
 
     return Meters(load_recognizer(wer_model, device, beams=WHISPER_BEAMS), load_verifier(sim_model, device),
                   load_voice_encoder(device), wer_model, sim_model)

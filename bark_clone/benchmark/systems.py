@@ -60,7 +60,7 @@ def our_prompt(row: Row, context: Context) -> Voiced:
 def method_one(row: Row, context: Context) -> Voiced:
     """Semantic tokens from the prompt's transcript (Bark's text model), codes from its audio (Bark's codec)."""
     from ..evaluate.evaluation import transcript_prompt
-    from ..models import encodec_encode
+    from ..models.codecs import encodec_encode
     from ..prompting.pipeline import cut_window
 
     recording = context.recording(row)

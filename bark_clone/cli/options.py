@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from ..constants import DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, MAX_SEED
-from ..devices import AUTO, DTYPES
+from ..constants import AUTO, DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, DTYPES, MAX_SEED
 from ..options import DECODER_NAMES, Sampling
 from ..requests import VOICE_DTYPES
 

@@ -83,7 +83,7 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
 def inspect(speaker: str, as_json: bool) -> None:
     """Check a speaker prompt the way Bark will, and show how much of it Bark reads. Exit 1 if Bark would reject it."""
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
-    from ..prompt import bark_usage, check_arrays, read_prompt_arrays
+    from ..prompting.format import bark_usage, check_arrays, read_prompt_arrays
 
     arrays = read_prompt_arrays(speaker)
     checks = check_arrays(arrays)
@@ -129,10 +129,10 @@ def decode(speaker: str, out: str, encodec: str, device: str, decoder: str, voco
     """Decode a prompt's codes to a 24 kHz WAV, to hear what the prompt holds."""
     from ..audio.sound import wav_bytes
     from ..constants import CODEC_SAMPLE_RATE
-    from ..decoders import load_decoder
     from ..files import check_output_path, write_files_atomically
-    from ..models import resolve_device
-    from ..prompt import SpeakerPrompt
+    from ..models.decoders import load_decoder
+    from ..models.loading import resolve_device
+    from ..prompting.format import SpeakerPrompt
 
     check_output_path(Path(out), force, ".wav")
     prompt = SpeakerPrompt.load(speaker)

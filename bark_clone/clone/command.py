@@ -67,8 +67,8 @@ def check_request(request: MakeSpeakerRequest) -> None:
 def checked_consents(request: MakeSpeakerRequest, groups: list[list[Path]], models) -> dict:
     """``--consent`` checked against each group's first recording (``UserError`` naming the failed check, before
     anything is written); what was checked, by the group's first recording."""
+    from ..models.recognizer import load_recognizer
     from ..speaking.consent import check_consent
-    from ..speaking.recognizer import load_recognizer
 
     recognizer = load_recognizer(request.asr, models.hubert.device) if request.asr else None
     consent = Path(request.consent)

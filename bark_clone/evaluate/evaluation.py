@@ -20,7 +20,7 @@ from ..errors import UserError
 from ..files import write_files_atomically
 from ..options import DEFAULT_SAMPLING, Sampling
 from ..progress import progress_bar
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 from ..requests import EvaluateRequest
 from ..voices.folder import open_speaker
 from ..voices.switch import VoiceSwitch
@@ -162,7 +162,7 @@ def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:
     """Each ``--quantizer``'s prompt and method 1, all from the one window make-speaker would choose."""
-    from ..models import encodec_encode, load_hubert
+    from ..models.codecs import encodec_encode, load_hubert
     from ..prompting.pipeline import Models, choose_windows, cut_window, prompt_from_window
     from ..prompting.quantizers import load_quantizer
 
@@ -201,7 +201,7 @@ def run_evaluation(request: EvaluateRequest) -> dict[str, Any]:
     """Every prompt and baseline speaks the same sentences with the same seed; writes and returns the report."""
     from ..audio.speaker_encoder import load_voice_encoder
     from ..audio.speech import load_vad
-    from ..models import resolve_device
+    from ..models.loading import resolve_device
 
     if not 1 <= request.sentences <= len(EVALUATION_SENTENCES):
         raise UserError(f"--sentences must lie in 1..{len(EVALUATION_SENTENCES)}")

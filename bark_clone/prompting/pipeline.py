@@ -30,8 +30,9 @@ from ..constants import (
 )
 from ..errors import UserError
 from ..files import file_sha256, json_bytes, write_files_atomically
-from ..models import Loaded, encodec_encode, hubert_features, load_encodec, load_hubert, resolve_device
-from ..prompt import SpeakerPrompt, bark_usage
+from ..models.codecs import encodec_encode, hubert_features, load_encodec, load_hubert
+from ..models.loading import Loaded, resolve_device
+from .format import SpeakerPrompt, bark_usage
 from .quantizers import Quantizer, load_quantizer
 from .selection import Candidate, profile_recording, rank_windows
 

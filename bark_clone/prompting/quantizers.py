@@ -12,7 +12,7 @@ from quantizer.models import QuantizerFormatError
 
 from ..errors import UserError
 from ..files import file_sha256
-from ..models import hub_offline, hub_revision, offline_hint, silence_hub_logging
+from ..models.loading import hub_offline, hub_revision, offline_hint, silence_hub_logging
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 
 BOOTSTRAP_SENTENCES = [  # held out from the scoring sentences, so a bootstrap is not scored on its own words
     "Every morning the baker opens the shop before the sun is up, and the street smells of bread.",

@@ -126,7 +126,7 @@ def write_searched_voice(output: Path, voice, prompt, sidecar: dict[str, Any]) -
 def best_sidecar(best, state, recordings, models, search: dict[str, Any]) -> dict[str, Any]:
     """The sidecar of the search's result: its lineage, score parts, the search, the sources and the models."""
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
-    from ..prompt import bark_usage
+    from ..prompting.format import bark_usage
 
     n_tokens, n_frames = len(best.prompt.semantic_tokens), best.prompt.fine_codes.shape[1]
     sidecar = {

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..files import figure_png, json_bytes, read_json_file, write_files_atomically
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 from .candidates import Candidate
 
 STATE_FILE = "search.json"

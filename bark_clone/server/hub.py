@@ -47,8 +47,8 @@ class ModelHub:
 
     def decoder(self):
         """What turns a speaker's codes into its preview: Bark's decoder (EnCodec: the make-speaker one)."""
-        from ..decoders import load_decoder
-        from ..models import resolve_device
+        from ..models.decoders import load_decoder
+        from ..models.loading import resolve_device
 
         options = self.config.bark
         codec = self.speaker_models().encodec if options.decoder == "encodec" else None
@@ -92,7 +92,7 @@ class ModelHub:
         """The speaker encoder and the VAD that judge long-form chunks (the make-speaker ones, when loaded)."""
         from ..audio.speaker_encoder import load_voice_encoder
         from ..audio.speech import load_vad
-        from ..models import resolve_device
+        from ..models.loading import resolve_device
 
         with self._lock:
             if self._speaker_models is not None:
@@ -103,9 +103,9 @@ class ModelHub:
 
     def words(self):
         """The words check every /speak job uses (``WordsCheck``), or None when it is off."""
-        from ..models import resolve_device
+        from ..models.loading import resolve_device
+        from ..models.recognizer import load_recognizer
         from ..speaking.consistency import WordsCheck
-        from ..speaking.recognizer import load_recognizer
 
         with self._lock, self.unusable("speech recognizer"):
             if not self._words:

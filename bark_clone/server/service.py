@@ -52,7 +52,7 @@ class ServiceConfig:
 
     @property
     def words_enabled(self) -> bool:
-        from ..speaking.recognizer import words_wanted
+        from ..models.recognizer import words_wanted
 
         return words_wanted(self.check_words, self.asr)
 

@@ -100,7 +100,7 @@ class SpeakerFolder:
 
     def read_prompt(self, name: str):
         """The speaker's prompt; 404 (naming only the speaker) if it disappeared, e.g. deleted while queued."""
-        from ..prompt import SpeakerPrompt
+        from ..prompting.format import SpeakerPrompt
 
         npz, _ = self.existing(name)
         try:

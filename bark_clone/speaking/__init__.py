@@ -6,7 +6,6 @@
 - ``session``: ``SpeakingSession``: what every job of a process shares (Bark, listeners, words check, generator).
 - ``command``: ``bark-clone speak`` as a library call: inputs checked before any model loads, outputs written.
 - ``script``: scripts of ``NAME: text`` lines, each in its speaker's voice, paragraphs as longer pauses.
-- ``recognizer``: the words check's recognizers (Whisper, CTC), loaded and warmed up like every model.
 - ``words``: the word (or character) error rate, with jiwer, after a shared normalisation.
 - ``report``: the long-form report (chunks, tries, flags) and its summary.
 - ``consent``: a recorded consent checked: its speaker against the sample's, its words against the statement.

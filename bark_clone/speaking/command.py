@@ -62,8 +62,8 @@ def settings_for(request: SpeakRequest):
 def words_check(request: SpeakRequest, device):
     """The words check the request asks for, its recognizer loaded (None when it is off: by default it is on when
     ``--asr`` is given or the default recognizer is in the local cache)."""
+    from ..models.recognizer import load_recognizer, words_wanted
     from .consistency import WordsCheck
-    from .recognizer import load_recognizer, words_wanted
 
     if not words_wanted(request.long_form.check_words, request.asr):
         return None
@@ -93,7 +93,7 @@ def run_speak(request: SpeakRequest, progress: bool = True, warn=None, on_piece=
     from ..audio.sound import encoded_audio
     from ..bark.core import open_bark
     from ..files import json_bytes, write_files_atomically
-    from ..models import resolve_device
+    from ..models.loading import resolve_device
     from .session import SpeakingSession
 
     if request.script is None and (request.voices or request.split is not None):

@@ -15,7 +15,7 @@ from ..constants import CODEC_SAMPLE_RATE
 from ..errors import UserError
 from ..options import Sampling
 from ..progress import progress_bar
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 from ..requests import LongFormSettings
 from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_window
 

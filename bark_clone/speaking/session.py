@@ -7,8 +7,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .consistency import WordsCheck
 from . import longform
+from .consistency import WordsCheck
 from .longform import SpeakingVoice, speaker_reference
 
 

@@ -22,7 +22,8 @@ from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_SAMPLE_RATE, SEMANTIC_RATE_
 from ..datasets import FEATURES, Dataset, check_lengths, check_tokens, decode_flac
 from ..errors import UserError
 from ..files import json_bytes, json_text, parse_json, write_files_atomically
-from ..models import Loaded, hubert_features
+from ..models.codecs import hubert_features
+from ..models.loading import Loaded
 from ..progress import progress_bar
 
 INFO = "info.json"

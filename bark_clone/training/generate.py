@@ -19,9 +19,9 @@ from ..bark.core import Bark, load_bark
 from ..bark.generation import generate
 from ..constants import CODEC_SAMPLE_RATE
 from ..datasets import create_dataset, flac_bytes, join_dataset
-from ..devices import resolve_dtype
 from ..errors import UserError
-from ..models import resolve_device
+from ..models.devices import resolve_dtype
+from ..models.loading import resolve_device
 from ..options import Sampling
 from ..progress import progress_bar
 from ..requests import GenerateOptions

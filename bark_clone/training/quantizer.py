@@ -28,7 +28,8 @@ from ..constants import HUBERT_FRAME_RATE_HZ, HUBERT_LAYER, SEMANTIC_RATE_HZ, SE
 from ..datasets import FEATURES, Dataset, open_dataset
 from ..errors import UserError
 from ..files import check_folder_output, holds_only, write_files_atomically
-from ..models import load_hubert, resolve_device
+from ..models.codecs import load_hubert
+from ..models.loading import resolve_device
 from ..progress import progress_bar
 from ..requests import TrainRequest
 from .features import FeatureCache, ensure_features, load_clips

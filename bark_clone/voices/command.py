@@ -54,7 +54,7 @@ def dataset_rows(root: Path, encodec_loader: Callable[[], Any], skipped: list[st
     and its reason added to ``skipped``."""
     from ..constants import CODEC_FRAME_RATE_HZ, SEMANTIC_RATE_HZ
     from ..datasets import check_codes, check_lengths, check_tokens, decode_flac, open_dataset
-    from ..models import encodec_encode
+    from ..models.codecs import encodec_encode
 
     dataset, rows = open_dataset(root), []
     skipped = [] if skipped is None else skipped
@@ -129,7 +129,7 @@ def stage_tasks(stages: tuple[str, ...], training: list[Piece], held_out: list[P
 def training_dtype(dtype: str, device) -> str:
     """What --dtype means for training: bfloat16 (autocast) or float32; auto takes bfloat16 where the device computes
     it natively (a float16 GPU trains in float32: autocast in float16 would need a loss scaler)."""
-    from ..devices import resolve_dtype
+    from ..models.devices import resolve_dtype
 
     resolved = resolve_dtype(dtype, device)
     return resolved if resolved in ("float32", "bfloat16") else "float32"
@@ -144,7 +144,7 @@ def train_voice(request: TrainVoiceRequest, progress: bool = True, warn: Callabl
 
     from ..bark.core import load_bark
     from ..files import json_text
-    from ..models import resolve_device
+    from ..models.loading import resolve_device
     from .checkpoint import load_checkpoint
     from .folder import STAGES, voice_document
     from .switch import base_fingerprints, stage_sha256

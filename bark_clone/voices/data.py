@@ -13,7 +13,7 @@ import numpy as np
 from ..bark.layouts import FINE_HISTORY, CoarseWindow, FineWindow, coarse_windows, fine_windows
 from ..constants import CODEC_FRAME_RATE_HZ, MIN_SPEECH_SECONDS, semantic_length_for_frames
 from ..errors import UserError
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 
 PIECE_SECONDS = 10.0  # at most this long: Bark speaks at most about 14 s at a time
 HISTORY_SECONDS = FINE_HISTORY / CODEC_FRAME_RATE_HZ + 0.2  # every stage's history (the fine model's 512 frames)

@@ -18,7 +18,7 @@ from typing import Any
 from ..constants import MAX_SIDECAR_BYTES, VERSION
 from ..errors import UserError
 from ..files import read_json_file
-from ..prompt import SpeakerPrompt
+from ..prompting.format import SpeakerPrompt
 from .adapters import CONFIG_FILE, WEIGHTS_FILE, Adapter, read_adapter
 
 VOICE_FILE = "voice.json"

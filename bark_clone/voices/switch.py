@@ -8,9 +8,9 @@ import hashlib
 import threading
 from typing import Any
 
-from ..devices import DTYPES
+from ..constants import DTYPES
 from ..errors import UserError
-from ..models import Loaded
+from ..models.loading import Loaded
 from .adapters import Adapter, attach
 from .folder import STAGES, Voice
 

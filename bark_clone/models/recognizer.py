@@ -12,7 +12,7 @@ import numpy as np
 from ..constants import HUBERT_SAMPLE_RATE
 from ..errors import UserError
 from ..files import read_json_file
-from ..models import Loaded, load_pretrained
+from .loading import Loaded, load_pretrained
 
 WHAT = "a speech recognizer (Whisper, or a CTC model such as wav2vec2)"
 MAX_WHISPER_TOKENS = 440  # Whisper's decoder holds 448 positions, a few of them its start tokens
@@ -124,7 +124,7 @@ def load_recognizer(source: str, device, beams: int = 1) -> Recognizer:
     """A recognizer from a hub id or a folder holding the model, its feature extractor and its tokenizer files."""
     from transformers import AutoProcessor
 
-    from ..models import hub_offline
+    from .loading import hub_offline
 
     local = Path(source).expanduser()
     for name in ("config.json", "generation_config.json"):  # transformers reads them whole: bounded first

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import (
+from ..constants import (
     BARK_COARSE_RATIO,
     BARK_FINE_HISTORY_FRAMES,
     BARK_MAX_COARSE_HISTORY,
@@ -26,8 +26,8 @@ from .constants import (
     SEMANTIC_VOCAB_SIZE,
     semantic_length_for_frames,
 )
-from .errors import UserError
-from .files import npz_bytes, write_files_atomically
+from ..errors import UserError
+from ..files import npz_bytes, write_files_atomically
 
 KEYS = ("semantic_prompt", "coarse_prompt", "fine_prompt")
 

@@ -8,10 +8,9 @@ import platform
 import warnings
 from pathlib import Path
 
-from .errors import Advice
+from ..constants import AUTO
+from ..errors import Advice
 
-DTYPES = ("float32", "float16", "bfloat16")  # what Bark's stages can be cast to
-AUTO = "auto"
 NATIVE_BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX-512 BF16 and AMX; Arm's FEAT_BF16 ("bf16")
 # Measured on an AMD EPYC with AVX2 only (issue 26; this project's CI machines vary): bfloat16 matrix products at
 # 0.8 GFLOP/s against 81 for float32. On CPUs with AVX-512 BF16 or AMX, bfloat16 is the faster of the two.

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .constants import CODEBOOK_SIZE, CODEC_BANDWIDTH_KBPS, CODEC_HOP_LENGTH, DEFAULT_VOCOS, N_FINE_CODEBOOKS
-from .errors import UserError
-from .files import read_regular_file
+from ..constants import CODEBOOK_SIZE, CODEC_BANDWIDTH_KBPS, CODEC_HOP_LENGTH, DEFAULT_VOCOS, N_FINE_CODEBOOKS
+from ..errors import UserError
+from ..files import read_regular_file
 
 CONFIG_NAME, WEIGHTS_NAME = "config.yaml", "pytorch_model.bin"
 MAX_CONFIG_BYTES = 64 * 1024
@@ -161,7 +161,7 @@ def vocos_settings(document: Any, where: str) -> dict[str, Any]:
 
 def _fetch(source: str, name: str, limit: int) -> bytes:
     """One file of a Vocos checkpoint (a folder or a hub id), read bounded and only when it is a regular file."""
-    from .models import REPO_ID, hub_offline, offline_hint
+    from .loading import REPO_ID, hub_offline, offline_hint
 
     folder = Path(source).expanduser()
     if folder.exists():
@@ -224,7 +224,7 @@ def load_vocos(source: str = DEFAULT_VOCOS, device=None):
     import torch
     import yaml
 
-    from .models import Loaded, hub_revision
+    from .loading import Loaded, hub_revision
 
     where = f"--vocos {source}"
     try:

@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .constants import CODEC_HOP_LENGTH, DEFAULT_VOCOS
-from .errors import UserError
+from ..constants import CODEC_HOP_LENGTH, DEFAULT_VOCOS
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Decoder:
 
 def encodec_decoder(codec, source: str | None = None, device=None) -> Decoder:
     """EnCodec's decoder: ``codec`` a loaded EnCodec (``models.Loaded``), or None to load ``source``."""
-    from .models import encodec_decode, load_encodec
+    from .codecs import encodec_decode, load_encodec
 
     codec = codec if codec is not None else load_encodec(source, device)
 
