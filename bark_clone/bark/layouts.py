@@ -108,6 +108,15 @@ def coarse_windows(semantic: np.ndarray, coarse_codes: np.ndarray, split_token: 
     return windows
 
 
+def fine_passes(n_history: int, n_new: int, total: int) -> list[tuple[int, int]]:
+    """The fine loop's passes over a buffer of ``total`` frames (``n_history`` of history, ``n_new`` new, padded to
+    at least a window): each pass's first frame and the first frame it writes (the generation loops and the
+    adapters' examples both plan with this)."""
+    count = max(0, math.ceil((n_new - (FINE_WINDOW - n_history)) / FINE_HISTORY)) + 1
+    return [(min(index * FINE_HISTORY, total - FINE_WINDOW),
+             min(n_history + index * FINE_HISTORY, total - FINE_HISTORY)) for index in range(count)]
+
+
 def fine_windows(fine_codes: np.ndarray, split_frame: int) -> list[FineWindow]:
     """Every pass of the fine loop when it continues from this audio's first ``split_frame`` frames (the prompt's
     fine codes; 0 for none) over the rest, with the audio's own codes as what it should write. ``fine_codes``
@@ -122,11 +131,6 @@ def fine_windows(fine_codes: np.ndarray, split_frame: int) -> list[FineWindow]:
     n_real = len(codes)
     if n_real < FINE_WINDOW:
         codes = np.concatenate([codes, np.full((FINE_WINDOW - n_real, N_FINE_CODEBOOKS), FINE_PAD, np.int64)])
-    n_passes = max(0, math.ceil((n_new - (FINE_WINDOW - n_history)) / FINE_HISTORY)) + 1
-    windows = []
-    for index in range(n_passes if n_new > 0 else 0):
-        start = min(index * FINE_HISTORY, len(codes) - FINE_WINDOW)
-        fill = min(n_history + index * FINE_HISTORY, len(codes) - FINE_HISTORY)
-        windows.append(FineWindow(codes[start: start + FINE_WINDOW].copy(), fill - start,
-                                  min(n_real - start, FINE_WINDOW)))
-    return windows
+    passes = fine_passes(n_history, n_new, len(codes)) if n_new > 0 else []
+    return [FineWindow(codes[start: start + FINE_WINDOW].copy(), fill - start, min(n_real - start, FINE_WINDOW))
+            for start, fill in passes]

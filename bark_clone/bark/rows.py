@@ -9,7 +9,6 @@ pads every row to the batch's longest, so a short row's last window read another
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +26,7 @@ from .layouts import (
     SEMANTIC_TO_COARSE,
     SLIDING_WINDOW,
     coarse_histories,
+    fine_passes,
     flatten_coarse,
     generated_length,
 )
@@ -169,17 +169,12 @@ def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | Non
         buffer = np.concatenate([past, start])
         padding = max(FINE_WINDOW - len(buffer), 0)
         buffer = np.concatenate([buffer, np.full((padding, N_FINE_CODEBOOKS), FINE_PAD, dtype=np.int64)])
-        loops = max(0, int(math.ceil((frames - (FINE_WINDOW - len(past))) / FINE_HISTORY))) + 1
         buffers.append(buffer)
-        plans.append((len(past), frames, loops))
-    for loop in range(max(plan[2] for plan in plans)):
-        active = [index for index, plan in enumerate(plans) if loop < plan[2]]
-        starts, fills = [], []
-        for index in active:
-            n_past, _, _ = plans[index]
-            total = len(buffers[index])
-            starts.append(min(loop * FINE_HISTORY, total - FINE_WINDOW))
-            fills.append(min(n_past + loop * FINE_HISTORY, total - FINE_HISTORY))
+        plans.append((len(past), frames, fine_passes(len(past), frames, len(buffer))))
+    for loop in range(max(len(plan[2]) for plan in plans)):
+        active = [index for index, plan in enumerate(plans) if loop < len(plan[2])]
+        starts = [plans[index][2][loop][0] for index in active]
+        fills = [plans[index][2][loop][1] for index in active]
         window = torch.from_numpy(np.stack([buffers[index][start: start + FINE_WINDOW]
                                             for index, start in zip(active, starts)])).to(device)
         for codebook in range(N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS):
