@@ -86,6 +86,7 @@ def test_both_list_formats_and_their_bad_rows(tmp_path):
            "u1|Prompt.|p.wav|Target.\nu1|Prompt.|p.wav|Again.\n": "line 2: utterance 'u1' is listed twice",
            "u1|Prompt.|p.wav|   \n": "line 1: its target text is empty",
            "../x|Prompt.|p.wav|Target.\n": "line 1: '../x' is not an utterance name",
+           "..|Prompt.|p.wav|Target.\n": "line 1: '..' is not an utterance name",
            "a\tb\tc\n": "line 1: 3 fields; LibriSpeech-PC's list has"}
     for content, message in bad.items():
         (tmp_path / "seed.lst").write_text(content)

@@ -3,7 +3,6 @@ row's audio and scores stored as it finishes (a rerun skips finished rows), then
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,22 +19,21 @@ MARKER = "benchmark.json"
 CONTENTS = (MARKER, "rows", "search", "voices", "report.md", "report.json", "utterances.csv", "report.png")
 
 
-def identity(request: BenchmarkRequest, rows: list[Row]) -> dict[str, Any]:
+def identity(request: BenchmarkRequest) -> dict[str, Any]:
     """What the stored rows depend on: a rerun in the same folder must match it (``--limit``/``--every`` may
     grow, the systems may be added to)."""
-    return {"tool": "bark-clone benchmark", "version": VERSION,
-            "rows_sha256": hashlib.sha256("\n".join(f"{r.utt}|{r.target_text}" for r in rows).encode()).hexdigest(),
-            "bark": request.bark.source, **request.bark.audio_identity(), **request.sampling.identity(),
-            "models": asdict(request.models), "asr": request.asr, "sim_model": request.sim_model,
+    return {"tool": "bark-clone benchmark", "version": VERSION, "bark": request.bark.source,
+            **request.bark.audio_identity(), **request.sampling.identity(), "models": asdict(request.models),
+            "asr": request.asr, "sim_model": request.sim_model,
             "seed": request.seed, "max_seconds": request.max_seconds, "language": request.language}
 
 
-def open_out(request: BenchmarkRequest, rows: list[Row]) -> None:
-    """The output folder: new, or one of ours holding the same benchmark (then its finished rows are kept)."""
-    from ..files import check_folder_output, holds_only, json_bytes, read_json_file, write_files_atomically
+def check_out(request: BenchmarkRequest) -> bool:
+    """The output folder may be used: it is new (True), or one of ours holding the same benchmark (False; its
+    finished rows are kept). Nothing is written here: the folder is made once the models have loaded."""
+    from ..files import check_folder_output, holds_only, read_json_file
 
-    out = Path(request.out)
-    fixed = {key: value for key, value in identity(request, rows).items() if key != "rows_sha256"}
+    out, fixed = Path(request.out), identity(request)
     if out.is_dir() and (out / MARKER).exists():
         saved = read_json_file(out / MARKER, MAX_SIDECAR_BYTES)
         if not isinstance(saved, dict) or not holds_only(out, MARKER, CONTENTS):
@@ -44,10 +42,16 @@ def open_out(request: BenchmarkRequest, rows: list[Row]) -> None:
         if changed:
             raise UserError(f"--out {out} holds a benchmark with other settings ({', '.join(changed)}); use "
                             "another folder to compare them")
-        return
+        return False
     check_folder_output(out, False, lambda folder: False, "benchmark")
-    out.mkdir(parents=True, exist_ok=True)
-    write_files_atomically({out / MARKER: json_bytes(fixed)}, force=True)
+    return True
+
+
+def make_out(request: BenchmarkRequest) -> None:
+    from ..files import json_bytes, write_files_atomically
+
+    Path(request.out).mkdir(parents=True, exist_ok=True)
+    write_files_atomically({Path(request.out) / MARKER: json_bytes(identity(request))}, force=True)
 
 
 def stored(out: Path, system: str, utt: str) -> dict[str, Any] | None:
@@ -71,7 +75,7 @@ def store(out: Path, system: str, row: Row, result: dict[str, Any], audio: np.nd
 
 
 def embeddings_for(path: Path | None, meters, cache: dict) -> dict[str, np.ndarray] | None:
-    """A recording's speaker embeddings (the prompt's, or the target's own), computed once."""
+    """The target's own recording's speaker embeddings (None where the list has none), computed once."""
     from ..audio.sound import load_audio
 
     if path is None or not Path(path).is_file():
@@ -79,6 +83,16 @@ def embeddings_for(path: Path | None, meters, cache: dict) -> dict[str, np.ndarr
     if path not in cache:
         cache[path] = meters.embeddings(load_audio(path, HUBERT_SAMPLE_RATE).samples)
     return cache[path]
+
+
+def prompt_embeddings(row: Row, context: Context, meters) -> dict[str, np.ndarray] | None:
+    """The prompt's embeddings, from the recording the systems already decoded (once per row)."""
+    if row.prompt_wav not in context.embeddings:
+        try:
+            context.embeddings[row.prompt_wav] = meters.embeddings(context.recording(row).samples_16k)
+        except UserError:
+            return None
+    return context.embeddings[row.prompt_wav]
 
 
 def speak_system(system: str, rows: list[Row], context: Context, meters, progress) -> None:
@@ -109,7 +123,7 @@ def speak_batch(system: str, batch: list, context: Context, meters) -> None:
         made = generate(bark, [(row.target_text, voiced.prompt) for row, voiced in batch], request.sampling,
                         [request.seed + index[row.utt] for row, _ in batch], request.batch_size)
     for (row, voiced), generation in zip(batch, made):
-        prompt = embeddings_for(row.prompt_wav, meters, context.embeddings)
+        prompt = prompt_embeddings(row, context, meters)
         if len(generation.audio) == 0 or prompt is None:
             store(context.out, system, row, {"failed": "Bark made no audio" if prompt else "no prompt audio"},
                   None)
@@ -142,11 +156,13 @@ def run_benchmark(request: BenchmarkRequest, progress: bool = True) -> dict[str,
 
     check_request(request)
     rows = read_list(Path(request.list_path), request.root, request.limit, request.every)
-    open_out(request, rows)
+    new = check_out(request)
     device, sources = resolve_device(request.bark.device), request.models
     models = load_models(sources.hubert, sources.encodec, sources.quantizer, request.bark.device)
     meters = load_meters(request.asr, request.sim_model, device)
     bark = open_bark(request.bark, device)
+    if new:  # made only now: a model that cannot load leaves nothing behind
+        make_out(request)
     context = Context(bark, models, request, Path(request.out), rows, VoiceSwitch(bark))
     systems = chosen_systems(request)
     todo = sum(stored(context.out, system, row.utt) is None for system in systems for row in rows)

@@ -14,7 +14,7 @@ from ..files import read_regular_file
 
 MAX_LIST_BYTES = 64 * 1024 * 1024  # test-en is about 200 KB; LibriSpeech-PC's list about 300 KB
 MAX_TEXT_CHARACTERS = 2_000  # a target Bark says in one generation is a sentence or two
-UTTERANCE = re.compile(r"^[\w.-]{1,200}$")  # file-name safe: its audio and scores are stored under it
+UTTERANCE = re.compile(r"^\w[\w.-]{0,199}$")  # file-name safe (never '.' or '..'): its files are stored under it
 LIBRISPEECH_UTTERANCE = re.compile(r"^(\d+)-(\d+)-\d+$")
 
 
@@ -40,7 +40,8 @@ def _text(value: str, what: str, where: str) -> str:
 
 def _utterance(value: str, where: str) -> str:
     if not UTTERANCE.match(value):
-        raise UserError(f"{where}: {value[:60]!r} is not an utterance name (letters, digits, '.', '-', '_')")
+        raise UserError(f"{where}: {value[:60]!r} is not an utterance name (a letter or digit, then letters, digits, "
+                        "'.', '-', '_')")
     return value
 
 
