@@ -63,6 +63,11 @@ MAX_SEED = 2**31 - 1  # every seed lies in 0..MAX_SEED: numpy, torch and the ser
 MAX_VOICE_RANK = 256  # train-voice's --rank at most, and what a voice folder's adapter config may declare
 MAX_SIDECAR_BYTES = 1024 * 1024  # a sidecar is a few KB: a larger one (or no regular file) is read as none
 MAX_REFERENCE_SECONDS = 60.0  # the guard's reference window at most (the server's longest prompt window)
+# Each row's semantic budget follows its text: speech at SPEECH_CHARACTERS_PER_SECOND (measured on the guard's
+# voices by scripts/semantic_budget.py) times the multiple, at least the floor, at most the checkpoint's cap.
+SPEECH_CHARACTERS_PER_SECOND = 14.0
+DEFAULT_SEMANTIC_BUDGET = 2.5  # how many times the speech a text needs a row may run before it is cut
+MIN_BUDGET_SECONDS = 3.0  # a short text still gets this much room
 
 
 def semantic_length_for_frames(n_frames: int) -> int:

@@ -17,6 +17,7 @@ from .constants import (
     DEFAULT_ENCODEC,
     DEFAULT_HUBERT,
     DEFAULT_QUANTIZER,
+    DEFAULT_SEMANTIC_BUDGET,
     DEFAULT_VOCOS,
     DTYPES,
 )
@@ -49,6 +50,8 @@ class Sampling:
     top_p: float | None = None  # nucleus sampling: keep the likeliest tokens whose probabilities sum to top_p
     min_eos_p: float | None = MIN_EOS_P
     greedy: bool = False
+    semantic_budget: float | None = DEFAULT_SEMANTIC_BUDGET  # a row's tokens at most, as a multiple of what its text
+    # needs (constants: SPEECH_CHARACTERS_PER_SECOND, MIN_BUDGET_SECONDS); None: the checkpoint's cap alone
 
     def __post_init__(self) -> None:
         for name in ("semantic_temperature", "coarse_temperature", "fine_temperature"):
@@ -62,6 +65,10 @@ class Sampling:
         if self.min_eos_p is not None and not (isinstance(self.min_eos_p, (int, float))
                                                and math.isfinite(self.min_eos_p) and self.min_eos_p > 0):
             raise UserError(f"min_eos_p must be a positive number, not {self.min_eos_p!r}")
+        if self.semantic_budget is not None and not (isinstance(self.semantic_budget, (int, float)) and
+                                                     math.isfinite(self.semantic_budget) and
+                                                     1 <= self.semantic_budget <= 100):
+            raise UserError(f"--semantic-budget must lie in [1, 100], not {self.semantic_budget!r}")
 
     def temperature(self, stage: str) -> float | None:
         """The temperature of ``stage`` (semantic, coarse or fine); None: greedy."""

@@ -145,7 +145,7 @@ def machine(device) -> dict:
 
 ROWS = ("make_speaker", "long_inputs", "training", "generation", "long_form", "evaluate", "refine", "search_scoring",
         "bark", "search_batching", "precision", "voice_training", "voice_memory", "voice_generation", "streaming", "service", "ray",
-        "decoders")
+        "decoders", "engine")
 
 
 def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> dict:
@@ -153,6 +153,7 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
     import builders
     from bench_bark import bench_bark_stages, bench_search_batching
     from bench_decoders import bench_decoders
+    from bench_engine import bench_engine
     from bench_generation import bench_generation, bench_long_form
     from bench_memory import PEAK_TOKENS, bench_voice_memory
     from bench_paths import bench_evaluate, bench_refine, bench_search_scoring
@@ -200,6 +201,9 @@ def run_rows(rows: list[str], work: Path, tiny: bool, repeats: int, device) -> d
                                                                                     None, 0)})},
             work / "service"),
         "decoders": lambda: bench_decoders(models_paths["encodec"], work, tiny, device),
+        "engine": lambda: bench_engine({"tiny Bark": models_paths["bark"],
+                                        **({} if tiny else {"bark-small size, float32": bark_folder("bark-sized")})},
+                                       tiny, device),
         "ray": lambda: bench_ray(models_paths, work, Path(__file__).parents[1] / "tests" / "data" / "arctic_a0007.wav"),
     }
     return {row: measure[row]() for row in rows}

@@ -118,6 +118,7 @@ def clients_at_once(models_paths, speakers: Path, names: list[str], work: Path, 
     latencies = sorted(answer["seconds"] for answer in answers)
     batcher = hub.batcher()
     return {"total_seconds": total, "seconds_in_bark": batcher.busy_seconds, "generations": len(batcher.batches),
+            "batches": batcher.batches,
             "rows": sum(map(sum, batcher.batches)), "p50_seconds": statistics.median(latencies),
             "p95_seconds": latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
             "ok": sum(answer["status"] == 200 for answer in answers)}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .lora import PROJECTIONS
+
 
 def bring_to_device(module) -> None:
     """``--offload``: accelerate keeps each stage on the CPU until its ``forward`` runs; the engine calls a stage's
@@ -25,13 +27,34 @@ def _split_heads(tensor, heads: int):
     return tensor.view(batch, length, heads, width // heads).transpose(1, 2)
 
 
-def _block(layer, hidden, attend, heads: int, width: int):
-    """One Bark block (pre-norm attention, then the MLP); ``attend(q, k, v)`` does the attention itself."""
-    query, key, value = layer.attn.att_proj(layer.layernorm_1(hidden)).split(width, dim=2)
+def _block(layer, names: tuple[str, ...], hidden, attend, heads: int, width: int, lora=None):
+    """One Bark block (pre-norm attention, then the MLP); ``attend(q, k, v)`` does the attention itself; ``lora``
+    adds each row's adapters to the projections ``names`` (``lora.PROJECTIONS`` of this layer)."""
+    def project(linear, name, inputs):
+        output = linear(inputs)
+        return output if lora is None else lora.add(name, inputs, output)
+
+    att_proj, out_proj, in_proj, mlp_out = names
+    query, key, value = project(layer.attn.att_proj, att_proj, layer.layernorm_1(hidden)).split(width, dim=2)
     mixed = attend(_split_heads(query, heads), _split_heads(key, heads), _split_heads(value, heads))
-    hidden = hidden + layer.attn.out_proj(mixed.transpose(1, 2).reshape(hidden.shape))
+    hidden = hidden + project(layer.attn.out_proj, out_proj, mixed.transpose(1, 2).reshape(hidden.shape))
     mlp = layer.mlp
-    return hidden + mlp.out_proj(mlp.gelu(mlp.in_proj(layer.layernorm_2(hidden))))
+    return hidden + project(mlp.out_proj, mlp_out, mlp.gelu(project(mlp.in_proj, in_proj, layer.layernorm_2(hidden))))
+
+
+def head_logits(head, hidden, vocabulary=None):
+    """``head(hidden)``, or only its ``vocabulary`` slice of logits when the head is a plain ``Linear``."""
+    import torch
+    import torch.nn.functional as F
+
+    if vocabulary is None or type(head) is not torch.nn.Linear:
+        logits = head(hidden)
+        return logits if vocabulary is None else logits[..., vocabulary]
+    return F.linear(hidden, head.weight[vocabulary], None if head.bias is None else head.bias[vocabulary])
+
+
+def _projection_names(model) -> list[tuple[str, ...]]:
+    return [tuple(f"layers.{index}.{projection}" for projection in PROJECTIONS) for index in range(len(model.layers))]
 
 
 class CausalStage:
@@ -46,7 +69,9 @@ class CausalStage:
         bring_to_device(model)
         self.model = model
         self.heads, self.width = model.config.num_heads, model.config.hidden_size
+        self.names = _projection_names(model)
         self.cache: Any = None
+        self.lora: Any = None  # a lora.BatchLoRA selected for the rows of the next steps, or None
 
     def embed(self, ids):
         return self.model.input_embeds_layer(ids)
@@ -59,12 +84,14 @@ class CausalStage:
         if self.cache is None or self.cache.shape != shape or self.cache.dtype != weight.dtype:
             self.cache = torch.empty(shape, dtype=weight.dtype, device=weight.device)
 
-    def step(self, embeds, positions, offset: int, key_valid, all_logits: bool = False):
+    def step(self, embeds, positions, offset: int, key_valid, all_logits: bool = False, vocabulary=None):
+        """One pass over ``embeds`` (see the class). ``vocabulary`` (a slice): only those logits, from that part of the
+        head alone (the coarse model picks among one codebook's 1024 codes a step: a twelfth of its head)."""
         length = embeds.shape[1]
         end = offset + length
         attention = self._attention(key_valid, offset, end, length, embeds.device)
         hidden = embeds + self.model.position_embeds_layer(positions)
-        for index, layer in enumerate(self.model.layers):
+        for index, (layer, names) in enumerate(zip(self.model.layers, self.names)):
             cache = self.cache[index]
 
             def attend(query, key, value, cache=cache):
@@ -72,10 +99,10 @@ class CausalStage:
                 cache[1, :, :, offset:end] = value
                 return attention(query, cache[0, :, :, :end], cache[1, :, :, :end])
 
-            hidden = _block(layer, hidden, attend, self.heads, self.width)
+            hidden = _block(layer, names, hidden, attend, self.heads, self.width, self.lora)
         if not all_logits:
             hidden = hidden[:, -1:]
-        logits = self.model.lm_head(self.model.layernorm_final(hidden))
+        logits = head_logits(self.model.lm_head, self.model.layernorm_final(hidden), vocabulary)
         return logits if all_logits else logits[:, -1]
 
     @staticmethod
@@ -87,10 +114,13 @@ class CausalStage:
         import torch
         import torch.nn.functional as F
 
-        padded = not bool(key_valid[:, :end].all())
-        queries = torch.arange(offset, end, device=device)[:, None]
-        keys = torch.arange(end, device=device)[None, :]
-        mask = (((keys <= queries)[None] & key_valid[:, None, :end]) | (keys == queries)[None])[:, None]
+        if length == 1:  # one new token: it sees every real key so far (its own slot is always real)
+            padded, mask = not bool(key_valid[:, :end].all()), key_valid[:, None, None, :end]
+        else:
+            padded = not bool(key_valid[:, :end].all())
+            queries = torch.arange(offset, end, device=device)[:, None]
+            keys = torch.arange(end, device=device)[None, :]
+            mask = (((keys <= queries)[None] & key_valid[:, None, :end]) | (keys == queries)[None])[:, None]
         if length == 1 and device.type == "cpu":
             def by_products(query, key, value):
                 scores = (query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5
@@ -110,9 +140,15 @@ class FineStage:
         bring_to_device(model)
         self.model = model
         self.heads, self.width = model.config.num_heads, model.config.hidden_size
+        self.names = _projection_names(model)
+        self.lora: Any = None  # a lora.BatchLoRA selected for the rows of the next windows, or None
 
     def logits(self, codebook: int, codes):
         """(B, T, vocabulary) logits of ``codebook`` from ``codes`` (B, T, 8): codebooks 0..codebook are read."""
+        return self.head(codebook, self.hidden(codebook, codes))
+
+    def hidden(self, codebook: int, codes):
+        """The final layer norm's output (B, T, D) for ``codebook``'s head, from ``codes`` (B, T, 8)."""
         import torch
         import torch.nn.functional as F
 
@@ -122,7 +158,11 @@ class FineStage:
             embeds = embeds + model.input_embeds_layers[index](codes[:, :, index])
         positions = torch.arange(codes.shape[1], device=codes.device)[None]
         hidden = embeds + model.position_embeds_layer(positions)
-        for layer in model.layers:
-            hidden = _block(layer, hidden, lambda q, k, v: F.scaled_dot_product_attention(q, k, v), self.heads,
-                            self.width)
-        return model.lm_heads[codebook - model.config.n_codes_given](model.layernorm_final(hidden))
+        for layer, names in zip(model.layers, self.names):
+            hidden = _block(layer, names, hidden, lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+                            self.heads, self.width, self.lora)
+        return model.layernorm_final(hidden)
+
+    def head(self, codebook: int, hidden, vocabulary=None):
+        """``codebook``'s logits from ``hidden`` (any frames of it), or only their ``vocabulary`` slice."""
+        return head_logits(self.model.lm_heads[codebook - self.model.config.n_codes_given], hidden, vocabulary)

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import SEMANTIC_VOCAB_SIZE
+from ..constants import MIN_BUDGET_SECONDS, SEMANTIC_RATE_HZ, SEMANTIC_VOCAB_SIZE, SPEECH_CHARACTERS_PER_SECOND
 from ..options import DEFAULT_SAMPLING, Sampling
 from ..prompting.format import SpeakerPrompt
 from .core import Bark
+from .lora import BatchLoRA, Worn, history_of
 from .sampling import Draws
 
-Voice = SpeakerPrompt | str | None  # a prompt, a stock preset's name, or no history
+Voice = SpeakerPrompt | str | Worn | None  # a prompt, a stock preset's name, either wearing adapters, or no history
 
 
 @dataclass
@@ -38,14 +39,26 @@ def text_ids(bark: Bark, texts: list[str]):
 
 def semantic_tokens(bark: Bark, texts: list[str], histories: list, sampling: Sampling = DEFAULT_SAMPLING,
                     draws: Draws | None = None) -> list:
-    """Text -> each row's semantic tokens, cut at its end of speech, and whether it ended."""
+    """Text -> each row's semantic tokens, cut at its end of speech or its budget, and whether it ended itself."""
     from .engine import CausalStage
     from .rows import semantic_stage
 
-    rows = semantic_stage(CausalStage(bark.model.semantic), text_ids(bark, texts),
-                          [None if history is None else history["semantic_prompt"] for history in histories],
-                          bark.configs.semantic, sampling, draws or Draws()).cpu().numpy()
-    return [(semantic_until_end(row), bool((row >= SEMANTIC_VOCAB_SIZE).any())) for row in rows]
+    tokens, ended = semantic_stage(
+        CausalStage(bark.model.semantic), text_ids(bark, texts),
+        [None if history is None else history["semantic_prompt"] for history in histories], bark.configs.semantic,
+        sampling, draws or Draws.seeded(None, len(texts), bark.device), [semantic_budget(text, sampling)
+                                                                          for text in texts])
+    return [(semantic_until_end(row), bool(end)) for row, end in zip(tokens.cpu().numpy(), ended.cpu().numpy())]
+
+
+def semantic_budget(text: str, sampling: Sampling) -> int:
+    """How many semantic tokens a row of ``text`` may take: the speech its characters need at a measured speaking
+    rate, times ``sampling.semantic_budget``, at least ``MIN_BUDGET_SECONDS`` (the checkpoint's cap applies after);
+    a very large number when the budget is off."""
+    if sampling.semantic_budget is None:
+        return 2**31
+    seconds = max(MIN_BUDGET_SECONDS, sampling.semantic_budget * len(text.strip()) / SPEECH_CHARACTERS_PER_SECOND)
+    return int(np.ceil(seconds * SEMANTIC_RATE_HZ))
 
 
 def semantic_until_end(row: np.ndarray) -> np.ndarray:
@@ -68,9 +81,9 @@ def generate(bark: Bark, rows: list[tuple[str, Voice]] | list[str], sampling: Sa
     None): ``rows`` of ``(text, voice)``, or plain texts all in ``voice``. One ``Generation`` per row.
 
     At most ``batch_size`` rows a generation (all in one when None): it bounds memory on small GPUs, and 1 is the
-    one-at-a-time baseline. ``seed``: one per row, or an int for ``seed + i`` on row ``i``. Each row samples from
-    its own generator, so a row comes out the same in any batch and at any batch size, and a row alone with seed s
-    as transformers' Bark after ``torch.manual_seed(s)``."""
+    one-at-a-time baseline. ``seed``: one per row, or an int for ``seed + i`` on row ``i`` (None: drawn from torch's
+    global generator). Each row samples from its own random stream, so a row comes out the same in any batch, at
+    any batch size and position, and a ``Worn`` voice's adapters apply to its row alone."""
     rows = [row if isinstance(row, tuple) else (row, voice) for row in rows]
     seeds = row_seeds(seed, len(rows))
     size = batch_size or max(len(rows), 1)
@@ -83,22 +96,26 @@ def generate(bark: Bark, rows: list[tuple[str, Voice]] | list[str], sampling: Sa
 
 def generate_batch(bark: Bark, rows: list[tuple[str, Voice]], sampling: Sampling,
                    seeds: list[int] | None) -> list[Generation]:
-    """One generation of ``rows``: the engine's three loops, then the decoder."""
+    """One generation of ``rows``: the engine's three loops (each row's adapters applied in the batch), then the
+    decoder."""
     import torch
 
     from .engine import CausalStage, FineStage
     from .rows import coarse_row, coarse_stage, fine_stage
 
-    histories = [bark.history(voice) for _, voice in rows]
-    draws = Draws(None if seeds is None else [torch.Generator(bark.device).manual_seed(value) for value in seeds])
+    histories = [bark.history(history_of(voice)) for _, voice in rows]
+    draws = Draws.seeded(seeds, len(rows), bark.device)
+    worn = [voice.stages if isinstance(voice, Worn) else {} for _, voice in rows]
+    coarse_lora, fine_lora = (BatchLoRA.of([stages.get(name) for stages in worn], bark.device)
+                              for name in ("coarse_acoustics", "fine_acoustics"))
     with torch.inference_mode():
         semantic = semantic_tokens(bark, [text for text, _ in rows], histories, sampling, draws)
         coarse = coarse_stage(CausalStage(bark.model.coarse_acoustics),
                               [coarse_row(tokens, history) for (tokens, _), history in zip(semantic, histories)],
-                              sampling, draws, bark.device)
+                              sampling, draws, bark.device, coarse_lora)
         fine = fine_stage(FineStage(bark.model.fine_acoustics), coarse,
                           [None if history is None else history["fine_prompt"] for history in histories], sampling,
-                          draws, bark.device)
+                          draws, bark.device, fine_lora)
         audio = bark.decode(fine)
     return [Generation(tokens, codes, samples, ended)
             for (tokens, ended), codes, samples in zip(semantic, fine, audio)]

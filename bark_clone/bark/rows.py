@@ -9,6 +9,7 @@ pads every row to the batch's longest, so a short row's last window read another
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,16 +31,21 @@ from .layouts import (
     flatten_coarse,
     generated_length,
 )
-from .sampling import Draws, Sampling, fine_pick, pick
+from .sampling import Draws, Sampling, pick
 
 SEMANTIC_PAD = SEMANTIC_VOCAB_SIZE  # end of speech, and the semantic history's padding
 MAX_SEMANTIC_INPUT = BARK_SEMANTIC_HISTORY  # the text model reads this many history tokens (and text ids)
+FINE_TILE_ROWS = 1024  # the fine heads and their sampling run on tiles of this many (row, frame) pairs: a whole
+# batch's window at once is tens of MB per tensor, past the caches (measured: 8 rows at once took 15x one row's time)
+FRAME_BITS = 24  # a fine draw's counter: (pass, codebook) above a frame number below 2**24 (62 hours of audio)
 
 
-def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling, draws: Draws):
+def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, sampling: Sampling, draws: Draws,
+                   budgets: list[int] | None = None):
     """Text ids (B, 256: the tokenizer's ids + offset, padding already ``text_pad_token``) and each row's semantic
-    history -> (B, N) tokens (at most the checkpoint's ``max_new_tokens``), each row ``SEMANTIC_PAD`` from its end
-    of speech on."""
+    history -> ((B, N) tokens, each row ``SEMANTIC_PAD`` from its end on; (B,) bool: the row ended its speech itself).
+    A row stops at its end of speech or after its ``budgets`` tokens (default, and at most: the checkpoint's
+    ``max_new_tokens``); every step samples all rows at once."""
     import torch
 
     batch, device = text_ids.shape[0], text_ids.device
@@ -50,32 +56,34 @@ def semantic_stage(stage, text_ids, histories: list[np.ndarray | None], config, 
             history[row, : len(tail)] = tail
     infer = torch.full((batch, 1), config.semantic_infer_token, dtype=torch.long, device=device)
     embeds = torch.cat([stage.embed(text_ids[:, :MAX_SEMANTIC_INPUT]) + stage.embed(history), stage.embed(infer)], 1)
-    prefill = embeds.shape[1]
-    most = int(config.max_new_tokens)
-    capacity = prefill + most
-    stage.start(batch, capacity)
-    valid = torch.ones((batch, capacity), dtype=torch.bool, device=device)
-    logits = stage.step(embeds, torch.arange(prefill, device=device)[None].expand(batch, -1), 0, valid)
-    allowed = torch.zeros(logits.shape[-1], dtype=torch.bool, device=device)
-    allowed[: SEMANTIC_PAD + 1] = True  # the semantic vocabulary and end of speech
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    prefill, limit = embeds.shape[1], int(config.max_new_tokens)
+    budget = torch.tensor([min(int(value), limit) for value in (budgets or [limit] * batch)], device=device)
+    most = max(int(budget.max()), 1)
+    stage.start(batch, prefill + most)
+    valid = torch.ones((batch, prefill + most), dtype=torch.bool, device=device)
+    allowed = slice(0, SEMANTIC_PAD + 1)  # the semantic vocabulary and end of speech: the rest is never picked
+    logits = stage.step(embeds, torch.arange(prefill, device=device)[None].expand(batch, -1), 0, valid,
+                        vocabulary=allowed)
+    finished = budget <= 0
+    ended = torch.zeros(batch, dtype=torch.bool, device=device)
     tokens = []
     for step in range(most):
-        scores = logits.float().masked_fill(~allowed, float("-inf"))
+        scores = logits.float()
         if sampling.min_eos_p is not None:  # BarkEosPrioritizerLogitsProcessor: end once it is likely enough
-            ending = torch.softmax(scores, dim=-1)[:, SEMANTIC_PAD] > sampling.min_eos_p
+            ending = scores[:, SEMANTIC_PAD] - torch.logsumexp(scores, dim=-1) > math.log(sampling.min_eos_p)
             only_end = torch.full_like(scores, float("-inf"))
             only_end[:, SEMANTIC_PAD] = scores[:, SEMANTIC_PAD]
             scores = torch.where(ending[:, None], only_end, scores)
-        chosen = pick(scores, sampling, "semantic", draws.generators)
+        chosen = pick(scores, sampling, "semantic", draws, torch.full((batch,), step, device=device))
         chosen = chosen.masked_fill(finished, SEMANTIC_PAD)
         tokens.append(chosen)
-        finished |= chosen == SEMANTIC_PAD
-        if bool(finished.all()) or step + 1 == most:
+        ended |= (chosen == SEMANTIC_PAD) & ~finished
+        finished |= (chosen == SEMANTIC_PAD) | (budget <= step + 1)
+        if bool(finished.all()):
             break
         position = torch.full((batch, 1), prefill + step, dtype=torch.long, device=device)
-        logits = stage.step(stage.embed(chosen[:, None]), position, prefill + step, valid)
-    return torch.stack(tokens, dim=1)
+        logits = stage.step(stage.embed(chosen[:, None]), position, prefill + step, valid, vocabulary=allowed)
+    return torch.stack(tokens, dim=1), ended
 
 
 @dataclass
@@ -113,9 +121,11 @@ def coarse_row(semantic: np.ndarray, prompt: dict[str, np.ndarray] | None) -> Co
                      len(history_coarse), wanted)
 
 
-def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, draws: Draws, device) -> list[np.ndarray]:
+def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, draws: Draws, device,
+                 lora=None) -> list[np.ndarray]:
     """Every row's coarse codes, (2, T) in 0..1023: windows of 60 tokens, each row's own prefill left-padded to the
-    batch's longest, rows leaving the batch once they have written what they need."""
+    batch's longest, rows leaving the batch once they have written what they need; ``lora`` (a ``BatchLoRA`` of
+    the rows) adds each row's adapters. A row's n-th written token is draw n of its stream."""
     import torch
 
     while True:
@@ -136,17 +146,18 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, draws: Draws,
         for index, window in enumerate(windows):
             valid[index, longest - len(window): longest] = True
         ids, positions, valid = ids.to(device), positions.to(device), valid.to(device)
+        counters = torch.tensor([row.written for row in active], dtype=torch.long, device=device)
+        window_draws = draws.of(indices)
+        stage.lora = None if lora is None else lora.select(indices)
         stage.start(batch, longest + new)
-        logits = stage.step(stage.embed(ids), positions, 0, valid)
+        logits = stage.step(stage.embed(ids), positions, 0, valid, vocabulary=codebook_codes(0))
         written = []
         for step in range(new):
-            first = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * (step % N_COARSE_CODEBOOKS)
-            scores = torch.full_like(logits, float("-inf"), dtype=torch.float32)
-            scores[:, first: first + CODEBOOK_SIZE] = logits[:, first: first + CODEBOOK_SIZE].float()
-            chosen = pick(scores, sampling, "coarse", draws.of(indices))
+            chosen = pick(logits.float(), sampling, "coarse", window_draws, counters + step) + codebook_codes(step).start
             written.append(chosen)
             if step + 1 < new:
-                logits = stage.step(stage.embed(chosen[:, None]), positions[:, -1:] + step + 1, longest + step, valid)
+                logits = stage.step(stage.embed(chosen[:, None]), positions[:, -1:] + step + 1, longest + step, valid,
+                                    vocabulary=codebook_codes(step + 1))
         written = torch.stack(written, dim=1).cpu().numpy()
         for index, row in enumerate(active):
             row.coarse += written[index, : row.wanted - row.written].tolist()
@@ -154,10 +165,18 @@ def coarse_stage(stage, rows: list[CoarseRow], sampling: Sampling, draws: Draws,
               - SEMANTIC_VOCAB_SIZE) % CODEBOOK_SIZE) for row in rows]
 
 
+def codebook_codes(step: int) -> slice:
+    """The coarse model's ids of the codebook that step ``step`` of a window writes (they alternate): suno's rule that
+    it picks among them alone (top-k among the 1024, softmax over them: the same as -inf everywhere else)."""
+    first = SEMANTIC_VOCAB_SIZE + CODEBOOK_SIZE * (step % N_COARSE_CODEBOOKS)
+    return slice(first, first + CODEBOOK_SIZE)
+
+
 def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | None], sampling: Sampling,
-               draws: Draws, device) -> list[np.ndarray]:
+               draws: Draws, device, lora=None) -> list[np.ndarray]:
     """Every row's (8, T) codes: its fine history (at most 512 frames), its coarse codes and the six codebooks above
-    them filled window by window (1024 frames, 512 new a window after the first); rows batched by window."""
+    them filled window by window (1024 frames, 512 new a window after the first); rows batched by window, every
+    codebook of a window sampled for all rows at once (a row keeps the frames before its fill point)."""
     import torch
 
     buffers, plans = [], []
@@ -171,18 +190,25 @@ def fine_stage(stage, coarse: list[np.ndarray], histories: list[np.ndarray | Non
         buffer = np.concatenate([buffer, np.full((padding, N_FINE_CODEBOOKS), FINE_PAD, dtype=np.int64)])
         buffers.append(buffer)
         plans.append((len(past), frames, fine_passes(len(past), frames, len(buffer))))
+    frame, codes = torch.arange(FINE_WINDOW, device=device), slice(0, CODEBOOK_SIZE)
     for loop in range(max(len(plan[2]) for plan in plans)):
         active = [index for index, plan in enumerate(plans) if loop < len(plan[2])]
         starts = [plans[index][2][loop][0] for index in active]
         fills = [plans[index][2][loop][1] for index in active]
         window = torch.from_numpy(np.stack([buffers[index][start: start + FINE_WINDOW]
                                             for index, start in zip(active, starts)])).to(device)
+        start_at = torch.tensor(starts, dtype=torch.long, device=device)
+        kept = frame[None] < (torch.tensor(fills, dtype=torch.long, device=device) - start_at)[:, None]
+        window_draws = draws.of(active)
+        stage.lora = None if lora is None else lora.select(active)
+        tile = max(1, FINE_TILE_ROWS // len(active))
         for codebook in range(N_COARSE_CODEBOOKS, N_FINE_CODEBOOKS):
-            logits = stage.logits(codebook, window)[:, :, :CODEBOOK_SIZE].float()
-            generators = draws.of(active) or [None] * len(active)
-            for row, (start, fill) in enumerate(zip(starts, fills)):
-                relative = fill - start
-                window[row, relative:, codebook] = fine_pick(logits[row], relative, sampling, generators[row])
+            hidden = stage.hidden(codebook, window)
+            counters = ((loop * N_FINE_CODEBOOKS + codebook) << FRAME_BITS) + start_at[:, None] + frame[None]
+            chosen = torch.cat([pick(stage.head(codebook, hidden[:, first: first + tile], codes).float(), sampling,
+                                     "fine", window_draws, counters[:, first: first + tile])
+                                for first in range(0, FINE_WINDOW, tile)], dim=1)
+            window[:, :, codebook] = torch.where(kept, window[:, :, codebook], chosen)
         window = window.cpu().numpy()
         for row, (index, start, fill) in enumerate(zip(active, starts, fills)):
             buffers[index][fill: start + FINE_WINDOW, N_COARSE_CODEBOOKS:] = window[row, fill - start:,

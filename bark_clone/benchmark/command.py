@@ -96,7 +96,7 @@ def prompt_embeddings(row: Row, context: Context, meters) -> dict[str, np.ndarra
 
 
 def speak_system(system: str, rows: list[Row], context: Context, meters, progress) -> None:
-    """Every unfinished row in ``system``'s voice: built, spoken in batches (one per set of adapters), scored."""
+    """Every unfinished row in ``system``'s voice: built, spoken in batches (each row wearing its own adapters), scored."""
     request, built = context.request, []
     for row in rows:
         if stored(context.out, system, row.utt) is not None:
@@ -105,13 +105,9 @@ def speak_system(system: str, rows: list[Row], context: Context, meters, progres
             built.append((row, SYSTEMS[system](row, context)))
         except UserError as error:
             store(context.out, system, row, {"failed": str(error)}, None)
-    groups: dict[str, list] = {}
-    for row, voiced in built:
-        groups.setdefault(getattr(voiced.voice, "adapter_id", ""), []).append((row, voiced))
-    for group in groups.values():
-        for first in range(0, len(group), request.batch_size):
-            speak_batch(system, group[first: first + request.batch_size], context, meters)
-            progress.update(len(group[first: first + request.batch_size]))
+    for first in range(0, len(built), request.batch_size):
+        speak_batch(system, built[first: first + request.batch_size], context, meters)
+        progress.update(len(built[first: first + request.batch_size]))
 
 
 def speak_batch(system: str, batch: list, context: Context, meters) -> None:
@@ -119,9 +115,9 @@ def speak_batch(system: str, batch: list, context: Context, meters) -> None:
     from ..bark.generation import generate
 
     request, index = context.request, {row.utt: number for number, row in enumerate(context.rows)}
-    with context.switch.wearing(batch[0][1].voice) as bark:
-        made = generate(bark, [(row.target_text, voiced.prompt) for row, voiced in batch], request.sampling,
-                        [request.seed + index[row.utt] for row, _ in batch], request.batch_size)
+    made = generate(context.switch.bark, [(row.target_text, context.switch.worn(voiced.voice, voiced.prompt))
+                                          for row, voiced in batch], request.sampling,
+                    [request.seed + index[row.utt] for row, _ in batch], request.batch_size)
     for (row, voiced), generation in zip(batch, made):
         prompt = prompt_embeddings(row, context, meters)
         if len(generation.audio) == 0 or prompt is None:

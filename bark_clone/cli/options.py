@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..constants import AUTO, DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_VOCOS, DTYPES, MAX_SEED
+from ..constants import AUTO, DEFAULT_DECODER, DEFAULT_DTYPE, DEFAULT_SEMANTIC_BUDGET, DEFAULT_VOCOS, DTYPES, MAX_SEED
 from ..options import DECODER_NAMES, Sampling
 from ..requests import VOICE_DTYPES
 
@@ -97,6 +97,9 @@ SAMPLING_FLAGS = {
     "top_p": click.option("--top-p", type=FiniteFloat(0, 1, min_open=True), default=None,
                           help="Nucleus sampling in Bark's semantic and coarse stages: keep the likeliest tokens whose "
                           "probabilities add up to this (default: off; top-k 50 alone, as transformers' Bark)."),
+    "semantic_budget": click.option("--semantic-budget", type=FiniteFloat(1, 100), default=None,
+                                    help=f"Cut a generation that runs past this many times the speech its text needs "
+                                    f"(default {DEFAULT_SEMANTIC_BUDGET}; Bark's 768-token cap still holds)."),
 }
 
 

@@ -143,21 +143,17 @@ def planned(name: str, kind: str, voice, wearing=None, **extra) -> Entry:
 
 
 def speak_entries(session: Session, switch, entries: list[Entry]) -> None:
-    """Every entry speaks the sentences: entries wearing the same adapters (or none) in one batch of rows."""
-    groups: dict[str, list[Entry]] = {}
-    for entry in entries:
-        groups.setdefault(entry.wearing.adapter_id if entry.wearing is not None else "", []).append(entry)
-    for group in groups.values():
-        with switch.wearing(group[0].wearing):
-            results = score_voices(session.bark, [entry.voice for entry in group], session.sentences,
-                                   session.target, session.encoder, session.seed, session.batch_size,
-                                   session.sampling)
-        for entry, (scores, generations) in zip(group, results):
-            entry.row = {"name": entry.name, "kind": entry.kind,
-                         **{key: round(value, 4) for key, value in scores.items()},
-                         "wavs": write_wavs(session.out, entry.name, generations), **entry.extra}
-            if session.bar is not None:
-                session.bar.update()
+    """Every entry speaks the sentences, all in one batch of rows: each row wears its own entry's adapters (or
+    none) inside the engine."""
+    results = score_voices(switch.bark, [switch.worn(entry.wearing, entry.voice) for entry in entries],
+                           session.sentences, session.target, session.encoder, session.seed, session.batch_size,
+                           session.sampling)
+    for entry, (scores, generations) in zip(entries, results):
+        entry.row = {"name": entry.name, "kind": entry.kind,
+                     **{key: round(value, 4) for key, value in scores.items()},
+                     "wavs": write_wavs(session.out, entry.name, generations), **entry.extra}
+        if session.bar is not None:
+            session.bar.update()
 
 
 def baseline_rows(session: Session, request: EvaluateRequest, recordings, vad, device) -> list[Entry]:

@@ -4,9 +4,9 @@ ready through the engine together, up to ``batch_size`` rows, each row with its 
 job its own rows back. Rows are seeded one by one, so a row comes out exactly as it would alone.
 
 Scheduling is at batch boundaries: a request that arrives while a batch runs joins the next batch (Bark's stages
-are not yet three queues of rows; docs/server.md measures what a late arrival waits). Rows whose speakers wear
-different adapters go to different batches (peft's mixed-adapter batches need its own forward, which the engine
-does not call); within a batch every row shares Bark's weights."""
+are not yet three queues of rows; docs/server.md measures what a late arrival waits). Rows of any voices share a
+batch: each row wears its own speaker's adapters inside the engine (``bark.lora``), and Bark's weights are shared
+and never changed."""
 
 from __future__ import annotations
 
@@ -35,10 +35,6 @@ class Request:
     voice: Any
     stop: Any = None
     future: Future = field(default_factory=Future)
-
-    @property
-    def adapters(self) -> str:
-        return getattr(self.voice, "adapter_id", "") or ""
 
 
 class RowBatcher:
@@ -88,8 +84,8 @@ class RowBatcher:
         return request.future.result()
 
     def _take(self) -> list[Request]:
-        """The oldest waiting request and every later one of the same adapters, while the rows fit one batch;
-        requests of stopped jobs are withdrawn."""
+        """The oldest waiting requests, in arrival order, while their rows fit one batch; requests of stopped jobs
+        are withdrawn."""
         with self.condition:
             while not self.pending:
                 self.condition.wait()
@@ -101,7 +97,7 @@ class RowBatcher:
                     request.future.set_exception(SpeakStopped("the job was stopped before its rows ran"))
                     continue
                 fits = sum(len(other.rows) for other in taken) + len(request.rows) <= self.batch_size
-                if not taken or (request.adapters == taken[0].adapters and fits):
+                if not taken or fits:
                     taken.append(request)
                     self.pending.remove(request)
             return taken
@@ -132,8 +128,10 @@ class RowBatcher:
         self.batches.append([len(request.rows) for request in taken])
         started = time.perf_counter()
         try:
-            with self.switch.wearing(taken[0].voice) as bark:
-                made = generate(bark, [row for request in taken for row in request.rows], self.sampling or Sampling(),
+            rows = [(text, self.switch.worn(request.voice, prompt)) for request in taken for text, prompt in
+                    request.rows]
+            with self.switch.wearing(None) as bark:  # the base Bark, held against peft's attachments meanwhile
+                made = generate(bark, rows, self.sampling or Sampling(),
                                 [seed for request in taken for seed in request.seeds], self.batch_size)
         except BaseException as error:  # noqa: BLE001 - handed to the jobs, never lost in this thread
             self.busy_seconds += time.perf_counter() - started

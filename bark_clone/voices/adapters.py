@@ -177,6 +177,23 @@ def weights_bound(stage_model, config: dict[str, Any]) -> int:
     return sum(math.prod(shape) * 4 for shape in expected_tensors(stage_model, config).values()) + MAX_HEADER_BYTES
 
 
+def stage_adapter(adapter: Adapter, tensors: dict[str, Any]) -> Any:
+    """The checked tensors as the engine applies them per row (``bark.lora.StageAdapter``): peft's
+    ``base_model.model.<module>.lora_A.weight`` / ``lora_B.weight`` by module, float32, B scaled by alpha / r."""
+    import torch
+
+    from ..bark.lora import StageAdapter
+
+    scale = adapter.config["lora_alpha"] / adapter.config["r"]
+    weights = {}
+    for name, tensor in tensors.items():
+        if name.endswith(".lora_A.weight"):
+            module = name.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+            up = tensors[name.replace(".lora_A.", ".lora_B.")]
+            weights[module] = (tensor.to(torch.float32), up.to(torch.float32) * scale)
+    return StageAdapter(adapter.digest, adapter.config["r"], weights)
+
+
 def attach(stage_model, adapter: Adapter, name: str, tensors: dict[str, Any] | None = None):
     """``stage_model`` wrapped in place by peft with this adapter's checked weights (``tensors``, when already read
     by ``adapter_tensors``), active; a ``PeftModel``."""

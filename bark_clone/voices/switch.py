@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from ..constants import DTYPES
@@ -14,7 +15,8 @@ from ..models.loading import Loaded
 from .adapters import Adapter, attach
 from .folder import STAGES, Voice
 
-TENSOR_CACHE = 8  # stages' adapters kept checked in memory by a shared Bark (two per voice)
+TENSOR_CACHE = 8  # stages' adapters kept checked in memory by a shared Bark for peft (two per voice)
+ROW_ADAPTER_BYTES = 1024 * 2**20  # the engine's per-row adapters kept in memory, least recently used dropped first
 
 
 def stage_sha256(bark: Loaded, stages: tuple[str, ...] = tuple(STAGES), dtype: str | None = None) -> str:
@@ -72,8 +74,10 @@ class VoiceSwitch:
     def __init__(self, bark: Loaded) -> None:
         self.bark = bark
         self.lock = threading.Lock()
+        self.rows_lock = threading.Lock()
         self._base_hash: str | None = None
         self._tensors: dict[str, Any] = {}  # "stage:digest" -> its checked tensors (the last few voices worn)
+        self._rows: OrderedDict[str, Any] = OrderedDict()  # "stage:digest" -> its bark.lora.StageAdapter
 
     @contextlib.contextmanager
     def wearing(self, voice: Voice | None):
@@ -90,6 +94,33 @@ class VoiceSwitch:
             finally:
                 for wrapped in reversed(worn):
                     wrapped.unload()  # the base layers back in place, the adapter's weights gone
+
+    def worn(self, voice: Voice | None, history: Any) -> Any:
+        """``history`` (the row's prompt) wearing ``voice``'s checked adapters, as the engine applies them per row
+        in a shared batch (``bark.lora.Worn``); the history alone without a voice. Bark itself is not touched."""
+        from ..bark.lora import Worn
+
+        if voice is None:
+            return history
+        with self.rows_lock:  # not self.lock: a job may hold that while its rows wait for the batch
+            self._check_base(voice)
+            return Worn(history, {STAGES[stage]: self._row_adapter(stage, voice.adapters[stage])
+                                  for stage in voice.stages})
+
+    def _row_adapter(self, stage: str, adapter: Adapter) -> Any:
+        """One stage's adapter for the engine, read, checked and converted once per digest; the cache is bounded in
+        bytes (least recently used go first)."""
+        from .adapters import adapter_tensors, stage_adapter
+
+        key = f"{stage}:{adapter.digest}"
+        if key in self._rows:
+            self._rows.move_to_end(key)
+            return self._rows[key]
+        made = stage_adapter(adapter, adapter_tensors(adapter, getattr(self.bark.model, STAGES[stage])))
+        self._rows[key] = made
+        while len(self._rows) > 1 and sum(item.nbytes for item in self._rows.values()) > ROW_ADAPTER_BYTES:
+            self._rows.popitem(last=False)
+        return made
 
     def _checked(self, stage: str, adapter: Adapter, stage_model) -> dict[str, Any]:
         """The adapter's tensors, read and checked once per digest (its configuration and the weights' hash), so a
