@@ -20,6 +20,8 @@ from quantizer.jsonio import json_text, parse_json
 
 from .errors import UserError
 
+MAX_OWN_JSON_BYTES = 64 * 1024 * 1024  # a report of ours is at most this: a larger JSON file is not one
+
 
 def check_output_path(path: Path, force: bool, suffix: str | None = None, probe: bool = True) -> None:
     """Refuse an output that exists (without ``force``), has the wrong suffix, or lives in a missing folder; with
@@ -34,11 +36,43 @@ def check_output_path(path: Path, force: bool, suffix: str | None = None, probe:
         raise UserError(f"folder {path.parent} does not exist")
     if not probe:
         return
+    if path.exists() and not written_by_us(path):
+        raise UserError(f"{path} exists and is not a file bark-clone writes (a prompt, a sidecar or report, audio): "
+                        "--force replaces only those; move it away or choose another name")
     try:  # a real write, not os.access: it also catches read-only file systems, whoever runs it
         with tempfile.TemporaryFile(dir=path.parent):
             pass
     except OSError as error:
         raise UserError(f"cannot write into folder {path.parent}: {error.strerror or error}") from None
+
+
+def written_by_us(path: Path) -> bool:
+    """Whether an existing output is of a kind we write, so ``--force`` may replace it: an npz archive of arrays,
+    a JSON object (sidecars, reports), or audio soundfile can read (raw .pcm: an even number of bytes). Only the
+    file's header or directory is read, bounded; anything else (a text file named notes.npz) is someone's own."""
+    import zipfile
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return False
+        return bool(names) and all(name.endswith(".npy") for name in names)
+    if suffix == ".json":
+        return isinstance(read_json_file(path, MAX_OWN_JSON_BYTES), dict)
+    if suffix == ".pcm":
+        return path.stat().st_size % 2 == 0
+    import soundfile
+
+    try:
+        soundfile.info(str(path))
+    except (RuntimeError, OSError):  # soundfile's LibsndfileError is a RuntimeError
+        return False
+    return True
 
 
 def check_folder_output(folder: Path, force: bool, ours: Callable[[Path], bool], what: str,

@@ -68,6 +68,7 @@ class MakeSpeakerRequest:
     consent: Path | None = None  # the speaker consenting, checked before anything is written
     consent_language: str = "en"
     asr: str | None = None  # checks the consent's words
+    consent_without_words: bool = False  # --consent without a recognizer: the metadata says the words went unchecked
     force: bool = False
 
 

@@ -87,3 +87,27 @@ class ScriptedRecognizer:
         transcript = self.dropped[text] if misheard else text
         self.heard.append((text, transcript))
         return transcript
+
+
+@dataclass
+class ConsentListener:
+    """Hears the consent statement only in the recordings it is told say it (recognised by their sound, so being
+    handed another file shows), anything else said as a consent as other words, and every chunk as its own text.
+    ``heard`` records what it was given: ("consent N", "other consent" or "chunk", the text asked for)."""
+
+    saying_it: list = field(default_factory=list)  # 16 kHz recordings that say the statement
+    heard: list[tuple[str, str]] = field(default_factory=list)
+
+    def transcribe(self, audio_16k, language: str = "en", text: str = "") -> str:
+        from bark_clone.audio.overlap import shared_audio
+        from bark_clone.speaking.consent import statement_for
+
+        if text != statement_for(language):
+            self.heard.append(("chunk", text))
+            return text
+        for number, recording in enumerate(self.saying_it):
+            if shared_audio(audio_16k, recording) >= 0.9:
+                self.heard.append((f"consent {number}", text))
+                return text
+        self.heard.append(("other consent", text))
+        return "I would rather nobody copied my voice at all"

@@ -82,6 +82,9 @@ def test_both_list_formats_and_their_bad_rows(tmp_path):
     (row,) = read_list(tmp_path / "ls.lst", root=tmp_path / "test-clean")
     assert row.prompt_wav == tmp_path / "test-clean" / "1089" / "134686" / "1089-134686-0001.flac"
     assert row.utt == "1089-134686-0002" and row.speaker == "1089" and row.target_text == "He hoped."
+    (tmp_path / "seed.lst").write_bytes("u1|Prompt\x0cone.|p.wav|Say\u2028this.\r\nu1|P.|p.wav|T.\n".encode())
+    with pytest.raises(UserError, match="seed.lst line 2: utterance 'u1' is listed twice"):  # an editor's line 2
+        read_list(tmp_path / "seed.lst")
     bad = {"u1|only three|fields\n": "seed.lst line 1: 3 fields",
            "u1|Prompt.|p.wav|Target.\nu1|Prompt.|p.wav|Again.\n": "line 2: utterance 'u1' is listed twice",
            "u1|Prompt.|p.wav|   \n": "line 1: its target text is empty",
@@ -132,7 +135,9 @@ def seed_tts_list(folder: Path, arctic: Path) -> Path:
     soundfile.write(folder / "wavs" / "f4.wav", espeak(SENTENCES[2], "en-us+f4"), 16_000)
     lines = [f"arctic|{SENTENCES[0]}|prompt-wavs/arctic.wav|{SENTENCES[2]}",
              f"f4|{SENTENCES[1]}|prompt-wavs/f4.wav|{SENTENCES[2]}",
-             f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[3]}"]
+             f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[3]}",
+             f"broken|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[2]}|wavs/broken.wav"]  # an unusable target
+    (folder / "wavs" / "broken.wav").write_bytes(b"RIFF" + b"\0" * 200)
     (folder / "meta.lst").write_text("\n".join(lines) + "\n")
     return folder / "meta.lst"
 
@@ -166,16 +171,18 @@ def test_the_benchmark_end_to_end_resumes_and_reports(run_cli, tiny, model_args,
     assert list(systems) == ["prompt", "method 1", "preset", "search", "voice"]
     for name in ("prompt", "method 1", "search"):
         row = systems[name]
-        assert row["rows_scored"] == 3 and row["rows_failed"] == 0 and 0 <= row["wer_percent"]
+        assert row["rows_scored"] == 3 and row["rows_failed"] == 1 and 0 <= row["wer_percent"]
+        (reason,) = row["failures"]  # the broken target fails its own row, named by its line; the others score
+        assert reason.startswith("meta.lst line 4: its target recording: ") and "broken.wav" in reason, reason
         assert -1 <= row["sim_o_interval"][0] <= row["sim_o"] <= row["sim_o_interval"][1] <= 1
         assert row["sim_r"] is not None  # the one row with its target's recording
-    assert systems["voice"]["rows_failed"] == 3 and all("a voice needs 60 s" in reason
+    assert systems["voice"]["rows_failed"] == 4 and all("a voice needs 60 s" in reason
                                                         for reason in systems["voice"]["failures"])
     assert report["meters"]["wer"] == meters_folders[1] and report["meters"]["sim"] == meters_folders[3]
     markdown = (tmp_path / "bench" / "report.md").read_text()
     assert meters_folders[3] in markdown and "Published numbers (not ours" in markdown and "| F5-TTS" in markdown
     lines = (tmp_path / "bench" / "utterances.csv").read_text().splitlines()
-    assert len(lines) == 1 + 5 * 3 and lines[0].startswith("utt,system,speaker,wer,sim_o")
+    assert len(lines) == 1 + 5 * 4 and lines[0].startswith("utt,system,speaker,wer,sim_o")
     assert (tmp_path / "bench" / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "bench" / "rows" / "method-1" / "m3.wav").is_file()
     made = sum(rows_generated)
@@ -185,6 +192,14 @@ def test_the_benchmark_end_to_end_resumes_and_reports(run_cli, tiny, model_args,
     assert rows_generated == [] and json.loads((tmp_path / "bench" / "report.json").read_text()) == report
     (tmp_path / "bench" / "rows" / "prompt" / "f4.json").unlink()
     assert run_cli(*common, "--out", "bench").exit_code == 0 and rows_generated == [1] and made >= 9
+    rows_generated.clear()
+    edited = listed.read_text().replace(f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[3]}",
+                                        f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[2]}")
+    listed.write_text(edited)  # one row's target text edited: that row is made again by every system, no other
+    assert run_cli(*common, "--out", "bench").exit_code == 0 and sum(rows_generated) == 4, rows_generated
+    assert json.loads((tmp_path / "bench" / "rows" / "prompt" / "m3.json").read_text())["target_text"] == SENTENCES[2]
+    rows_generated.clear()
+    assert run_cli(*common, "--out", "bench").exit_code == 0 and rows_generated == []  # unchanged: none again
     other = run_cli(*common, "--out", "bench", "--seed", "1")
     assert other.exit_code == 1 and "holds a benchmark with other settings (seed)" in other.stderr
     (tmp_path / "mine").mkdir()

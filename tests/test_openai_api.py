@@ -12,7 +12,7 @@ import numpy as np
 import openai
 import pytest
 import soundfile
-from recordings import espeak, main_speaker_phrase, silence
+from recordings import espeak
 from support import serving
 
 from bark_clone.bark import generation
@@ -22,6 +22,7 @@ from bark_clone.server.app import create_app
 from bark_clone.server.service import ServiceConfig
 
 TOKEN = "sekret-key"
+SAMPLE_TEXT = "The museum opens at nine, but the best exhibits are upstairs. Could you pass me the salt, please?"
 LONG_TEXT = " ".join(f"The keeper number {n} climbed the stairs and lit the lamp." for n in range(5))
 
 
@@ -30,7 +31,8 @@ def server(tiny, tmp_path, hub):
     config = ServiceConfig(speakers=tmp_path / "speakers", bark=BarkOptions(source=str(tiny["bark"]), device="cpu"),
                            models=ModelSources(hubert=str(tiny["hubert"]), encodec=str(tiny["encodec"]),
                                                quantizer=str(tiny["quantizer"])),
-                           token=TOKEN, workers=1, queue_size=1, max_text_characters=400)
+                           token=TOKEN, workers=1, queue_size=1, max_text_characters=400,
+                           consent_without_words=True)  # the consent's words are heard in test_consents
     with serving(create_app(config, hub)) as base:
         yield base, config
 
@@ -40,12 +42,13 @@ def client_for(base: str, key: str = TOKEN) -> openai.OpenAI:
 
 
 def recordings(tmp_path, arctic_audio):
-    """The sample (ARCTIC a0007), the same speaker's consent (another take, quieter), another speaker's consent."""
-    samples, rate = arctic_audio
-    consent = np.concatenate([silence(0.5), main_speaker_phrase(samples, 0.7), silence(0.5)])
-    soundfile.write(tmp_path / "consent.wav", consent, rate)
-    soundfile.write(tmp_path / "stranger.wav", espeak("I consent to this voice being used.", "en-us+m3"), 16000)
-    soundfile.write(tmp_path / "sample.wav", samples, rate)
+    """One voice's sample and its consent (two different utterances: a consent cut from the sample is refused),
+    and another voice's consent."""
+    from bark_clone.speaking.consent import statement_for
+
+    soundfile.write(tmp_path / "sample.wav", espeak(SAMPLE_TEXT, "en-us+m3"), 16000)
+    soundfile.write(tmp_path / "consent.wav", espeak(statement_for("en"), "en-us+m3"), 16000)
+    soundfile.write(tmp_path / "stranger.wav", espeak(statement_for("en"), "en-us+f3"), 16000)
     return tmp_path / "sample.wav", tmp_path / "consent.wav", tmp_path / "stranger.wav"
 
 
@@ -180,10 +183,12 @@ def test_make_speaker_checks_a_consent_on_the_command_line(run_cli, model_args, 
     import json
 
     sample, consent_wav, stranger = recordings(tmp_path, arctic_audio)
-    refused = run_cli("make-speaker", sample, "-o", "me.npz", "--consent", stranger, *model_args)
+    refused = run_cli("make-speaker", sample, "-o", "me.npz", "--consent", stranger, "--consent-without-words",
+                      *model_args)
     assert refused.exit_code == 1 and "speaker is not the sample's" in refused.output, refused.output
     assert not (tmp_path / "me.npz").exists()
-    made = run_cli("make-speaker", sample, "-o", "me.npz", "--consent", consent_wav, *model_args)
+    made = run_cli("make-speaker", sample, "-o", "me.npz", "--consent", consent_wav, "--consent-without-words",
+                   *model_args)
     assert made.exit_code == 0, made.output
     kept = json.loads((tmp_path / "me.json").read_text())["consent"]
     assert kept["speaker_similarity"] >= kept["min_similarity"] and kept["recording"] == "consent.wav"
@@ -208,7 +213,10 @@ def test_the_consent_statement_is_heard_when_a_recognizer_is_loaded(tmp_path, ar
     assert checked["words"] == "checked" and checked["wer"] == 0.0
     with pytest.raises(ConsentRefused, match="does not say the consent statement"):
         check_consent(consent_wav, sample, encoder, "en-US", Hears("I do not agree to anything at all."))
-    assert check_consent(consent_wav, sample, encoder, "xx", Hears(""))["words"].startswith("not checked: no consent")
+    with pytest.raises(ConsentRefused, match="no consent statement is written for xx"):
+        check_consent(consent_wav, sample, encoder, "xx", Hears(""))
+    with pytest.raises(ConsentRefused, match="--consent-without-words"):
+        check_consent(consent_wav, sample, encoder, "en", None)
 
 
 def test_a_stock_voice_of_the_servers_bark_is_a_voice_too(server):

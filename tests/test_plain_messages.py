@@ -10,6 +10,8 @@ import pytest
 import soundfile
 from trained_voices import phrases_file, train_arguments
 
+from bark_clone.prompting.format import SpeakerPrompt
+
 
 def test_files_that_are_not_recordings_say_what_they_are(run_cli, tmp_path, model_args):
     (tmp_path / "zero.wav").symlink_to("/dev/zero")
@@ -89,3 +91,36 @@ def test_bfloat16_on_a_cpu_that_emulates_it_is_a_warning_with_its_cost(monkeypat
     result = run_cli(*arguments, "-o", "b.wav")  # auto: float32 on this CPU, and no warning
     assert result.exit_code == 0 and "warning" not in result.stderr and seen[-1] == "float32"
     shutil.rmtree(tmp_path / "unused", ignore_errors=True)
+
+
+def test_round_four_messages_say_what_happened(run_cli, tmp_path, model_args, arctic, tiny, monkeypatch):
+    """An over-long file name, float16 on this CPU, a stock voice the loaded Bark lacks: one plain line each."""
+    from bark_clone.bark.core import load_bark
+    from bark_clone.bark.generation import generate
+    from bark_clone.errors import UserError
+    from bark_clone.models import devices
+
+    long_name = "a" * 300 + ".npz"
+    result = run_cli("make-speaker", arctic, "-o", long_name, *model_args)
+    assert result.exit_code == 1 and "longer than this file system allows" in result.output, result.output
+    assert result.output.count("\n") == 1 and "unexpected" not in result.output
+    rng = np.random.default_rng(0)
+    SpeakerPrompt.from_streams(rng.integers(0, 10_000, 100), rng.integers(0, 1024, (8, 150))).save(tmp_path / "x.npz")
+    for native, said in ((True, "bfloat16 (this CPU computes it natively)"), (False, "float32 (this CPU has no")):
+        monkeypatch.setattr(devices, "native_bfloat16", lambda native=native: native)
+        result = run_cli("speak", "x.npz", "hello", "-o", "out.wav", "--bark", tiny["bark"], "--dtype", "float16",
+                         "--device", "cpu")
+        assert result.exit_code == 1 and said in result.output, result.output
+    bark = load_bark(str(tiny["bark"]), "cpu")
+    with pytest.raises(UserError, match=r"has no stock voice 'v2/en_speaker_99': it has v2/"):
+        generate(bark, [("hello", "v2/en_speaker_99")])
+
+
+def test_force_replaces_only_files_we_wrote(run_cli, tmp_path, model_args, arctic):
+    (tmp_path / "notes.npz").write_text("my notes, not a prompt")
+    result = run_cli("make-speaker", arctic, "-o", "notes.npz", "--force", *model_args)
+    assert result.exit_code == 1 and "not a file bark-clone writes" in result.output, result.output
+    assert (tmp_path / "notes.npz").read_text() == "my notes, not a prompt"
+    assert run_cli("make-speaker", arctic, "-o", "mine.npz", *model_args).exit_code == 0
+    again = run_cli("make-speaker", arctic, "-o", "mine.npz", "--force", *model_args)  # our own prompt: replaced
+    assert again.exit_code == 0, again.output

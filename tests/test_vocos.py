@@ -115,3 +115,36 @@ def test_a_vocos_hub_id_offline_is_the_offline_message(monkeypatch):
             load_vocos("charactr/not-a-cached-vocos")
     finally:
         models.hub_offline.cache_clear()
+
+
+def peak_rss_since_reset() -> int:
+    """This process's peak resident memory (bytes) since ``reset_peak_rss``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+def test_a_config_declaring_a_huge_network_is_refused_before_it_is_built(tmp_path):
+    """dim 8192 and 8192 layers beside a small valid weights file: 7.6 GB if built before the weights are compared
+    with it; refused from its declared sizes within a few MB of memory; one within the cap that does not fit the
+    weights is compared with them on the meta device; a too-large config says the real limit."""
+    folder = save_checkpoint(reference(), tmp_path / "huge")
+    document = config(640)
+    document["backbone"]["init_args"].update(dim=8192, num_layers=8192, intermediate_dim=8192)
+    document["head"]["init_args"]["dim"] = 8192
+    (folder / "config.yaml").write_text(yaml.safe_dump(document))
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS to the current RSS
+    start = int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                     if line.startswith("VmRSS:"))) * 1024
+    with pytest.raises(UserError, match=r"declares a network of \d+ M parameters; a Vocos decoder has at most 100 M"):
+        load_vocos(str(folder))
+    document["backbone"]["init_args"].update(dim=2048, num_layers=8, intermediate_dim=2048)
+    document["head"]["init_args"]["dim"] = 2048
+    (folder / "config.yaml").write_text(yaml.safe_dump(document))  # 68 M parameters: 270 MB if it were built
+    with pytest.raises(UserError, match="do not fit its config.yaml|not a finite float tensor of shape"):
+        load_vocos(str(folder))
+    assert peak_rss_since_reset() - start < 100 * 2**20
+    (folder / "config.yaml").write_text("x: " + "y" * 70_000)
+    with pytest.raises(UserError, match="larger than 64 KB"):
+        load_vocos(str(folder))

@@ -42,7 +42,13 @@ class Bark(Loaded):
     decoder: Decoder
 
     def preset(self, name: str) -> dict[str, np.ndarray]:
-        """A stock voice's three streams (int64), read through the processor."""
+        """A stock voice's three streams (int64), read through the processor; ``UserError`` naming the stock voices
+        this Bark has when it has none of that name."""
+        available = sorted(self.processor.available_voice_presets)
+        if name not in available:
+            shown = ", ".join(available[:6]) + (f" ... ({len(available)} in all)" if len(available) > 6 else "")
+            raise UserError(f"this Bark ({self.source}) has no stock voice {name[:80]!r}: "
+                            + (f"it has {shown}" if available else "it ships none (a speaker prompt works)"))
         history = self.processor("x", voice_preset=name)["history_prompt"]
         return {key: history[key].cpu().numpy().astype(np.int64) for key in KEYS}
 
@@ -152,7 +158,12 @@ def check_precision(dtype: str, offload: bool, device) -> None:
 
     kind = torch.device(device).type if device is not None else "cpu"
     if dtype == "float16" and kind == "cpu":
-        raise UserError("--dtype float16 is for GPUs (CPU kernels for it are slow or missing); use bfloat16 on CPU")
+        from ..models.devices import native_bfloat16
+
+        native = ("bfloat16 (this CPU computes it natively) or float32" if native_bfloat16() else
+                  "float32 (this CPU has no bfloat16 instructions: bfloat16 would be emulated, far slower)")
+        raise UserError(f"--dtype float16 is for GPUs (CPU kernels for it are slow or missing); on this CPU use "
+                        f"{native}, or auto")
     if offload and kind != "cuda":
         raise UserError("--offload moves Bark's stages between the CPU and a GPU: it needs --device cuda")
     if offload and importlib.util.find_spec("accelerate") is None:

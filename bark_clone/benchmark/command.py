@@ -3,6 +3,7 @@ row's audio and scores stored as it finishes (a rerun skips finished rows), then
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .lists import Row
 from .systems import SYSTEMS, Context, chosen_systems, folder_name
 
 MARKER = "benchmark.json"
+MAX_RECORDING_BYTES = 2**31  # a recording hashed for a row's key is read at most this far
 CONTENTS = (MARKER, "rows", "search", "voices", "report.md", "report.json", "utterances.csv", "report.png")
 
 
@@ -54,11 +56,38 @@ def make_out(request: BenchmarkRequest) -> None:
     write_files_atomically({Path(request.out) / MARKER: json_bytes(identity(request))}, force=True)
 
 
-def stored(out: Path, system: str, utt: str) -> dict[str, Any] | None:
+def row_key(row: Row, system: str) -> str:
+    """What a stored row was made from: its utterance, texts and system, and the digests of its prompt and target
+    recordings. A row edited in the list (or a recording replaced) no longer matches, and is made again."""
+    import hashlib
+
+    material = [system, row.utt, row.prompt_text, row.target_text, _digest(row.prompt_wav),
+                _digest(row.target_wav) if row.target_wav is not None else None]
+    return hashlib.sha256(repr(material).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_digest(path: str, size: int, modified: int) -> str | None:
+    from ..files import regular_file_sha256
+
+    return regular_file_sha256(path, MAX_RECORDING_BYTES)
+
+
+def _digest(path: Path) -> str | None:
+    """A recording's SHA-256 (computed once while it is unchanged), or None when it is no readable regular file."""
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return _file_digest(str(path), status.st_size, status.st_mtime_ns)
+
+
+def stored(out: Path, system: str, row: Row) -> dict[str, Any] | None:
+    """The row's stored result, if it was made from exactly this row (``row_key``)."""
     from ..files import read_json_file
 
-    document = read_json_file(Path(out) / "rows" / folder_name(system) / f"{utt}.json", MAX_SIDECAR_BYTES)
-    return document if isinstance(document, dict) and document.get("utt") == utt else None
+    document = read_json_file(Path(out) / "rows" / folder_name(system) / f"{row.utt}.json", MAX_SIDECAR_BYTES)
+    return document if isinstance(document, dict) and document.get("key") == row_key(row, system) else None
 
 
 def store(out: Path, system: str, row: Row, result: dict[str, Any], audio: np.ndarray | None) -> None:
@@ -68,7 +97,8 @@ def store(out: Path, system: str, row: Row, result: dict[str, Any], audio: np.nd
     folder = Path(out) / "rows" / folder_name(system)
     folder.mkdir(parents=True, exist_ok=True)
     files = {folder / f"{row.utt}.json": json_bytes({"utt": row.utt, "system": system, "speaker": row.speaker,
-                                                      "target_text": row.target_text, **result})}
+                                                      "target_text": row.target_text, "key": row_key(row, system),
+                                                      **result})}
     if audio is not None:
         files[folder / f"{row.utt}.wav"] = wav_bytes(audio, CODEC_SAMPLE_RATE)
     write_files_atomically(files, force=True)
@@ -99,7 +129,7 @@ def speak_system(system: str, rows: list[Row], context: Context, meters, progres
     """Every unfinished row in ``system``'s voice: built, spoken in batches (each row wearing its own adapters), scored."""
     request, built = context.request, []
     for row in rows:
-        if stored(context.out, system, row.utt) is not None:
+        if stored(context.out, system, row) is not None:
             continue
         try:
             built.append((row, SYSTEMS[system](row, context)))
@@ -124,8 +154,13 @@ def speak_batch(system: str, batch: list, context: Context, meters) -> None:
             store(context.out, system, row, {"failed": "Bark made no audio" if prompt else "no prompt audio"},
                   None)
             continue
+        try:
+            target = embeddings_for(row.target_wav, meters, context.embeddings)
+        except UserError as error:  # an unusable target recording fails its own row, naming its line
+            store(context.out, system, row, {"failed": f"{row.line}: its target recording: {error}"}, None)
+            continue
         scores = meters.score(resample(generation.audio, CODEC_SAMPLE_RATE, HUBERT_SAMPLE_RATE), row.target_text,
-                              request.language, prompt, embeddings_for(row.target_wav, meters, context.embeddings))
+                              request.language, prompt, target)
         store(context.out, system, row, {**scores, **voiced.detail, "seconds": round(len(generation.audio)
                                                                                      / CODEC_SAMPLE_RATE, 3),
                                          "ended": generation.ended}, generation.audio)
@@ -161,9 +196,9 @@ def run_benchmark(request: BenchmarkRequest, progress: bool = True) -> dict[str,
         make_out(request)
     context = Context(bark, models, request, Path(request.out), rows, VoiceSwitch(bark))
     systems = chosen_systems(request)
-    todo = sum(stored(context.out, system, row.utt) is None for system in systems for row in rows)
+    todo = sum(stored(context.out, system, row) is None for system in systems for row in rows)
     with progress_bar(total=todo, unit="row", desc="benchmark", disable=not progress) as bar:
         for system in systems:
             speak_system(system, rows, context, meters, bar)
-    results = {system: [stored(context.out, system, row.utt) for row in rows] for system in systems}
+    results = {system: [stored(context.out, system, row) for row in rows] for system in systems}
     return write_report(context.out, request, rows, results, meters)

@@ -29,6 +29,7 @@ class Row:
     target_text: str
     target_wav: Path | None
     speaker: str
+    line: str = ""  # "meta.lst line 12": where a failure is named
 
 
 def _text(value: str, what: str, where: str) -> str:
@@ -52,7 +53,7 @@ def seed_tts_row(fields: list[str], folder: Path, where: str) -> Row:
     utt = _utterance(fields[0].strip(), where)
     target = folder / fields[4].strip() if len(fields) == 5 else folder / "wavs" / f"{utt}.wav"
     return Row(utt, _text(fields[1], "prompt text", where), folder / fields[2].strip(),
-               _text(fields[3], "target text", where), target, utt)
+               _text(fields[3], "target text", where), target, utt, where)
 
 
 def librispeech_row(fields: list[str], root: Path, where: str) -> Row:
@@ -65,9 +66,8 @@ def librispeech_row(fields: list[str], root: Path, where: str) -> Row:
         if match is None:
             raise UserError(f"{where}: {value[:60]!r} is not a LibriSpeech utterance (speaker-chapter-number)")
         paths.append(root / match.group(1) / match.group(2) / f"{value}.flac")
-    return Row(fields[3].strip(), _text(fields[2], "prompt text", where), paths[0], _text(fields[5], "target text",
-                                                                                           where),
-               paths[1], fields[0].split("-")[0])
+    return Row(fields[3].strip(), _text(fields[2], "prompt text", where), paths[0],
+               _text(fields[5], "target text", where), paths[1], fields[0].split("-")[0], where)
 
 
 def read_list(path: Path, root: Path | None = None, limit: int | None = None, every: int = 1) -> list[Row]:
@@ -77,7 +77,8 @@ def read_list(path: Path, root: Path | None = None, limit: int | None = None, ev
     if data is None:
         raise UserError(f"{path}: not a regular file of at most {MAX_LIST_BYTES // 2**20} MB")
     try:
-        lines = data.decode("utf-8-sig").splitlines()
+        # \n and \r\n only, as an editor numbers lines (str.splitlines also breaks at \f, \v, \x1c, U+2028, ...)
+        lines = [line.removesuffix("\r") for line in data.decode("utf-8-sig").split("\n")]
     except UnicodeDecodeError as error:
         raise UserError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     folder = root if root is not None else Path(path).parent

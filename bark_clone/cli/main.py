@@ -71,12 +71,29 @@ class BarkCloneGroup(click.Group):
                 raise
             click.echo(f"error: {error}", err=True)
             ctx.exit(1)
+        except OSError as error:  # the file system's refusals a user can cause: said plainly, in one line
+            if debug:
+                raise
+            click.echo(f"error: {plain_os_error(error)}", err=True)
+            ctx.exit(1)
         except Exception as error:  # the last line of defence: still one line, never a traceback
             if debug:
                 raise
             message = " ".join(str(error).split())[:300]
             click.echo(f"error: unexpected {type(error).__name__}: {message} (run with --debug for details)", err=True)
             ctx.exit(1)
+
+
+def plain_os_error(error: OSError) -> str:
+    """An OSError as one line in a user's terms: the file (its name shortened) and what the system said."""
+    import errno
+    import os
+
+    name = os.fsdecode(error.filename) if error.filename is not None else ""
+    shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]}"
+    if error.errno == errno.ENAMETOOLONG:
+        return f"the file name {shown!r} is longer than this file system allows (255 bytes a name)"
+    return f"{shown + ': ' if shown else ''}{error.strerror or type(error).__name__}"
 
 
 @click.group(cls=BarkCloneGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -60,13 +60,17 @@ serve_default = defaults(ServiceConfig, BarkOptions, ModelSources)
 @click.option("--gpus-per-replica", type=FiniteFloat(min=0), default=0.0, show_default=True,
               help="With --ray: GPUs each replica reserves (fractions share a GPU).")
 @words_options(serve_default("asr"), serve_default("max_wer"), "chunk /speak makes")
+@click.option("--consent-without-words", is_flag=True, help="Make OpenAI custom voices without hearing the consent "
+              "statement (when no recognizer is loaded): only that the consent is not the sample's own audio and is "
+              "the same speaker. Recorded in each voice's metadata. Without it and without a recognizer, "
+              "POST /v1/audio/voices is refused.")
 @dtype_option
 @offload_option
 @decoder_options
 @sampling_options
 def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token, max_upload_mb, max_audio_seconds,
           cache_mb, max_text_chars, workers, batch_size, queue_size, on_ray, replicas, ray_address, gpus_per_replica,
-          check_words, asr, max_wer, dtype, offload, decoder, vocos, sampling) -> None:
+          check_words, asr, max_wer, consent_without_words, dtype, offload, decoder, vocos, sampling) -> None:
     """Serve the HTTP API (OpenAPI schema at /openapi.json) and a web page at /."""
     from ..server.app import create_app
     from ..server.guard import loopback_only
@@ -80,7 +84,7 @@ def serve(host, port, speakers, bark, hubert, encodec, quantizer, device, token,
                            token=token, max_upload_bytes=int(max_upload_mb * MB), max_audio_seconds=max_audio_seconds,
                            max_text_characters=max_text_chars, cache_bytes=int(cache_mb * MB), workers=workers,
                            queue_size=queue_size, batch_size=batch_size, asr=asr, check_words=check_words,
-                           max_wer=max_wer)
+                           max_wer=max_wer, consent_without_words=consent_without_words)
     if on_ray:
         import importlib.util
 

@@ -44,15 +44,18 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
 @click.option("--bark", help="Bark for --refine: suno/bark, suno/bark-small or a local folder.")
 @click.option("--normalize/--no-normalize", default=True, show_default=True, help="Level the speech to -20 dBFS.")
 @click.option("--consent", type=click.Path(dir_okay=False), help="The speaker saying they consent: checked before "
-              "any prompt is written (the same speaker as each VOICE; with --asr, the consent statement said).")
+              "any prompt is written: not VOICE's own audio, the same speaker, and (--asr) the consent statement said.")
 @click.option("--consent-language", default="en", show_default=True, help="The consent's language (BCP 47).")
 @click.option("--asr", help="A speech recognizer (hub id or folder) to check the consent's words.")
+@click.option("--consent-without-words", is_flag=True, help="Check --consent without hearing its words (no --asr): "
+              "only that it is not the sample's own audio and that its speaker is the sample's. Recorded in the "
+              "sidecar.")
 @dtype_option
 @offload_option
 @force_option
 def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max_seconds, window_text, combine,
-                         candidates, refine, bark, normalize, consent, consent_language, asr, dtype, offload,
-                         force) -> None:
+                         candidates, refine, bark, normalize, consent, consent_language, asr, consent_without_words,
+                         dtype, offload, force) -> None:
     """Make a Bark speaker prompt from each recording VOICE (wav, flac, ogg, mp3), or one from all with --combine.
 
     The best window (at most --max-seconds, cut at pauses) is chosen by speaker consistency, speech, clipping,
@@ -68,7 +71,7 @@ def make_speaker_command(voices, output, quantizer, hubert, encodec, device, max
         max_seconds=max_seconds, window=parse_window(window_text), combine=combine, candidates=candidates,
         refine=refine, bark=BarkOptions(source=bark, device=device, dtype=dtype, offload=offload) if bark else None,
         normalize=normalize, consent=Path(consent) if consent else None, consent_language=consent_language, asr=asr,
-        force=force)
+        consent_without_words=consent_without_words, force=force)
     for path, speaker in run_make_speaker(request, note=lambda line: click.echo(f"note: {line}", err=True)):
         start, end = speaker.sidecar["window"]
         source = Path(speaker.sidecar["selection"]["source"]).name

@@ -62,6 +62,9 @@ def check_request(request: MakeSpeakerRequest) -> None:
         raise UserError("--refine picks one prompt itself; it cannot be used with --candidates or --window")
     if request.consent is not None:
         check_audio_header(request.consent)
+        if request.asr is None and not request.consent_without_words:
+            raise UserError("--consent is checked by ear: pass --asr (a Whisper or CTC model, hub id or folder) to "
+                            "hear the consent statement, or --consent-without-words to make the voice without it")
 
 
 def checked_consents(request: MakeSpeakerRequest, groups: list[list[Path]], models) -> dict:
@@ -72,9 +75,9 @@ def checked_consents(request: MakeSpeakerRequest, groups: list[list[Path]], mode
 
     recognizer = load_recognizer(request.asr, models.hubert.device) if request.asr else None
     consent = Path(request.consent)
-    return {group[0]: {"recording": consent.name, **check_consent(consent, Path(group[0]), models.voice,
-                                                                  request.consent_language, recognizer)}
-            for group in groups}
+    return {group[0]: {"recording": consent.name, **check_consent(
+        consent, Path(group[0]), models.voice, request.consent_language, recognizer,
+        words_required=not request.consent_without_words)} for group in groups}
 
 
 def make_group(group: list[Path], request: MakeSpeakerRequest, models, refiner, quiet: bool) -> list:

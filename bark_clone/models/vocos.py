@@ -22,6 +22,8 @@ from ..files import read_regular_file
 CONFIG_NAME, WEIGHTS_NAME = "config.yaml", "pytorch_model.bin"
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_WEIGHTS_BYTES = 1024**3  # the published file is about 40 MB
+WINDOW_KEY = "head.istft.window"
+MAX_PARAMETERS = 100_000_000  # the backbone and head a config may declare (the published decoder: about 8 M)
 CLASSES = {"feature_extractor": "vocos.feature_extractors.EncodecFeatures", "backbone": "vocos.models.VocosBackbone",
            "head": "vocos.heads.ISTFTHead"}
 ENCODEC_KEYS = "feature_extractor.encodec."  # EnCodec's own weights, which the package adds and we never use
@@ -154,9 +156,24 @@ def vocos_settings(document: Any, where: str) -> dict[str, Any]:
     if hop != CODEC_HOP_LENGTH or head.get("padding", "same") != "same" or n_fft <= hop or (n_fft - hop) % 2:
         raise UserError(f"{where}: the head must step {CODEC_HOP_LENGTH} samples (EnCodec's frame) with 'same' "
                         "padding and a window longer than that by an even number")
-    return {"channels": channels, "dim": dim, "inner": inner, "layers": layers, "n_fft": n_fft, "hop": hop,
-            "bandwidths": bandwidths, "bandwidth_index": bandwidths.index(CODEC_BANDWIDTH_KBPS),
-            "codebook_rows": None}
+    settings = {"channels": channels, "dim": dim, "inner": inner, "layers": layers, "n_fft": n_fft, "hop": hop,
+                "bandwidths": bandwidths, "bandwidth_index": bandwidths.index(CODEC_BANDWIDTH_KBPS),
+                "codebook_rows": None}
+    declared = network_parameters(settings)
+    if declared > MAX_PARAMETERS:
+        raise UserError(f"{where} declares a network of {declared / 1e6:.0f} M parameters; a Vocos decoder has at "
+                        f"most {MAX_PARAMETERS / 1e6:.0f} M (the published one: 8 M)")
+    return settings
+
+
+def network_parameters(settings: dict[str, Any]) -> int:
+    """How many parameters ``vocos_network(settings)`` holds beside its codebooks: known from the sizes alone."""
+    channels, dim, inner, bandwidths = (settings["channels"], settings["dim"], settings["inner"],
+                                        len(settings["bandwidths"]))
+    norm = 2 * bandwidths * dim
+    block = dim * 7 + dim + norm + dim * inner + inner + inner * dim + dim + dim
+    return (channels * dim * 7 + dim + norm + settings["layers"] * block + 2 * dim
+            + dim * (settings["n_fft"] + 2) + settings["n_fft"] + 2)
 
 
 def _fetch(source: str, name: str, limit: int) -> bytes:
@@ -179,8 +196,8 @@ def _fetch(source: str, name: str, limit: int) -> bytes:
             raise offline_hint(source, "the Vocos model", "--vocos", error) from None
     data = read_regular_file(path, limit)
     if data is None:
-        raise UserError(f"--vocos {source}: its {name} is missing, not a regular file or larger than "
-                        f"{limit // 1024**2 or 1} MB")
+        largest = f"{limit // 1024**2} MB" if limit >= 1024**2 else f"{limit // 1024} KB"
+        raise UserError(f"--vocos {source}: its {name} is missing, not a regular file or larger than {largest}")
     return data
 
 
@@ -205,11 +222,12 @@ def _read_state(data: bytes, where: str) -> dict[str, Any]:
 
 
 def _check_state(state: dict[str, Any], network, where: str) -> None:
-    """Exactly the network's parameters, each finite, float and of its shape."""
+    """Exactly the network's parameters (``network`` built on the meta device: shapes, no memory), each finite,
+    float and of its shape."""
     import torch
 
-    state.setdefault("head.istft.window", network.head.istft.window)
-    expected = network.state_dict()
+    expected = {key: value for key, value in network.state_dict().items() if key != WINDOW_KEY}
+    state.pop(WINDOW_KEY, None)  # the ISTFT window is computed, never read
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
         raise UserError(f"{where}: its weights do not fit its {CONFIG_NAME} (missing {missing[:3]}, "
@@ -234,9 +252,10 @@ def load_vocos(source: str = DEFAULT_VOCOS, device=None):
     settings = vocos_settings(document, where)
     state = _read_state(_fetch(source, WEIGHTS_NAME, MAX_WEIGHTS_BYTES), where)
     settings["codebook_rows"] = int(state["feature_extractor.codebook_weights"].shape[0])
-    network = vocos_network(settings)
-    _check_state(state, network, where)
-    network.load_state_dict(state)
+    with torch.device("meta"):  # the declared sizes cost nothing until they match the weights read
+        _check_state(state, vocos_network(settings), where)
+    network = vocos_network(settings)  # now as large as the weights file, which is read bounded
+    network.load_state_dict({**state, WINDOW_KEY: network.head.istft.window})
     device = torch.device(device) if device is not None else torch.device("cpu")
     return Loaded(network.to(device).eval(), source, hub_revision(source, CONFIG_NAME), device)
 

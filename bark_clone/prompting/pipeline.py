@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.sound import MAX_RECORDING_SECONDS, Audio, load_audio, normalize_level, read_segment, resample
-from ..audio.speaker_encoder import load_voice_encoder
+from ..audio.speaker_encoder import embed, load_voice_encoder
 from ..audio.speech import Segment, load_vad, require_speech, speech_probabilities, speech_seconds, speech_segments
 from ..constants import (
     CODEC_BANDWIDTH_KBPS,
@@ -265,6 +265,8 @@ def sidecar(prompt: SpeakerPrompt, recordings: list[Recording], chosen: Recordin
             "bark_reads": bark_usage(n_tokens, n_frames),
         },
         "level": {"normalized": cut.normalized, "gain_db": round(cut.gain_db, 2)},
+        # the guard's reference, the same wherever the prompt is spoken (speak, the server: its upload is gone)
+        "reference_embedding": [round(float(value), 6) for value in embed(models.voice, cut.samples_16k)],
         "models": {
             "hubert": {**models.hubert.describe(), "layer": models.hubert.model.layer},
             "encodec": {**models.encodec.describe(), "bandwidth_kbps": CODEC_BANDWIDTH_KBPS},

@@ -1,6 +1,6 @@
 """Consent recordings, as OpenAI's custom-voice API keeps them: ``cons_<hex>`` ids, each a private folder under
-``<speakers>/.consents/`` with the recording and a small ``consent.json`` (name, language, created_at), written
-atomically and read back as bounded data."""
+``<speakers>/.consents/`` with the recording and a small ``consent.json`` (name, language, created_at, and a
+creation sequence that orders them strictly), written atomically and read back as bounded data."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ def check_label(name: str, language: str | None = None) -> None:
         raise ApiError(400, f"language {language[:40]!r} is not a BCP 47 tag such as en-US")
 
 
+def sequence_of(document: dict[str, Any]) -> tuple[int, str]:
+    """Where a consent stands in creation order (one written before sequences existed: by its second)."""
+    sequence = document.get("sequence")
+    if not isinstance(sequence, int) or isinstance(sequence, bool):
+        created = document.get("created_at")
+        sequence = created * 10**9 if isinstance(created, int) and not isinstance(created, bool) else 0
+    return sequence, str(document.get("id"))
+
+
 class ConsentStore:
     """The server's consent recordings: create, read, rename, list in creation order, delete."""
 
@@ -42,6 +51,10 @@ class ConsentStore:
         self.root = Path(speakers_root) / CONSENTS
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.lock = threading.Lock()
+        self.last_sequence = 0
+
+    def exists(self, consent_id: str) -> bool:
+        return CONSENT_ID.fullmatch(consent_id) is not None and (self.root / consent_id / DOCUMENT).is_file()
 
     def folder(self, consent_id: str) -> Path:
         if CONSENT_ID.fullmatch(consent_id) is None or not (self.root / consent_id / DOCUMENT).is_file():
@@ -57,9 +70,17 @@ class ConsentStore:
         folder = self.root / consent_id
         folder.mkdir(mode=0o700)
         shutil.move(str(recording), folder / f"recording{recording.suffix}")
-        document = {"id": consent_id, "created_at": int(time.time()), "name": name, "language": language}
+        document = {"id": consent_id, "created_at": int(time.time()), "sequence": self.next_sequence(), "name": name,
+                    "language": language}
         write_files_atomically({folder / DOCUMENT: json_bytes(document)}, force=False)
         return document
+
+    def next_sequence(self) -> int:
+        """Nanoseconds since the epoch, strictly increasing in this process: OpenAI's ``after`` paging walks the
+        consents in this order (whole seconds tie, and a random id breaks a tie in any order)."""
+        with self.lock:
+            self.last_sequence = max(time.time_ns(), self.last_sequence + 1)
+            return self.last_sequence
 
     def get(self, consent_id: str) -> dict[str, Any]:
         from ..files import read_json_file
@@ -93,7 +114,7 @@ class ConsentStore:
                     documents.append(self.get(folder.name))
                 except ApiError:  # deleted meanwhile, or half-written
                     pass
-        documents.sort(key=lambda document: (document.get("created_at", 0), document["id"]))
+        documents.sort(key=sequence_of)
         ids = [document["id"] for document in documents]
         start = ids.index(after) + 1 if after in ids else 0
         return documents[start: start + limit], start + limit < len(documents)

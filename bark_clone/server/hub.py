@@ -15,8 +15,11 @@ from ..errors import ApiError, UserError
 class ModelHub:
     """Loads the make-speaker models and Bark once, when first needed, and hands them to every job."""
 
-    def __init__(self, config: Any) -> None:  # a service.ServiceConfig
+    def __init__(self, config: Any, recognizer: Any = None) -> None:  # a service.ServiceConfig
+        """``recognizer``: what the words check (and the consent check) transcribes with instead of loading
+        ``config.asr`` (anything with ``transcribe(audio_16k, language, text)``: an embedding application's own)."""
         self.config = config
+        self._recognizer = recognizer
         self._lock = threading.Lock()
         self._speaker_models = None
         self._bark = None
@@ -109,9 +112,13 @@ class ModelHub:
 
         with self._lock, self.unusable("speech recognizer"):
             if not self._words:
-                enabled = self.config.words_enabled
-                self._words.append(WordsCheck(load_recognizer(self.config.asr, resolve_device(self.config.bark.device)),
-                                              self.config.max_wer) if enabled else None)
+                if self._recognizer is not None:
+                    self._words.append(WordsCheck(self._recognizer, self.config.max_wer))
+                elif self.config.words_enabled:
+                    device = resolve_device(self.config.bark.device)
+                    self._words.append(WordsCheck(load_recognizer(self.config.asr, device), self.config.max_wer))
+                else:
+                    self._words.append(None)
             return self._words[0]
 
     @contextlib.contextmanager

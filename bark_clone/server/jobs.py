@@ -78,7 +78,8 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
         else:
             prompt, voice = service.speaker(plan.name)  # its rows wear exactly this speaker's adapters
             audio, report = speak_long(session, prompt, plan.text, settings, voice=voice, on_piece=on_piece,
-                                       stop=stop, hurry_first=on_piece is not None, progress=False)
+                                       stop=stop, hurry_first=on_piece is not None, progress=False,
+                                       sidecar=service.speaker_sidecar(plan.name), warn=lambda line: None)
     meta = {"chunks": len(report["chunks"]), "min_similarity": report["min_similarity"],
             "similarities": [row["similarity"] for row in report["chunks"]],
             "wers": [row["wer"] for row in report["chunks"]]}
@@ -88,11 +89,12 @@ def speak_job(service: Service, plan: SpeakPlan, on_piece=None, stop=None) -> tu
 
 
 def script_job(service: Service, session, plan: SpeakPlan, settings, on_piece, stop):
-    """A script through the batcher: each speaker judged against its prompt's decode, each batch wearing its
-    speakers' adapters (or none)."""
+    """A script through the batcher: each speaker judged against its sidecar's reference (as ``speak`` judges it)
+    or its prompt's decode, each row wearing its speaker's adapters (or none)."""
     from ..speaking.script import PARAGRAPH_PAUSE_FACTOR, ScriptLine, speak_script
 
-    speakers = {name: session.speaker(name, *service.speaker(name))
+    speakers = {name: session.speaker(name, *service.speaker(name), sidecar=service.speaker_sidecar(name),
+                                      warn=lambda line: None)
                 for name in dict.fromkeys(speaker for speaker, _, _ in plan.lines)}
     lines = [ScriptLine(number, speaker, text, settings.pause * (PARAGRAPH_PAUSE_FACTOR if paragraph else 1))
              for number, (speaker, text, paragraph) in enumerate(plan.lines, 1)]

@@ -22,6 +22,9 @@ from .speaking import AUDIO, answer_speak, requested_format, text_plan
 from .uploads import checked_upload
 
 router = APIRouter(prefix="/v1")
+NO_RECOGNIZER = ("this server hears no consent statement, so it makes no custom voice: start it with a speech "
+                 "recognizer (--asr MODEL, or --check-words with the default one cached), or with "
+                 "--consent-without-words to make voices without that check (docs/openai.md says what it gives up)")
 MODEL_ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # OpenAI's names: each means this server's Bark
 
 
@@ -44,7 +47,8 @@ class SpeechBody(BaseModel):
 
 @router.get("/models", summary="OpenAI: the models this server answers to")
 async def models(service: Service = Depends(get_service)) -> dict[str, Any]:
-    names = (service.config.bark.source, *MODEL_ALIASES)
+    source = service.config.bark.source  # a folder model by its folder's name: no server path in any answer
+    names = (Path(source).name if Path(source).expanduser().exists() else source, *MODEL_ALIASES)
     return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "bark-clone"}
                                        for name in names]}
 
@@ -74,9 +78,16 @@ def stretched(samples, speed: float):
 @router.post("/audio/voice_consents", summary="OpenAI: keep a consent recording")
 async def create_consent(recording: UploadFile = File(...), name: str = Form(...), language: str = Form(...),
                          service: Service = Depends(get_service)) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    from ..speaking.consent import CONSENT_MAX_SECONDS, check_consent_recording
+    from .jobs import client_errors
+
     check_label(name, language)
     upload = await checked_upload(recording, service)
     try:
+        with client_errors(upload, Path(recording.filename or "recording").name, CONSENT_MAX_SECONDS):
+            await run_in_threadpool(check_consent_recording, upload)  # decodable, whole, not silent, not too long
         return consent_object(service.consents.create(upload, name, language))
     finally:
         shutil.rmtree(upload.parent, ignore_errors=True)
@@ -106,10 +117,21 @@ async def list_consents(after: str | None = Query(None, max_length=64), limit: i
             "last_id": data[-1]["id"] if data else None, "has_more": more}
 
 
-@router.delete("/audio/voice_consents/{consent_id}", summary="OpenAI: delete a consent recording")
+@router.delete("/audio/voice_consents/{consent_id}", summary="OpenAI: delete a consent recording, and retire the "
+               "voices made with it")
 async def delete_consent(consent_id: str, service: Service = Depends(get_service)) -> dict[str, Any]:
     service.consents.delete(consent_id)
+    for name in service.speakers.names():  # a withdrawn consent ends its voices (they 404 even if one is missed)
+        if service.speakers.consent_id(name) == consent_id:
+            remove_voice(service, name)
     return {"id": consent_id, "deleted": True, "object": "audio.voice_consent"}
+
+
+def remove_voice(service: Service, voice_id: str) -> None:
+    """Delete a custom voice (404 for any other speaker, which stays untouched) and stop what speaks it."""
+    service.speakers.delete(voice_id, custom_voice=True)
+    service.cancel_search(voice_id)
+    service.stop_streams(voice_id)
 
 
 @router.post("/audio/voices", summary="OpenAI: a custom voice from a sample and a checked consent")
@@ -120,6 +142,8 @@ async def create_voice(audio_sample: UploadFile = File(...), consent: str = Form
         raise ApiError(400, "only voices from an audio_sample are made here (Bark takes no text prompt for a voice)")
     check_label(name)
     document = service.consents.get(consent)
+    if not service.config.consent_without_words and service.hub.words() is None:
+        raise ApiError(400, NO_RECOGNIZER)
     upload = await checked_upload(audio_sample, service)
     voice_id = "voice_" + secrets.token_hex(12)
     try:
@@ -141,7 +165,8 @@ def voice_job(service: Service, voice_id: str, name: str, sample: Path, consent:
     recording = service.consents.recording(consent["id"])
     try:
         checked = check_consent(recording, sample, models.voice, consent["language"],
-                                words.recognizer if words is not None else None)
+                                words.recognizer if words is not None else None,
+                                words_required=not service.config.consent_without_words)
         analysed = analyse(sample, models.vad, label="audio_sample", max_seconds=service.config.max_audio_seconds)
     except UserError as error:
         raise ApiError(400, str(error)) from None
@@ -153,9 +178,8 @@ def voice_job(service: Service, voice_id: str, name: str, sample: Path, consent:
     return created
 
 
-@router.delete("/audio/voices/{voice_id}", summary="OpenAI: delete a custom voice (its consent stays)")
+@router.delete("/audio/voices/{voice_id}", summary="OpenAI: delete a custom voice that this route made (its consent "
+               "stays)")
 async def delete_voice(voice_id: str, service: Service = Depends(get_service)) -> dict[str, Any]:
-    service.speakers.delete(voice_id)
-    service.cancel_search(voice_id)
-    service.stop_streams(voice_id)
+    remove_voice(service, voice_id)
     return {"id": voice_id, "deleted": True, "object": "audio.voice.deleted"}

@@ -49,6 +49,7 @@ class ServiceConfig:
     asr: str = DEFAULT_ASR  # the words check's recognizer
     check_words: bool | None = None  # None: on when --asr is given or the default recognizer is cached
     max_wer: float = DEFAULT_MAX_WER
+    consent_without_words: bool = False  # custom voices without hearing the consent statement (no recognizer)
 
     @property
     def words_enabled(self) -> bool:
@@ -152,6 +153,10 @@ class Service:
         if preset is not None:
             return preset, None
         return self.speakers.read_prompt(name), self.speakers.read_voice(name)
+
+    def speaker_sidecar(self, name: str):
+        """A speaker's sidecar (its guard reference, as ``speak`` reads it), or None for a stock voice."""
+        return None if self.stock_prompt(name) is not None else self.speakers.existing(name)[1]
 
     def watch_streams(self, names: set[str], stop: threading.Event, watching: bool = True) -> None:
         """Register (or with ``watching`` False, forget) a running stream's ``stop`` under the speakers it speaks."""

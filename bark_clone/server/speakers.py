@@ -58,6 +58,8 @@ class SpeakerFolder:
         """The speaker's prompt and sidecar: ``NAME.npz`` and ``NAME.json``, or a voice folder ``NAME/``'s own."""
         npz, sidecar = self.paths(name)
         if not npz.is_file() and self.is_voice(name):
+            if not (self.root / name / "prompt.npz").is_file():
+                raise ApiError(400, f"speaker {name!r} is a voice folder without its prompt.npz")
             return self.root / name / "prompt.npz", self.root / name / "prompt.json"
         if not npz.is_file():
             raise ApiError(404, f"no speaker named {name!r}")
@@ -97,6 +99,24 @@ class SpeakerFolder:
         _, sidecar = self.existing(name)
         document = read_json_file(sidecar, MAX_SIDECAR_BYTES)
         return {"name": name, **public_document(document if isinstance(document, dict) else {})}
+
+    def is_custom_voice(self, name: str) -> bool:
+        """A plain speaker (not a voice folder) whose sidecar records OpenAI's voice creation."""
+        from ..constants import MAX_SIDECAR_BYTES
+        from ..files import read_json_file
+
+        npz, sidecar = self.paths(name)
+        if not npz.is_file():
+            return False
+        document = read_json_file(sidecar, MAX_SIDECAR_BYTES)
+        return isinstance(document, dict) and isinstance(document.get("openai"), dict)
+
+    def consent_id(self, name: str) -> str | None:
+        """The consent a custom voice was made with (None for any other speaker)."""
+        if not self.is_custom_voice(name):
+            return None
+        consent = self.metadata(name).get("consent")
+        return str(consent.get("id")) if isinstance(consent, dict) and consent.get("id") else None
 
     def read_prompt(self, name: str):
         """The speaker's prompt; 404 (naming only the speaker) if it disappeared, e.g. deleted while queued."""
@@ -159,9 +179,14 @@ class SpeakerFolder:
         folder.mkdir(parents=True, mode=0o700)
         return folder
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, custom_voice: bool = False) -> None:
+        """Remove a speaker: its pair, a link to a voice folder, or a voice folder holding only a voice's files.
+        ``custom_voice``: only a voice that OpenAI's ``POST /v1/audio/voices`` made (its sidecar says so); anything
+        else is a 404 and nothing is touched."""
         with self.writing(name):
             npz, sidecar = self.existing(name)
+            if custom_voice and not self.is_custom_voice(name):
+                raise ApiError(404, f"no custom voice with id {name!r}")
             if npz.parent != self.root and npz.parent.is_symlink():  # a link to a voice folder: only the link
                 npz.parent.unlink()
                 return

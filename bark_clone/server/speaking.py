@@ -104,6 +104,9 @@ def speaker_content(service: Service, name: str) -> bytes:
     if preset is not None:
         return b"stock " + name.encode() + preset.npz_bytes()
     npz, _ = service.speakers.existing(name)
+    consent = service.speakers.consent_id(name)
+    if consent is not None and not service.consents.exists(consent):  # retired with its consent
+        raise ApiError(404, f"no speaker named {name!r}: the consent it was made with was deleted")
     voice = service.speakers.read_voice(name)
     return npz.read_bytes() + (voice.adapter_id if voice is not None else "").encode()
 

@@ -159,17 +159,17 @@ def read_script(request: SpeakRequest, settings) -> list:
 
 
 def open_voices(voices: dict[str, Path], warn) -> dict[str, tuple]:
-    """Each named speaker opened and checked (prompt, the sidecar's reference window, the voice folder or None),
+    """Each named speaker opened and checked (prompt, the sidecar's reference or window, the voice folder or None),
     before any model loads."""
     from ..voices.folder import open_speaker
-    from .consistency import sidecar_window
+    from .consistency import sidecar_reference
 
     opened = {}
     for name, path in voices.items():
         if path is None:
             raise UserError("give the SPEAKER to speak with (a prompt .npz or a voice folder)")
         prompt, sidecar, voice = open_speaker(path)
-        opened[name] = (prompt, sidecar_window(sidecar, warn), voice)
+        opened[name] = (prompt, sidecar_reference(sidecar, warn), voice)
     return opened
 
 

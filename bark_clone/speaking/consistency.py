@@ -24,7 +24,8 @@ from .chunking import speaking_rate
 MIN_SPEECH_FRACTION = 0.3  # below this share of speech (VAD), a chunk is "mostly silence"
 DURATION_SLACK = 2.5  # speech lasting under 1/2.5 or over 2.5 times the language's estimate is implausible
 DURATION_ALLOWANCE_SECONDS = 1.0  # short texts vary most: this much more is always allowed
-BROKEN = ("cut-off", "silence", "duration")  # Bark's failures that break a chunk whoever speaks it
+BROKEN = ("cut-off", "silence", "duration")
+EMBEDDING_SIZE = 256  # GE2E's speaker embedding  # Bark's failures that break a chunk whoever speaks it
 
 
 @dataclass
@@ -110,11 +111,28 @@ def sidecar_window(sidecar_path: Path | str, warn: Callable[[str], None] | None 
     return None
 
 
-def reference_for(prompt, encoder, bark=None, window: RecordingWindow | None = None) -> Reference:
-    """The speaker's reference: the recording ``window`` (see ``sidecar_window``), or else the prompt decoded by
-    Bark's decoder, as its chunks are (``bark`` required then)."""
+def sidecar_reference(sidecar_path: Path | str, warn: Callable[[str], None] | None = None
+                      ) -> Reference | RecordingWindow | None:
+    """What a prompt's sidecar offers the guard: the embedding make-speaker stored of the window (the same for
+    ``speak`` and the server, whose upload is gone), else the recording window it names (``sidecar_window``)."""
+    document = read_json_file(sidecar_path, MAX_SIDECAR_BYTES) if Path(sidecar_path).is_file() else None
+    stored = document.get("reference_embedding") if isinstance(document, dict) else None
+    if isinstance(stored, list) and len(stored) == EMBEDDING_SIZE and all(
+            isinstance(value, (int, float)) and not isinstance(value, bool) for value in stored):
+        embedding = np.asarray(stored, dtype=np.float32)
+        norm = float(np.linalg.norm(embedding))
+        if np.isfinite(embedding).all() and abs(norm - 1) < 0.01:
+            return Reference(embedding / norm, "recording", "the sidecar's embedding of its window")
+    return sidecar_window(sidecar_path, warn)
+
+
+def reference_for(prompt, encoder, bark=None, window: RecordingWindow | Reference | None = None) -> Reference:
+    """The speaker's reference: a stored one (``sidecar_reference``), the recording ``window`` (see
+    ``sidecar_window``), or else the prompt decoded by Bark's decoder, as its chunks are (``bark`` required then)."""
     from ..audio.speaker_encoder import embed
 
+    if isinstance(window, Reference):
+        return window
     if window is not None:
         return Reference(embed(encoder, window.samples()), "recording", window.detail)
     (audio,) = bark.decode([prompt.fine_codes])

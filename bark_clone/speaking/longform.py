@@ -17,7 +17,7 @@ from ..options import Sampling
 from ..progress import progress_bar
 from ..prompting.format import SpeakerPrompt
 from ..requests import LongFormSettings
-from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_window
+from .consistency import Attempt, RecordingWindow, Reference, WordsCheck, judge, reference_for, sidecar_reference
 
 # generator(texts, prompt, seed) -> one bark.Generation per text (audio at 24 kHz, streams, whether it ended)
 Generator = Callable[[list[str], SpeakerPrompt, int], list[Any]]
@@ -227,8 +227,9 @@ def run_job(chunks: list[Chunk], job: Job, progress: bool = True, script: bool =
 
 def speaker_reference(prompt: SpeakerPrompt, encoder, bark, sidecar=None, window: RecordingWindow | None = None,
                       warn: Callable[[str], None] | None = None) -> Reference:
-    """A speaker's reference: the ``window`` given, else its sidecar's window, else the prompt's own decode."""
-    window = window or (sidecar_window(sidecar, warn) if sidecar is not None else None)
+    """A speaker's reference: the ``window`` (or reference) given, else its sidecar's stored embedding or window,
+    else the prompt's own decode."""
+    window = window or (sidecar_reference(sidecar, warn) if sidecar is not None else None)
     return reference_for(prompt, encoder, bark, window)
 
 
