@@ -142,6 +142,17 @@ def seed_tts_list(folder: Path, arctic: Path) -> Path:
     return folder / "meta.lst"
 
 
+def an_edited_row_is_made_again(run_cli, common: list, listed: Path, out: Path, rows_generated: list) -> None:
+    """One row's target text edited in the list: that row is made again by every system that speaks, no other."""
+    rows_generated.clear()
+    listed.write_text(listed.read_text().replace(f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[3]}",
+                                                 f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[2]}"))
+    assert run_cli(*common, "--out", out).exit_code == 0 and sum(rows_generated) == 4, rows_generated
+    assert json.loads((out / "rows" / "prompt" / "m3.json").read_text())["target_text"] == SENTENCES[2]
+    rows_generated.clear()
+    assert run_cli(*common, "--out", out).exit_code == 0 and rows_generated == []  # unchanged: none again
+
+
 @pytest.mark.slow
 def test_the_benchmark_end_to_end_resumes_and_reports(run_cli, tiny, model_args, meters_folders, arctic, tmp_path,
                                                       monkeypatch):
@@ -192,14 +203,7 @@ def test_the_benchmark_end_to_end_resumes_and_reports(run_cli, tiny, model_args,
     assert rows_generated == [] and json.loads((tmp_path / "bench" / "report.json").read_text()) == report
     (tmp_path / "bench" / "rows" / "prompt" / "f4.json").unlink()
     assert run_cli(*common, "--out", "bench").exit_code == 0 and rows_generated == [1] and made >= 9
-    rows_generated.clear()
-    edited = listed.read_text().replace(f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[3]}",
-                                        f"m3|{SENTENCES[1]}|prompt-wavs/m3.wav|{SENTENCES[2]}")
-    listed.write_text(edited)  # one row's target text edited: that row is made again by every system, no other
-    assert run_cli(*common, "--out", "bench").exit_code == 0 and sum(rows_generated) == 4, rows_generated
-    assert json.loads((tmp_path / "bench" / "rows" / "prompt" / "m3.json").read_text())["target_text"] == SENTENCES[2]
-    rows_generated.clear()
-    assert run_cli(*common, "--out", "bench").exit_code == 0 and rows_generated == []  # unchanged: none again
+    an_edited_row_is_made_again(run_cli, common, listed, tmp_path / "bench", rows_generated)
     other = run_cli(*common, "--out", "bench", "--seed", "1")
     assert other.exit_code == 1 and "holds a benchmark with other settings (seed)" in other.stderr
     (tmp_path / "mine").mkdir()

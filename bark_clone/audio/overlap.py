@@ -18,6 +18,7 @@ MELS = 64
 WINDOW_SECONDS = 1.0  # shared audio must run this long to count
 QUIET_DB = 40.0  # frames this far below the recording's loudest are silence, and never count as shared
 SAME_AUDIO = 0.75  # a diagonal window at or above this mean similarity is shared audio
+BLOCK_SECONDS = 60.0  # the second recording is compared a block at a time (a 60 s block against 60 s: 56 MB)
 
 
 def frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -38,12 +39,24 @@ def frames(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def shared_audio(first: np.ndarray, second: np.ndarray) -> float:
     """The best mean frame similarity over ``WINDOW_SECONDS`` along any alignment of two 16 kHz recordings (0 when
-    either is shorter than the window): at or above ``SAME_AUDIO``, they share audio."""
+    either is shorter than the window): at or above ``SAME_AUDIO``, they share audio. ``second`` is compared in
+    blocks of ``BLOCK_SECONDS`` (overlapping by a window), so memory stays bounded however long it is."""
     one, loud_one = frames(first)
     two, loud_two = frames(second)
     window = int(WINDOW_SECONDS * RATE / HOP)
+    block = int(BLOCK_SECONDS * RATE / HOP)
     if len(one) < window or len(two) < window:
         return 0.0
+    best = 0.0
+    for start in range(0, max(len(two) - window, 0) + 1, block - window):
+        part, loud_part = two[start: start + block], loud_two[start: start + block]
+        if len(part) < window:
+            break
+        best = max(best, _best_diagonal(one, loud_one, part, loud_part, window))
+    return best
+
+
+def _best_diagonal(one, loud_one, two, loud_two, window: int) -> float:
     similarity = one @ two.T
     similarity[~loud_one] = 0.0
     similarity[:, ~loud_two] = 0.0

@@ -115,15 +115,20 @@ def sidecar_reference(sidecar_path: Path | str, warn: Callable[[str], None] | No
                       ) -> Reference | RecordingWindow | None:
     """What a prompt's sidecar offers the guard: the embedding make-speaker stored of the window (the same for
     ``speak`` and the server, whose upload is gone), else the recording window it names (``sidecar_window``)."""
+    window = sidecar_window(sidecar_path, warn)  # the whole sidecar checked (and warned about) either way
     document = read_json_file(sidecar_path, MAX_SIDECAR_BYTES) if Path(sidecar_path).is_file() else None
-    stored = document.get("reference_embedding") if isinstance(document, dict) else None
+    if not isinstance(document, dict) or "reference_embedding" not in document:
+        return window
+    stored = document["reference_embedding"]
     if isinstance(stored, list) and len(stored) == EMBEDDING_SIZE and all(
             isinstance(value, (int, float)) and not isinstance(value, bool) for value in stored):
         embedding = np.asarray(stored, dtype=np.float32)
         norm = float(np.linalg.norm(embedding))
         if np.isfinite(embedding).all() and abs(norm - 1) < 0.01:
             return Reference(embedding / norm, "recording", "the sidecar's embedding of its window")
-    return sidecar_window(sidecar_path, warn)
+    (warn or warnings.warn)(f"{Path(sidecar_path).name}: its reference_embedding is not {EMBEDDING_SIZE} finite "
+                            "numbers of unit length; the guard compares with the recording or the prompt instead")
+    return window
 
 
 def reference_for(prompt, encoder, bark=None, window: RecordingWindow | Reference | None = None) -> Reference:
