@@ -84,3 +84,25 @@ def bench_engine(folders: dict, tiny: bool, device) -> dict:
             "profile_one_row": breakdown["batch_1"], "profile_batch_8": breakdown["batch_8"]}
         del bark
     return results
+
+
+TINY_TARGET = 5.0  # issue 36: tiny Bark, batch 8 makes rows at least this many times as fast as batch 1
+
+
+def engine_targets(row: dict) -> list[dict]:
+    """The tiny row's batch gain against its target (a ratio from this run)."""
+    tiny = row["sizes"].get("tiny Bark")
+    if tiny is None:
+        return []
+    return [{"measure": "engine, tiny Bark, 8 rows in 4 voices: batch 1 / batch 8, three stages",
+             "value": tiny["speedup"], "target": f">= {TINY_TARGET:g}", "met": tiny["speedup"] >= TINY_TARGET}]
+
+
+def print_engine(row: dict) -> None:
+    print(f"\nengine: {row['rows']} rows in 4 voices, three stages (decoder apart), batch 1 / batch 8")
+    for name, size in row["sizes"].items():
+        print(f"  {name}, {size['semantic_tokens']} tokens: {size['batch_1_stages_seconds']:.2f} s / "
+              f"{size['batch_8_stages_seconds']:.2f} s = {size['speedup']:.2f}x")
+        for label in ("profile_one_row", "profile_batch_8"):
+            parts = ", ".join(f"{key} {value:.2f}" for key, value in size[label].items())
+            print(f"    {label.removeprefix('profile_').replace('_', ' ')}: {parts} s")

@@ -25,6 +25,10 @@ def targets(results: dict, device) -> list[dict]:
                        "met": results["generation"]["speedup"] >= 4})
     if "bark" in results:
         checks += engine_targets(results["bark"])
+    if "engine" in results:
+        from bench_engine import engine_targets as batching_targets
+
+        checks += batching_targets(results["engine"])
     if "search_batching" in results:
         row = results["search_batching"]
         checks.append({"measure": "search scoring, all candidates in one batch / one generation "
@@ -77,6 +81,10 @@ def print_table(results: dict) -> None:
         from bench_decoders import print_decoders
 
         print_decoders(results["decoders"])
+    if "engine" in results:
+        from bench_engine import print_engine
+
+        print_engine(results["engine"])
     for check in results["targets"]:
         print(f"  {'met ' if check['met'] else 'MISS'} {check['measure']}: {check['value']:.2f} (target "
               f"{check['target']})")

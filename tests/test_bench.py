@@ -44,6 +44,7 @@ def test_bench_runs_at_tiny_sizes_and_reports_every_measure(tmp_path):
     assert report["refine"]["candidates"] == 2 and report["evaluate"]["sentences"] == 5
     check_engine_rows(report, result.stdout)
     check_decoder_rows(report, result.stdout)
+    check_batching_row(report["engine"], result.stdout)
     precision = report["precision"]
     assert [entry["dtype"] for entry in precision["dtypes"]] == ["float32", "bfloat16"]  # no float16 on CPU
     for entry in precision["dtypes"]:
@@ -95,6 +96,19 @@ def check_engine_rows(report: dict, stdout: str) -> None:
     measures = [check["measure"] for check in report["targets"]]
     assert any("suno / the engine" in m for m in measures) and any("search scoring, all" in m for m in measures)
     assert "Bark generation" in stdout
+
+
+def check_batching_row(row: dict, stdout: str) -> None:
+    """The engine row's schema: every stage timed at both batch sizes, the profiler's categories, the target."""
+    (size,) = row["sizes"].values()  # --tiny: tiny Bark only
+    for mode in ("batch_1_by_stage", "batch_8_by_stage"):
+        assert set(size[mode]) == {"semantic", "coarse", "fine", "decode"} and all(
+            value > 0 for value in size[mode].values()), size[mode]
+    for mode in ("profile_one_row", "profile_batch_8"):
+        assert set(size[mode]) == {"matrix products", "attention", "sampling", "other operators",
+                                   "python and dispatch"} and all(value >= 0 for value in size[mode].values())
+        assert size[mode]["matrix products"] > 0 and size[mode]["sampling"] > 0  # the profiler saw them run
+    assert "engine: 8 rows in 4 voices" in stdout and "engine, tiny Bark, 8 rows in 4 voices" in stdout
 
 
 def check_decoder_rows(report: dict, stdout: str) -> None:
