@@ -1,5 +1,22 @@
 """The exceptions for problems a user can fix: ``UserError`` (the CLI prints it as one line) and ``ApiError`` (the
-server answers it with its status and a JSON message); ``Advice``, the warning the CLI shows as one line."""
+server answers it with its status and a JSON message, never showing a server path: ``client_message``); ``Advice``,
+the warning the CLI shows as one line."""
+
+import os
+import re
+
+SERVER_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s/'\"`]+/)+([^\s/'\"`]+)")  # /a/b/name: an absolute path
+
+
+def client_message(message: str) -> str:
+    """A message as a client of the server may read it: every absolute path of this machine (the speakers folder, a
+    model folder, a temporary upload) cut to its last part, the file's own name. Every ``ApiError`` and every error
+    answer passes here."""
+    def name_only(match: re.Match) -> str:
+        first = match.group(0).split("/")[1]
+        return match.group(1) if os.path.exists("/" + first) else match.group(0)  # /v1/... routes stay whole
+
+    return SERVER_PATH.sub(name_only, message)
 
 
 class UserError(Exception):
@@ -17,7 +34,8 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, " ".join(str(message).split()), headers or {}
+        self.status, self.headers = status, headers or {}
+        self.message = client_message(" ".join(str(message).split()))
 
 
 class Advice(UserWarning):

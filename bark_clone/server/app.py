@@ -15,9 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..audio.sound import check_audio_header
 from ..constants import MIN_SPEECH_SECONDS, VERSION
-from ..errors import ApiError
+from ..errors import ApiError, client_message
 from .cache import WavCache
-from .guard import MULTIPART_OVERHEAD, OPENAI_PREFIX, SMALL_BODY_BYTES, RequestGuard, client_message, openai_error
+from .guard import MULTIPART_OVERHEAD, OPENAI_PREFIX, SMALL_BODY_BYTES, RequestGuard, openai_error
 from .jobs import client_errors, make_speaker_job, preview_job, search_job
 from .openai_api import router as openai_router
 from .searches import forget as forget_search
@@ -114,7 +114,7 @@ async def preview(name: str, service: Service = Depends(get_service)) -> Respons
 def error_response(request: Request, status: int, message: str, headers: dict[str, str] | None = None,
                    param: str | None = None) -> JSONResponse:
     """Our errors are {"error": message}; OpenAI's routes answer in OpenAI's shape (422 becomes its 400). No server
-    path reaches a client (``guard.client_message``)."""
+    path reaches a client (``errors.client_message``)."""
     message = client_message(message)
     if request.url.path.startswith(OPENAI_PREFIX):
         status = 400 if status == 422 else status

@@ -4,10 +4,9 @@ the body is read, and the size limit is enforced while the body streams in, so n
 from __future__ import annotations
 
 import hmac
-import os
-import re
 from typing import Any, Callable
 
+from ..errors import client_message
 from ..files import json_text
 
 PUBLIC_PATHS = ("/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")  # readable without a token
@@ -15,18 +14,7 @@ OPENAI_PREFIX = "/v1/"  # OpenAI's routes: errors in OpenAI's shape
 OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
                       405: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
                       429: "rate_limit_error"}
-SERVER_PATH = re.compile(r"(?<![\w.~-])/(?:[^\s/'\"`]+/)+([^\s/'\"`]+)")  # /a/b/name: an absolute path
 OPENAI_ERROR_CODES = {401: "invalid_api_key", 404: "not_found", 413: "request_too_large", 429: "rate_limit_exceeded"}
-
-
-def client_message(message: str) -> str:
-    """An error message as a client may read it: every absolute path of this machine (the speakers folder, a model
-    folder, a temporary upload) cut to its last part, the file's own name. Every error answer passes here."""
-    def name_only(match: re.Match) -> str:
-        first = match.group(0).split("/")[1]
-        return match.group(1) if os.path.exists("/" + first) else match.group(0)  # /v1/... routes stay whole
-
-    return SERVER_PATH.sub(name_only, message)
 
 
 def openai_error(status: int, message: str, param: str | None = None) -> dict[str, Any]:
