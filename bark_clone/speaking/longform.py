@@ -242,8 +242,8 @@ def speak_long(session, prompt: SpeakerPrompt, text: str, settings: LongFormSett
 
     The text is cut into chunks Bark can say whole; every chunk uses ``prompt`` (``settings.chain``: the previous
     chunk's generation). Each generated chunk is compared with the speaker's ``reference`` (default: the sidecar's
-    source recording window, checked by ``sidecar_window`` or given as ``reference_window``; else the prompt decoded
-    by Bark's decoder; ``warn`` hears why a sidecar was not used), with the session's words check its transcript
+    stored embedding or source recording window, checked by ``sidecar_reference``, or ``reference_window``; else the
+    prompt decoded by Bark's decoder; ``warn`` hears why a sidecar was not used), with the session's words check its transcript
     with its text, and retried with a new seed, up to ``settings.tries`` in all, while it is in another voice, off
     script, cut off, silent or implausibly long or short (each generation wears ``voice``'s adapters, through the
     session). The best try of each chunk is kept and reported.
